@@ -1,0 +1,138 @@
+/** Every error code of spec §12 with its HTTP status. */
+export const ERROR_STATUS = {
+  "cortex.accessDenied.connectionsDisabled": 403,
+  "cortex.accessDenied.connectionRequiresVerification": 403,
+  "cortex.accessDenied.shareAccess": 403,
+  "cortex.accessDenied.connection": 403,
+  "cortex.accessDenied.autoConnectionRequiresAccess": 403,
+  "cortex.accessDenied.notLoggedIn": 403,
+  "cortex.invalidArgument.connectionTarget": 400,
+  "cortex.invalidArgument.noConnectionTargets": 400,
+  "cortex.invalidArgument.autoConnectionRequiresId": 400,
+  "cortex.invalidArgument.requireConnectionAccept": 400,
+  "cortex.invalidArgument.connectionToken": 400,
+  "cortex.invalidArgument.unspecified": 400,
+  "cortex.notFound.account": 404,
+  "cortex.notFound.unspecified": 404,
+  "cortex.conflict.connectionExists": 409,
+  "cortex.tooLarge.connectionTargets": 413,
+  "cortex.error.unspecified": 500,
+} as const;
+
+/** A spec error code, e.g. `cortex.accessDenied.shareAccess`. */
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Every spec error code, in the order of spec §12. */
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+/** The short Cortex fault code (`kAccessDenied`, …) for each code family. */
+const FAULT_KIND: Record<string, string> = {
+  accessDenied: "kAccessDenied",
+  invalidArgument: "kInvalidArgument",
+  notFound: "kNotFound",
+  conflict: "kExists",
+  tooLarge: "kTooLarge",
+  error: "kError",
+};
+
+/** Default human messages, one per code. */
+const MESSAGES: Record<ErrorCode, string> = {
+  "cortex.accessDenied.connectionsDisabled": "Connections are not enabled for this object.",
+  "cortex.accessDenied.connectionRequiresVerification":
+    "A verified account is required to create connections.",
+  "cortex.accessDenied.shareAccess": "Share access is required.",
+  "cortex.accessDenied.connection": "Access to this connection is denied.",
+  "cortex.accessDenied.autoConnectionRequiresAccess":
+    "Automatic connections require the object's required access to the target account.",
+  "cortex.accessDenied.notLoggedIn": "You must be logged in.",
+  "cortex.invalidArgument.connectionTarget": "Invalid connection target.",
+  "cortex.invalidArgument.noConnectionTargets": "At least one connection target is required.",
+  "cortex.invalidArgument.autoConnectionRequiresId": "Automatic connections require an account id target.",
+  "cortex.invalidArgument.requireConnectionAccept": "This object requires connections to be accepted.",
+  "cortex.invalidArgument.connectionToken": "Invalid connection token.",
+  "cortex.invalidArgument.unspecified": "Invalid argument.",
+  "cortex.notFound.account": "Account not found.",
+  "cortex.notFound.unspecified": "Resource not found.",
+  "cortex.conflict.connectionExists": "The connection already exists.",
+  "cortex.tooLarge.connectionTargets": "Too many connection targets.",
+  "cortex.error.unspecified": "An unexpected error occurred.",
+};
+
+/** Optional details of a {@link ConnectionError}. */
+export interface ConnectionErrorOptions {
+  /** A human message; defaults to the code's standard message. */
+  message?: string;
+  /** Why, in more detail (never a secret). */
+  reason?: string;
+  /** The input path the error is about, e.g. `targets[2].email`. */
+  path?: string;
+  /** The underlying fault. */
+  cause?: unknown;
+  /** True when the same call may succeed if retried (an infrastructure fault such as a lost connection). */
+  retryable?: boolean;
+}
+
+/** The one error type of the library: a spec `code`, its HTTP `status`, a message and an optional `cause`. */
+export class ConnectionError extends Error {
+  /** The spec error code callers branch on. */
+  readonly code: ErrorCode;
+  /** The HTTP status of the code (spec §12). */
+  readonly status: number;
+  /** Why, in more detail. */
+  readonly reason: string | undefined;
+  /** The input path the error is about. */
+  readonly path: string | undefined;
+  /** True when the same call may succeed if retried. */
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, options: ConnectionErrorOptions = {}) {
+    super(
+      options.message ?? MESSAGES[code],
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.name = "ConnectionError";
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.reason = options.reason;
+    this.path = options.path;
+    this.retryable = options.retryable ?? false;
+  }
+
+  /** The JSON fault shape of spec §13. */
+  toFault(): Fault {
+    return toFault(this);
+  }
+}
+
+/** The JSON fault of spec §13. */
+export interface Fault {
+  object: "fault";
+  name: "fault";
+  errCode: ErrorCode;
+  code: string;
+  status: number;
+  message: string;
+  reason?: string;
+  path?: string;
+}
+
+/** Builds the JSON fault of spec §13 from an error. */
+export function toFault(error: ConnectionError): Fault {
+  const family = error.code.split(".")[1] ?? "error";
+  const fault: Fault = {
+    object: "fault",
+    name: "fault",
+    errCode: error.code,
+    code: FAULT_KIND[family] ?? "kError",
+    status: error.status,
+    message: error.message,
+  };
+  if (error.reason !== undefined) fault.reason = error.reason;
+  if (error.path !== undefined) fault.path = error.path;
+  return fault;
+}
+
+/** True when `value` is a {@link ConnectionError}, optionally with the given code. */
+export function isConnectionError(value: unknown, code?: ErrorCode): value is ConnectionError {
+  return value instanceof ConnectionError && (code === undefined || value.code === code);
+}

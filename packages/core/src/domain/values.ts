@@ -1,0 +1,72 @@
+import { z } from "zod";
+
+/** A 24-hex-digit id, as Cortex ids look (e.g. `5b6c3ca2e4a1f1c3b4a5d6e7`). */
+export const idSchema = z.string().regex(/^[0-9a-f]{24}$/, "must be 24 lower-case hex digits");
+
+/** True when `value` is a 24-hex-digit id. */
+export function isId(value: unknown): value is string {
+  return typeof value === "string" && /^[0-9a-f]{24}$/.test(value);
+}
+
+/** An org code: the tenant key every record is scoped by. */
+export const orgSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only");
+
+/** An object name such as `c_prescription` or `account`. */
+export const objectNameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z][a-z0-9_]*$/, "lower-case letters, digits and '_'");
+
+/**
+ * An email address, trimmed and lower-cased (spec §3). ASCII only: a look-alike from another script is refused
+ * rather than stored as a second identity.
+ */
+export const emailSchema = z
+  .string()
+  .max(320)
+  .transform((s) => s.trim().toLowerCase())
+  .pipe(
+    z
+      .string()
+      .regex(
+        /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/,
+      ),
+  );
+
+/** A person's name as connections carry it. */
+export const nameSchema = z
+  .object({
+    first: z.string().max(100).optional(),
+    last: z.string().max(100).optional(),
+  })
+  .strict();
+
+/** A person's name: `{ first?, last? }`. */
+export type Name = z.infer<typeof nameSchema>;
+
+/** An instance role id. */
+export const roleSchema = idSchema;
+
+/** The object instance being shared: `{ object, _id }`. */
+export const contextSchema = z.object({ object: objectNameSchema, _id: idSchema }).strict();
+
+/** The object instance being shared. */
+export type ContextRef = z.infer<typeof contextSchema>;
+
+/** A token as presented by a caller: URL-safe characters, 32..256 long. */
+export const tokenSchema = z
+  .string()
+  .min(32)
+  .max(256)
+  .regex(/^[A-Za-z0-9_-]+$/);
+
+/** Who is calling: an org, and an account id or null for an anonymous caller. */
+export const principalSchema = z.object({ org: orgSchema, accountId: idSchema.nullable() }).strict();
+
+/** Who is calling. */
+export type Principal = z.infer<typeof principalSchema>;

@@ -1,0 +1,93 @@
+import type { AccessLevel } from "../domain/access-level.js";
+import type { ConnectionRecord, ConnectionState } from "../domain/connection.js";
+import type { ContextRef } from "../domain/values.js";
+
+/** Which connections a list is about. */
+export type ConnectionListFilter =
+  | { by: "creator"; account: string }
+  | { by: "target"; account: string; email: string | null }
+  | { by: "context"; context: ContextRef };
+
+/** A list request: filter, optional state and object names, and a cursor page. */
+export interface ConnectionListQuery {
+  filter: ConnectionListFilter;
+  state?: ConnectionState | undefined;
+  /** Context object names to keep; all when absent. */
+  objects?: readonly string[] | undefined;
+  /** Page size, 1..1000. */
+  limit: number;
+  /** Return records after this id in list order (older). */
+  startingAfter?: string | undefined;
+  /** Return records before this id in list order (newer), still in list order. */
+  endingBefore?: string | undefined;
+  /** Pending records that expired at or before this time are left out. */
+  now: Date;
+}
+
+/** One page of a list, in list order (`_id` descending). */
+export interface ConnectionPage {
+  records: ConnectionRecord[];
+  hasMore: boolean;
+}
+
+/** Existing connections that bear on a create request, loaded in one look-up. */
+export interface CreateSnapshot {
+  /** Active connections on the context to any of the target accounts. */
+  active: ConnectionRecord[];
+  /** The creator's own unexpired pending invitations on the context to any of the targets (by account or email). */
+  pending: ConnectionRecord[];
+}
+
+/** A pending invitation to remove once its target holds at least its access through an active connection. */
+export interface SupersededPending {
+  context: ContextRef;
+  account: string;
+  /** Pending invitations whose access is at most this are removed. */
+  maxAccess: number;
+  /** The pending id that became active, never removed by this call. */
+  exceptId?: string | undefined;
+}
+
+/**
+ * Stores connection records. Every method is scoped by org: no call ever reads or writes another org's records.
+ * Records go in and come out as copies; adapters never hand out what they store.
+ */
+export interface ConnectionRepository {
+  /** The record with this id in this org (any state; expired pending records are returned as null). */
+  findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null>;
+  /** The unexpired pending record whose token hash is `tokenHash`, or null. */
+  findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null>;
+  /** The access of the active connection of `account` to `context`, or null: the hot path, one indexed look-up. */
+  activeAccess(org: string, context: ContextRef, account: string): Promise<AccessLevel | null>;
+  /** Loads the active connections and the creator's pending invitations that a create request bears on. */
+  findForCreate(
+    org: string,
+    context: ContextRef,
+    creator: string,
+    targets: { accounts: readonly string[]; emails: readonly string[] },
+    now: Date,
+  ): Promise<CreateSnapshot>;
+  /**
+   * Inserts pending invitations, or merges each into the creator's pending invitation with the same
+   * (context, creator, targetKey): access the higher, roles the union, token hash, seal, expiry and name replaced.
+   * A matching invitation that has expired is replaced outright. Returns the stored records in input order.
+   */
+  savePending(records: readonly ConnectionRecord[], now: Date): Promise<ConnectionRecord[]>;
+  /**
+   * Inserts active connections, or merges each into the active connection of the same (context, target account):
+   * access the higher, roles the union (the stored `_id` wins). Returns the stored records in input order.
+   */
+  saveActive(records: readonly ConnectionRecord[]): Promise<ConnectionRecord[]>;
+  /** Removes and returns the pending, unexpired record with this id (compare-and-set: one caller wins), or null. */
+  claimPending(org: string, id: string, now: Date): Promise<ConnectionRecord | null>;
+  /** Removes and returns pending invitations superseded by an active connection (spec §4, accept). */
+  deleteSuperseded(org: string, items: readonly SupersededPending[]): Promise<ConnectionRecord[]>;
+  /** Removes and returns the record with this id, or null when there is none. */
+  deleteById(org: string, id: string): Promise<ConnectionRecord | null>;
+  /** One page of records for a list query. */
+  list(org: string, query: ConnectionListQuery): Promise<ConnectionPage>;
+  /** Binds unbound pending invitations to `email` to `account` (spec §8); returns the bound records. */
+  bindEmail(org: string, email: string, account: string): Promise<ConnectionRecord[]>;
+  /** Removes and returns up to `limit` pending records of the org that expired at or before `now`. */
+  purgeExpired(org: string, now: Date, limit: number): Promise<ConnectionRecord[]>;
+}

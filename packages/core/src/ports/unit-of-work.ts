@@ -1,0 +1,14 @@
+import type { ConnectionRepository } from "./connection-repository.js";
+import type { Outbox } from "./outbox.js";
+
+/** The stores a unit of work writes to, all in one transaction. */
+export interface TransactionalStores {
+  connections: ConnectionRepository;
+  outbox: Outbox;
+}
+
+/** Runs work in one transaction: all of its writes commit together, or none do. */
+export interface UnitOfWork extends TransactionalStores {
+  /** Runs `work` in a transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(work: (tx: TransactionalStores) => Promise<T>): Promise<T>;
+}
