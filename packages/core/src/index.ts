@@ -2,6 +2,26 @@
  * @conn/core: connections (spec `connections.md`) as a pure domain and use cases behind ports.
  * Host apps call the {@link Connections} facade; adapters implement the ports.
  */
+
+export type { CreateOptions, CreateResultEntry, TargetFault } from "./application/create-connections.js";
+export { parseContext } from "./application/create-connections.js";
+export type { ConnectionsDeps } from "./application/deps.js";
+export type { ConnectionList, ListQuery, PageQuery } from "./application/list-connections.js";
+export {
+  DEFAULT_LIST_LIMIT,
+  listQuerySchema,
+  MAX_LIST_LIMIT,
+  pageQuerySchema,
+} from "./application/list-connections.js";
+export {
+  backoffDelay,
+  type DrainResult,
+  OutboxRelay,
+  type OutboxRelayDeps,
+  type OutboxRelayOptions,
+} from "./application/outbox-relay.js";
+export { DEFAULT_PURGE_BATCH } from "./application/registration.js";
+export { Connections, createConnections } from "./connections.js";
 export * from "./domain/access-level.js";
 export * from "./domain/connection.js";
 export * from "./domain/errors.js";

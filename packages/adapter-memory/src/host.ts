@@ -1,0 +1,101 @@
+import {
+  type AccessLevel,
+  type Account,
+  type AccountDirectory,
+  type ContextAccess,
+  type ContextRef,
+  emailSchema,
+  type ObjectSettings,
+  type ObjectSettingsInput,
+  type OrgDirectory,
+  type OrgSettings,
+  type OrgSettingsInput,
+  objectSettingsSchema,
+  orgSettingsSchema,
+} from "@conn/core";
+
+const SEP = "\u0000";
+
+/** Accounts kept in memory, per org, with email unique per org. */
+export class InMemoryAccountDirectory implements AccountDirectory {
+  private readonly byId = new Map<string, Account>();
+  private readonly byEmail = new Map<string, string>();
+
+  /** Adds or replaces an account; the email is trimmed and lower-cased and must be unique in the org. */
+  put(org: string, account: Account): Account {
+    const email = emailSchema.parse(account.email);
+    const owner = this.byEmail.get(org + SEP + email);
+    if (owner !== undefined && owner !== account._id)
+      throw new Error(`email ${email} already belongs to an account of ${org}`);
+    const previous = this.byId.get(org + SEP + account._id);
+    if (previous !== undefined) this.byEmail.delete(org + SEP + previous.email);
+    const stored = { ...structuredClone(account), email };
+    this.byId.set(org + SEP + account._id, stored);
+    this.byEmail.set(org + SEP + email, account._id);
+    return structuredClone(stored);
+  }
+
+  /** {@inheritDoc AccountDirectory.findByIds} */
+  async findByIds(org: string, ids: readonly string[]): Promise<Account[]> {
+    return ids.flatMap((id) => {
+      const a = this.byId.get(org + SEP + id);
+      return a === undefined ? [] : [structuredClone(a)];
+    });
+  }
+
+  /** {@inheritDoc AccountDirectory.findByEmails} */
+  async findByEmails(org: string, emails: readonly string[]): Promise<Account[]> {
+    return emails.flatMap((email) => {
+      const id = this.byEmail.get(org + SEP + email);
+      const a = id === undefined ? undefined : this.byId.get(org + SEP + id);
+      return a === undefined ? [] : [structuredClone(a)];
+    });
+  }
+}
+
+/** The host's own access rules kept in memory: a level per (org, account, context) and settings per object. */
+export class InMemoryContextAccess implements ContextAccess {
+  private readonly access = new Map<string, AccessLevel>();
+  private readonly objects = new Map<string, ObjectSettings>();
+
+  /** Sets the host's own access of an account to a context (an owner holds 7, Delete). */
+  grant(org: string, account: string, context: ContextRef, level: AccessLevel): void {
+    this.access.set([org, account, context.object, context._id].join(SEP), level);
+  }
+
+  /** Defines (or redefines) an object's connection settings; defaults as spec §10. */
+  defineObject(org: string, settings: ObjectSettingsInput): ObjectSettings {
+    const parsed = objectSettingsSchema.parse(settings);
+    this.objects.set(org + SEP + parsed.name, parsed);
+    return structuredClone(parsed);
+  }
+
+  /** {@inheritDoc ContextAccess.accessOf} */
+  async accessOf(org: string, account: string, context: ContextRef): Promise<AccessLevel> {
+    return this.access.get([org, account, context.object, context._id].join(SEP)) ?? 0;
+  }
+
+  /** {@inheritDoc ContextAccess.objectSettings} */
+  async objectSettings(org: string, object: string): Promise<ObjectSettings | null> {
+    const s = this.objects.get(org + SEP + object);
+    return s === undefined ? null : structuredClone(s);
+  }
+}
+
+/** Org settings kept in memory. */
+export class InMemoryOrgDirectory implements OrgDirectory {
+  private readonly orgs = new Map<string, OrgSettings>();
+
+  /** Adds or replaces an org's settings; defaults as spec §10. */
+  put(settings: OrgSettingsInput): OrgSettings {
+    const parsed = orgSettingsSchema.parse(settings);
+    this.orgs.set(parsed.code, parsed);
+    return { ...parsed };
+  }
+
+  /** {@inheritDoc OrgDirectory.get} */
+  async get(org: string): Promise<OrgSettings | null> {
+    const s = this.orgs.get(org);
+    return s === undefined ? null : { ...s };
+  }
+}

@@ -1,0 +1,103 @@
+import type { Outbox, OutboxMessage, OutboxMessageStatus, SealedNotice } from "@conn/core";
+import type { Runner } from "./in-memory-connection-repository.js";
+import { copyRow, type MemoryState, type OutboxRow } from "./memory-state.js";
+
+/** The in-memory {@link Outbox}: claims with leases, retries and dead letters, as the Postgres outbox does. */
+export class InMemoryOutbox implements Outbox {
+  constructor(
+    private readonly state: MemoryState,
+    private readonly run: Runner,
+  ) {}
+
+  /** {@inheritDoc Outbox.enqueue} */
+  enqueue(
+    messages: readonly { id: string; org: string; notice: SealedNotice; availableAt: Date }[],
+  ): Promise<void> {
+    const rows = messages.map(
+      (m): OutboxRow => ({
+        id: m.id,
+        org: m.org,
+        notice: structuredClone(m.notice),
+        attempts: 0,
+        availableAt: new Date(m.availableAt),
+        lastError: null,
+        status: "pending",
+        leaseUntil: null,
+        created: new Date(m.availableAt),
+        deliveredAt: null,
+      }),
+    );
+    return this.run.write(() => {
+      for (const row of rows) {
+        if (this.state.outbox.has(row.id))
+          throw new Error(`in-memory outbox: duplicate message id ${row.id}`);
+      }
+      for (const row of rows) this.state.putRow(row);
+    });
+  }
+
+  /** {@inheritDoc Outbox.claim} */
+  claim(now: Date, limit: number, leaseMs: number): Promise<OutboxMessage[]> {
+    return this.run.write(() => {
+      const due = [...this.state.outbox.values()]
+        .filter(
+          (r) =>
+            r.status === "pending" && r.availableAt <= now && (r.leaseUntil === null || r.leaseUntil <= now),
+        )
+        .sort((a, b) => a.availableAt.getTime() - b.availableAt.getTime() || (a.id < b.id ? -1 : 1))
+        .slice(0, limit);
+      return due.map((r) => {
+        this.state.putRow({ ...copyRow(r), leaseUntil: new Date(now.getTime() + leaseMs) });
+        const { status: _s, leaseUntil: _l, created: _c, deliveredAt: _d, ...message } = copyRow(r);
+        return message;
+      });
+    });
+  }
+
+  /** {@inheritDoc Outbox.markDelivered} */
+  markDelivered(id: string, now: Date): Promise<void> {
+    return this.run.write(() => {
+      const r = this.state.outbox.get(id);
+      if (r === undefined) return;
+      this.state.putRow({
+        ...copyRow(r),
+        status: "delivered",
+        leaseUntil: null,
+        deliveredAt: new Date(now),
+        notice: { ...copyRow(r).notice, tokenSeal: null },
+      });
+    });
+  }
+
+  /** {@inheritDoc Outbox.markFailed} */
+  markFailed(id: string, error: string, retryAt: Date | null, _now: Date): Promise<void> {
+    return this.run.write(() => {
+      const r = this.state.outbox.get(id);
+      if (r === undefined) return;
+      const row = copyRow(r);
+      this.state.putRow({
+        ...row,
+        attempts: row.attempts + 1,
+        lastError: error,
+        leaseUntil: null,
+        status: retryAt === null ? "dead" : "pending",
+        availableAt: retryAt ?? row.availableAt,
+        notice: retryAt === null ? { ...row.notice, tokenSeal: null } : row.notice,
+      });
+    });
+  }
+
+  /** {@inheritDoc Outbox.counts} */
+  counts(): Promise<Record<OutboxMessageStatus, number>> {
+    return this.run.read(() => {
+      const counts: Record<OutboxMessageStatus, number> = { pending: 0, delivered: 0, dead: 0 };
+      for (const r of this.state.outbox.values()) counts[r.status]++;
+      return counts;
+    });
+  }
+
+  /** Every row, copied (for tests and inspection). */
+  rows(): Promise<OutboxRow[]> {
+    return this.run.read(() => [...this.state.outbox.values()].map(copyRow));
+  }
+}

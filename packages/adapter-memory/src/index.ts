@@ -1,0 +1,19 @@
+/**
+ * @conn/adapter-memory: in-process adapters for every @conn/core port, the reference implementation the contract
+ * suites check every other adapter against.
+ *
+ * Install: `pnpm add @conn/core @conn/adapter-memory`
+ *
+ * ```ts
+ * import { createInMemoryConnections } from "@conn/adapter-memory";
+ * const { connections, accounts, contexts, orgs } = createInMemoryConnections();
+ * orgs.put({ code: "acme", name: "Acme Health" });
+ * ```
+ */
+export * from "./create-in-memory-connections.js";
+export * from "./host.js";
+export * from "./in-memory-connection-repository.js";
+export * from "./in-memory-outbox.js";
+export * from "./in-memory-unit-of-work.js";
+export { copyRecord, MemoryState, type OutboxRow } from "./memory-state.js";
+export * from "./services.js";

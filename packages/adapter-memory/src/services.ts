@@ -1,0 +1,201 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type {
+  Clock,
+  ConnectionEvent,
+  EventPublisher,
+  IdGenerator,
+  IssuedToken,
+  Notice,
+  Notifier,
+  RandomSource,
+  TokenService,
+} from "@conn/core";
+
+/** The system clock. */
+export class SystemClock implements Clock {
+  /** {@inheritDoc Clock.now} */
+  now(): Date {
+    return new Date();
+  }
+
+  /** {@inheritDoc Clock.sleep} */
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      }
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}
+
+/** A clock that moves only when told to: `set` and `advance`. Sleepers wake when the time passes their deadline. */
+export class ManualClock implements Clock {
+  private current: number;
+  private sleepers: { until: number; wake: () => void }[] = [];
+
+  constructor(start: Date | string = "2026-01-01T00:00:00.000Z") {
+    this.current = new Date(start).getTime();
+  }
+
+  /** {@inheritDoc Clock.now} */
+  now(): Date {
+    return new Date(this.current);
+  }
+
+  /** Sets the time (it may go backwards). */
+  set(time: Date | string): void {
+    this.current = new Date(time).getTime();
+    this.wake();
+  }
+
+  /** Moves the time forward by `ms`. */
+  advance(ms: number): void {
+    this.current += ms;
+    this.wake();
+  }
+
+  /** {@inheritDoc Clock.sleep} */
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const sleeper = { until: this.current + ms, wake: resolve };
+      this.sleepers.push(sleeper);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          this.sleepers = this.sleepers.filter((s) => s !== sleeper);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+
+  private wake(): void {
+    const due = this.sleepers.filter((s) => s.until <= this.current);
+    this.sleepers = this.sleepers.filter((s) => s.until > this.current);
+    for (const s of due) s.wake();
+  }
+}
+
+/**
+ * Makes 24-hex-digit ids shaped like MongoDB ObjectIds: 4 bytes of seconds from the clock, 5 random bytes chosen
+ * once per generator, and a 3-byte counter, so ids made later by one generator sort higher.
+ */
+export class ObjectIdGenerator implements IdGenerator {
+  private readonly machine = randomBytes(5).toString("hex");
+  private counter = randomBytes(3).readUIntBE(0, 3);
+  private lastSeconds = 0;
+
+  constructor(private readonly clock: Clock = new SystemClock()) {}
+
+  /** {@inheritDoc IdGenerator.next} */
+  next(): string {
+    // Never let the time part go backwards, so ids stay ordered even when a manual clock is set back.
+    const seconds = Math.max(this.lastSeconds, Math.floor(this.clock.now().getTime() / 1000));
+    this.counter = (this.counter + 1) % 0x1000000;
+    if (this.counter === 0 && seconds === this.lastSeconds) this.lastSeconds = seconds + 1;
+    else this.lastSeconds = seconds;
+    return (
+      (this.lastSeconds >>> 0).toString(16).padStart(8, "0") +
+      this.machine +
+      this.counter.toString(16).padStart(6, "0")
+    );
+  }
+}
+
+/** Options of a {@link CryptoTokenService}. */
+export interface CryptoTokenServiceOptions {
+  /**
+   * The secret key tokens are derived from (32+ bytes). Keep it outside the database: with it, the service re-derives
+   * a token from its seal for the target's view; without it, a stolen database yields no usable token. When absent,
+   * a random key is made (tokens then cannot be revealed after a restart).
+   */
+  key?: Uint8Array | string | undefined;
+}
+
+/**
+ * Tokens from node:crypto: a random 24-byte seal from the CSPRNG, the token = HMAC-SHA256(key, seal) as 43 base64url
+ * characters, stored only as its SHA-256 hash and compared in constant time.
+ */
+export class CryptoTokenService implements TokenService {
+  private readonly key: Buffer;
+
+  constructor(options: CryptoTokenServiceOptions = {}) {
+    const key = options.key === undefined ? randomBytes(32) : Buffer.from(options.key);
+    if (key.length < 32) throw new Error("CryptoTokenService: the key must be at least 32 bytes");
+    this.key = key;
+  }
+
+  /** {@inheritDoc TokenService.issue} */
+  issue(): IssuedToken {
+    const seal = randomBytes(24).toString("base64url");
+    const token = this.reveal(seal);
+    return { token, hash: this.hash(token), seal };
+  }
+
+  /** {@inheritDoc TokenService.hash} */
+  hash(token: string): string {
+    return createHash("sha256").update(token, "utf8").digest("base64url");
+  }
+
+  /** {@inheritDoc TokenService.matches} */
+  matches(token: string, hash: string): boolean {
+    const a = Buffer.from(this.hash(token), "utf8");
+    const b = Buffer.from(hash, "utf8");
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /** {@inheritDoc TokenService.reveal} */
+  reveal(seal: string): string {
+    return createHmac("sha256", this.key).update(`conn-token:${seal}`, "utf8").digest("base64url");
+  }
+}
+
+/** Uniform numbers from the CSPRNG, for retry jitter. */
+export class CryptoRandom implements RandomSource {
+  /** {@inheritDoc RandomSource.next} */
+  next(): number {
+    return randomBytes(6).readUIntBE(0, 6) / 2 ** 48;
+  }
+}
+
+/** A notifier that records every notice it is given; it can be told to fail, for tests of retries. */
+export class RecordingNotifier implements Notifier {
+  /** Notices delivered, in order. */
+  readonly sent: Notice[] = [];
+  private failure: ((notice: Notice) => Error | null) | null = null;
+
+  /** {@inheritDoc Notifier.send} */
+  async send(notice: Notice): Promise<void> {
+    const error = this.failure?.(notice) ?? null;
+    if (error !== null) throw error;
+    this.sent.push(structuredClone(notice));
+  }
+
+  /** Makes `send` throw whatever `fail` returns for a notice (null: deliver); `null` restores delivery. */
+  failWith(fail: ((notice: Notice) => Error | null) | null): void {
+    this.failure = fail;
+  }
+
+  /** Forgets the recorded notices. */
+  clear(): void {
+    this.sent.length = 0;
+  }
+}
+
+/** An event publisher that records every event, in order. */
+export class RecordingEventPublisher implements EventPublisher {
+  /** Events published, in order. */
+  readonly events: ConnectionEvent[] = [];
+
+  /** {@inheritDoc EventPublisher.publish} */
+  async publish(events: readonly ConnectionEvent[]): Promise<void> {
+    for (const e of events) this.events.push(structuredClone(e));
+  }
+}

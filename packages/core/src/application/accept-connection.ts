@@ -1,0 +1,79 @@
+import {
+  type ConnectionRecord,
+  ConnectionState,
+  type ConnectionView,
+  snapshotOf,
+} from "../domain/connection.js";
+import { ConnectionError } from "../domain/errors.js";
+import type { ConnectionEvent } from "../domain/events.js";
+import { type ConnectionsDeps, publish, requireCaller, SettingsCache, viewOf } from "./deps.js";
+import { findByToken, invalidToken, parseToken } from "./token-lookup.js";
+
+/**
+ * Accepts a pending connection by token (spec §6). Atomic: the pending record is claimed by compare-and-set, so
+ * of many simultaneous accepts one wins and the others get `connectionToken`. If the target already holds an
+ * active connection to the context, that one is upgraded; lesser pending invitations to the same target go.
+ */
+export async function acceptConnection(
+  deps: ConnectionsDeps,
+  principal: unknown,
+  tokenInput: unknown,
+): Promise<ConnectionView> {
+  const caller = await requireCaller(deps, principal);
+  const token = parseToken(tokenInput);
+  const record = await findByToken(deps, caller.org, token, caller);
+  if (!caller.account.verified)
+    throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
+  const now = deps.clock.now();
+  const account = caller.account._id;
+  const { active, events } = await deps.store.transaction(async (tx) => {
+    const claimed = await tx.connections.claimPending(caller.org, record._id, now);
+    if (claimed === null || claimed.tokenHash !== record.tokenHash) throw invalidToken();
+    const target = { ...claimed.target, account };
+    const [active] = await tx.connections.saveActive([
+      {
+        ...claimed,
+        target,
+        state: ConnectionState.Active,
+        tokenHash: null,
+        tokenSeal: null,
+        expiresAt: null,
+        updated: now,
+      },
+    ]);
+    const stored = active as ConnectionRecord;
+    const removed = await tx.connections.deleteSuperseded(caller.org, [
+      { context: claimed.context, account, maxAccess: stored.access, exceptId: stored._id },
+    ]);
+    const events: ConnectionEvent[] = [
+      {
+        type: "connection.accepted",
+        org: caller.org,
+        at: now,
+        actor: account,
+        connection: snapshotOf(stored),
+      },
+    ];
+    if (stored._id !== claimed._id) {
+      events.push({
+        type: "connection.upgraded",
+        org: caller.org,
+        at: now,
+        actor: account,
+        connection: snapshotOf(stored),
+      });
+    }
+    for (const r of removed) {
+      events.push({
+        type: "connection.superseded",
+        org: caller.org,
+        at: now,
+        actor: account,
+        connection: snapshotOf(r),
+      });
+    }
+    return { active: stored, events };
+  });
+  await publish(deps, events);
+  return viewOf(deps, new SettingsCache(deps, caller.org), active, caller);
+}

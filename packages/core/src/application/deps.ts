@@ -1,0 +1,133 @@
+import type { AccessLevel } from "../domain/access-level.js";
+import { type ConnectionRecord, type ConnectionView, toConnectionView } from "../domain/connection.js";
+import { ConnectionError } from "../domain/errors.js";
+import type { ConnectionEvent } from "../domain/events.js";
+import { type ObjectSettings, pluralOf } from "../domain/settings.js";
+import { type ContextRef, idSchema, type Principal, principalSchema } from "../domain/values.js";
+import type { Account, AccountDirectory } from "../ports/account-directory.js";
+import type { ContextAccess, OrgDirectory } from "../ports/context-access.js";
+import type { Clock, EventPublisher, IdGenerator, TokenService } from "../ports/services.js";
+import type { UnitOfWork } from "../ports/unit-of-work.js";
+
+/** Everything the use cases need, as ports. */
+export interface ConnectionsDeps {
+  /** Connection records and the outbox, with transactions. */
+  store: UnitOfWork;
+  /** The host's accounts. */
+  accounts: AccountDirectory;
+  /** The host's own access rules and object settings. */
+  contexts: ContextAccess;
+  /** Org settings. */
+  orgs: OrgDirectory;
+  /** Token issue, hash, compare, reveal. */
+  tokens: TokenService;
+  /** Record ids. */
+  ids: IdGenerator;
+  /** Time. */
+  clock: Clock;
+  /** Receives domain events after commit; optional. */
+  events?: EventPublisher | undefined;
+}
+
+/** A parsed principal whose account exists in the directory. */
+export interface Caller {
+  org: string;
+  account: Account;
+}
+
+/** Parses a principal; a malformed one is an invalid argument. */
+export function parsePrincipal(principal: unknown): Principal {
+  const parsed = principalSchema.safeParse(principal);
+  if (!parsed.success) {
+    throw new ConnectionError("cortex.invalidArgument.unspecified", {
+      reason: "malformed principal",
+      path: "principal",
+    });
+  }
+  return parsed.data;
+}
+
+/** Loads the caller's account, or null when the principal is anonymous. An unknown account counts as anonymous. */
+export async function loadCaller(
+  deps: ConnectionsDeps,
+  principal: unknown,
+): Promise<{ org: string; caller: Caller | null }> {
+  const p = parsePrincipal(principal);
+  if (p.accountId === null) return { org: p.org, caller: null };
+  const [account] = await deps.accounts.findByIds(p.org, [p.accountId]);
+  return { org: p.org, caller: account === undefined ? null : { org: p.org, account } };
+}
+
+/** Loads the caller's account; fails with `notLoggedIn` for anonymous callers. */
+export async function requireCaller(deps: ConnectionsDeps, principal: unknown): Promise<Caller> {
+  const { caller } = await loadCaller(deps, principal);
+  if (caller === null) throw new ConnectionError("cortex.accessDenied.notLoggedIn");
+  return caller;
+}
+
+/** Parses a connection id; a malformed one is an invalid argument. */
+export function parseId(id: unknown, path = "id"): string {
+  const parsed = idSchema.safeParse(id);
+  if (!parsed.success)
+    throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed id", path });
+  return parsed.data;
+}
+
+/** The effective access of spec §9: the higher of the host's own access and the active connection's. */
+export async function effectiveAccess(
+  deps: ConnectionsDeps,
+  org: string,
+  account: string,
+  context: ContextRef,
+): Promise<AccessLevel> {
+  const [own, connected] = await Promise.all([
+    deps.contexts.accessOf(org, account, context),
+    deps.store.connections.activeAccess(org, context, account),
+  ]);
+  return Math.max(own, connected ?? 0) as AccessLevel;
+}
+
+/** True when the caller is the record's target, by account or by email (spec §3). */
+export function isTarget(record: ConnectionRecord, caller: Caller | null): boolean {
+  if (caller === null) return false;
+  if (record.target.account !== null) return record.target.account === caller.account._id;
+  return record.target.email !== null && record.target.email === caller.account.email;
+}
+
+/** Caches object settings for the duration of one call. */
+export class SettingsCache {
+  private readonly cache = new Map<string, Promise<ObjectSettings | null>>();
+  constructor(
+    private readonly deps: ConnectionsDeps,
+    private readonly org: string,
+  ) {}
+
+  /** The settings of an object, looked up once per call. */
+  get(object: string): Promise<ObjectSettings | null> {
+    let hit = this.cache.get(object);
+    if (hit === undefined) {
+      hit = this.deps.contexts.objectSettings(this.org, object);
+      this.cache.set(object, hit);
+    }
+    return hit;
+  }
+}
+
+/** Builds the caller's view of a record: the token for the target only, paths from the object's plural name. */
+export async function viewOf(
+  deps: ConnectionsDeps,
+  settings: SettingsCache,
+  record: ConnectionRecord,
+  caller: Caller | null,
+): Promise<ConnectionView> {
+  const viewerIsTarget = isTarget(record, caller);
+  const object = await settings.get(record.context.object);
+  const token =
+    viewerIsTarget && record.tokenSeal !== null ? deps.tokens.reveal(record.tokenSeal) : undefined;
+  return toConnectionView(record, { plural: pluralOf(object, record.context.object), viewerIsTarget, token });
+}
+
+/** Publishes events after commit, when a publisher is configured. */
+export async function publish(deps: ConnectionsDeps, events: readonly ConnectionEvent[]): Promise<void> {
+  if (events.length > 0 && deps.events !== undefined) await deps.events.publish(events);
+}

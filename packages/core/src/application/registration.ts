@@ -1,0 +1,115 @@
+import type { AccessLevel } from "../domain/access-level.js";
+import { snapshotOf } from "../domain/connection.js";
+import { ConnectionError } from "../domain/errors.js";
+import type { ConnectionEvent } from "../domain/events.js";
+import { orgSchema } from "../domain/values.js";
+import { type ConnectionsDeps, parseId, publish } from "./deps.js";
+
+/**
+ * Binds every pending invitation of the org to the email of a newly registered (or newly verified) account, so
+ * that account can accept it (spec §8). Returns how many were bound.
+ */
+export async function bindRegisteredAccount(
+  deps: ConnectionsDeps,
+  orgInput: unknown,
+  accountId: unknown,
+): Promise<number> {
+  const org = orgSchema.safeParse(orgInput);
+  if (!org.success)
+    throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed org", path: "org" });
+  const id = parseId(accountId, "accountId");
+  const [account] = await deps.accounts.findByIds(org.data, [id]);
+  if (account === undefined)
+    throw new ConnectionError("cortex.notFound.account", { reason: `unknown account: ${id}` });
+  const bound = await deps.store.transaction((tx) =>
+    tx.connections.bindEmail(org.data, account.email, account._id),
+  );
+  const at = deps.clock.now();
+  await publish(
+    deps,
+    bound.map(
+      (r): ConnectionEvent => ({
+        type: "connection.bound",
+        org: org.data,
+        at,
+        actor: account._id,
+        connection: snapshotOf(r),
+      }),
+    ),
+  );
+  return bound.length;
+}
+
+const HEX24 = /^[0-9a-f]{24}$/;
+
+/**
+ * The effective access of an account on a context (spec §9): the higher of the host application's own access and
+ * the account's active connection. The hot path: checked without zod, then one indexed look-up beside the host's.
+ */
+export async function resolveAccess(
+  deps: ConnectionsDeps,
+  org: string,
+  accountId: string,
+  context: { object: string; _id: string },
+): Promise<AccessLevel> {
+  if (
+    typeof org !== "string" ||
+    org.length === 0 ||
+    typeof accountId !== "string" ||
+    !HEX24.test(accountId) ||
+    !isContext(context)
+  ) {
+    throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed access query" });
+  }
+  const [own, connected] = await Promise.all([
+    deps.contexts.accessOf(org, accountId, context),
+    deps.store.connections.activeAccess(org, context, accountId),
+  ]);
+  return (connected === null || own >= connected ? own : connected) as AccessLevel;
+}
+
+function isContext(c: unknown): c is { object: string; _id: string } {
+  return (
+    typeof c === "object" &&
+    c !== null &&
+    typeof (c as { object?: unknown }).object === "string" &&
+    typeof (c as { _id?: unknown })._id === "string" &&
+    HEX24.test((c as { _id: string })._id)
+  );
+}
+
+/** The default number of expired invitations removed per batch. */
+export const DEFAULT_PURGE_BATCH = 500;
+
+/** Removes the org's expired invitations in bounded batches; returns how many went. */
+export async function purgeExpired(
+  deps: ConnectionsDeps,
+  orgInput: unknown,
+  options: { batchSize?: number; maxBatches?: number } = {},
+): Promise<number> {
+  const org = orgSchema.safeParse(orgInput);
+  if (!org.success)
+    throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed org", path: "org" });
+  const batch = Math.max(1, Math.min(10_000, Math.floor(options.batchSize ?? DEFAULT_PURGE_BATCH)));
+  const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
+  let total = 0;
+  for (let n = 0; n < maxBatches; n++) {
+    const now = deps.clock.now();
+    const removed = await deps.store.transaction((tx) => tx.connections.purgeExpired(org.data, now, batch));
+    total += removed.length;
+    await publish(
+      deps,
+      removed.map(
+        (r): ConnectionEvent => ({
+          type: "connection.expired",
+          org: org.data,
+          at: now,
+          actor: null,
+          connection: snapshotOf(r),
+        }),
+      ),
+    );
+    if (removed.length < batch) break;
+  }
+  return total;
+}

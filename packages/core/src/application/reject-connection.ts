@@ -1,0 +1,47 @@
+import { type ConnectionView, snapshotOf } from "../domain/connection.js";
+import { type ConnectionsDeps, loadCaller, publish, SettingsCache, viewOf } from "./deps.js";
+import { findByToken, invalidToken, parseToken } from "./token-lookup.js";
+
+/** Rejects a pending connection by token (spec §6): allowed anonymously; a logged-in caller must be the target. */
+export async function rejectConnection(
+  deps: ConnectionsDeps,
+  principal: unknown,
+  tokenInput: unknown,
+): Promise<true> {
+  const { org, caller } = await loadCaller(deps, principal);
+  const token = parseToken(tokenInput);
+  const record = await findByToken(deps, org, token, caller);
+  const now = deps.clock.now();
+  const removed = await deps.store.transaction(async (tx) => {
+    const claimed = await tx.connections.claimPending(org, record._id, now);
+    if (claimed === null || claimed.tokenHash !== record.tokenHash) throw invalidToken();
+    return claimed;
+  });
+  await publish(deps, [
+    {
+      type: "connection.rejected",
+      org,
+      at: now,
+      actor: caller?.account._id ?? null,
+      connection: snapshotOf(removed),
+    },
+  ]);
+  return true;
+}
+
+/**
+ * Reads a pending invitation by token (spec §6): allowed anonymously (the invitation landing page); a logged-in
+ * caller must be the target.
+ */
+export async function getConnectionByToken(
+  deps: ConnectionsDeps,
+  principal: unknown,
+  tokenInput: unknown,
+): Promise<ConnectionView> {
+  const { org, caller } = await loadCaller(deps, principal);
+  const token = parseToken(tokenInput);
+  const record = await findByToken(deps, org, token, caller);
+  const view = await viewOf(deps, new SettingsCache(deps, org), record, caller);
+  view.token = token;
+  return view;
+}

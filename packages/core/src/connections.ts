@@ -1,0 +1,95 @@
+import { acceptConnection } from "./application/accept-connection.js";
+import {
+  type CreateOptions,
+  type CreateResultEntry,
+  createConnections as create,
+} from "./application/create-connections.js";
+import { deleteConnection } from "./application/delete-connection.js";
+import type { ConnectionsDeps } from "./application/deps.js";
+import {
+  type ConnectionList,
+  type ListQuery,
+  listConnections,
+  listContextConnections,
+  type PageQuery,
+} from "./application/list-connections.js";
+import { getConnection } from "./application/read-connection.js";
+import { bindRegisteredAccount, purgeExpired, resolveAccess } from "./application/registration.js";
+import { getConnectionByToken, rejectConnection } from "./application/reject-connection.js";
+import type { AccessLevel } from "./domain/access-level.js";
+import type { ConnectionView } from "./domain/connection.js";
+import type { ConnectionTargetInput } from "./domain/targets.js";
+import type { ContextRef, Principal } from "./domain/values.js";
+
+/**
+ * The one entry point host apps call: every use case of the spec, over the ports in `deps`. Every method parses its
+ * input and fails with a `ConnectionError` carrying a spec code; a failed call writes nothing.
+ */
+export class Connections {
+  constructor(private readonly deps: ConnectionsDeps) {}
+
+  /** Creates connections on `context` to many targets; one result (connection or fault) per merged target, in order. */
+  create(
+    principal: Principal,
+    context: ContextRef,
+    targets: readonly ConnectionTargetInput[],
+    options?: CreateOptions,
+  ): Promise<CreateResultEntry[]> {
+    return create(this.deps, principal, context, targets, options);
+  }
+
+  /** Lists the caller's connections as target (default) or creator, newest first, with a cursor page. */
+  list(principal: Principal, query?: ListQuery): Promise<ConnectionList> {
+    return listConnections(this.deps, principal, query);
+  }
+
+  /** Lists the connections on one context; needs Share on it. */
+  listForContext(principal: Principal, context: ContextRef, query?: PageQuery): Promise<ConnectionList> {
+    return listContextConnections(this.deps, principal, context, query);
+  }
+
+  /** Reads one connection by id, if the caller may see it. */
+  get(principal: Principal, id: string): Promise<ConnectionView> {
+    return getConnection(this.deps, principal, id);
+  }
+
+  /** Reads a pending invitation by token; anonymous callers (`accountId: null`) allowed. */
+  getByToken(principal: Principal, token: string): Promise<ConnectionView> {
+    return getConnectionByToken(this.deps, principal, token);
+  }
+
+  /** Accepts a pending invitation by token; the caller must be its verified target. */
+  accept(principal: Principal, token: string): Promise<ConnectionView> {
+    return acceptConnection(this.deps, principal, token);
+  }
+
+  /** Rejects (removes) a pending invitation by token; anonymous callers allowed. */
+  reject(principal: Principal, token: string): Promise<true> {
+    return rejectConnection(this.deps, principal, token);
+  }
+
+  /** Deletes a connection by id; the access it gave ends at once. */
+  delete(principal: Principal, id: string): Promise<true> {
+    return deleteConnection(this.deps, principal, id);
+  }
+
+  /** Binds pending email invitations to an account that registered or verified later; returns how many. */
+  bindRegisteredAccount(org: string, accountId: string): Promise<number> {
+    return bindRegisteredAccount(this.deps, org, accountId);
+  }
+
+  /** The effective access of `accountId` on `context`: the host's own access or the active connection's, whichever is higher. */
+  resolveAccess(org: string, accountId: string, context: ContextRef): Promise<AccessLevel> {
+    return resolveAccess(this.deps, org, accountId, context);
+  }
+
+  /** Removes the org's expired invitations in bounded batches; returns how many. */
+  purgeExpired(org: string, options?: { batchSize?: number; maxBatches?: number }): Promise<number> {
+    return purgeExpired(this.deps, org, options);
+  }
+}
+
+/** Builds the {@link Connections} facade over the given ports. */
+export function createConnections(deps: ConnectionsDeps): Connections {
+  return new Connections(deps);
+}
