@@ -1,3 +1,4 @@
+import { match } from "ts-pattern";
 import { type AccessLevel, grantedLevel, AccessLevel as Level } from "../domain/access-level.js";
 import {
   type ConnectionRecord,
@@ -259,14 +260,14 @@ export async function createConnections(
       if (p.kind === "active" && record.target.account !== null) {
         superseded.push({ context, account: record.target.account, maxAccess: record.access });
       }
-      const kind: NoticeKind | null =
-        p.kind === "pending"
-          ? record.target.account !== null
-            ? "invite-existing-user"
-            : "invite-new-user"
-          : p.event === "connection.created" && settings.sendNotifications
-            ? "connection-created"
-            : null;
+      const kind = match({ plan: p.kind, event: p.event, hasAccount: record.target.account !== null })
+        .returnType<NoticeKind | null>()
+        .with({ plan: "pending", hasAccount: true }, () => "invite-existing-user")
+        .with({ plan: "pending", hasAccount: false }, () => "invite-new-user")
+        .with({ plan: "active", event: "connection.created" }, () =>
+          settings.sendNotifications ? "connection-created" : null,
+        )
+        .otherwise(() => null);
       if (kind === null) return;
       const account = record.target.account === null ? undefined : accounts.get(record.target.account);
       const id = deps.ids.next();

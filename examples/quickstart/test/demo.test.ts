@@ -1,0 +1,34 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { expect, it } from "vitest";
+
+const run = promisify(execFile);
+const dir = fileURLToPath(new URL("..", import.meta.url));
+
+it("pnpm demo tells the seed's story: invite, accept, Read, delete, None; auto; email invitation", async () => {
+  const { stdout } = await run("pnpm", ["start"], { cwd: dir, timeout: 60_000 });
+  const order = [
+    "Alice owns the patient file and connects Bob at Read.",
+    "Notice sent: invite-existing-user to bob@acme.example",
+    '"token": "',
+    "Bob's effective access: Read (4)",
+    "Bob's effective access: None (0)",
+    "Notice sent: connection-created to carol@acme.example",
+    "Carol's effective access: Share (5)",
+    '"email": "dan@elsewhere.example"',
+    "Notice sent: invite-new-user to dan@elsewhere.example",
+    "Invitations bound to Dan: 1",
+    "Dan's effective access: Read (4)",
+    "cortex.invalidArgument.connectionToken (400)",
+  ];
+  let at = 0;
+  for (const line of order) {
+    const found = stdout.indexOf(line, at);
+    expect(found, `expected "${line}" after position ${at}`).toBeGreaterThanOrEqual(0);
+    at = found + line.length;
+  }
+  // The creator's view of Bob's invitation carries no token: the first token printed is in Bob's list.
+  const aliceView = stdout.slice(0, stdout.indexOf("Bob lists his connections"));
+  expect(aliceView).not.toContain('"token"');
+});
