@@ -110,13 +110,18 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
         if (existing === undefined) {
           stored = r;
         } else if (isExpired(existing, now)) {
-          stored = { ...r, _id: existing._id, created: existing.created };
+          this.state.remove(keys.record(existing.org, existing._id));
+          stored = r;
         } else {
           stored = {
             ...existing,
             access: Math.max(existing.access, r.access) as AccessLevel,
             roles: unionRoles(existing.roles, r.roles),
-            target: { ...existing.target, name: r.target.name ?? existing.target.name },
+            target: {
+              ...existing.target,
+              account: existing.target.account ?? r.target.account,
+              name: r.target.name ?? existing.target.name,
+            },
             tokenHash: r.tokenHash,
             tokenSeal: r.tokenSeal,
             expiresAt: r.expiresAt,
@@ -239,12 +244,12 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
   }
 
   /** {@inheritDoc ConnectionRepository.bindEmail} */
-  bindEmail(org: string, email: string, account: string): Promise<ConnectionRecord[]> {
+  bindEmail(org: string, email: string, account: string, now: Date): Promise<ConnectionRecord[]> {
     return this.run.write(() => {
       const bound: ConnectionRecord[] = [];
       for (const key of [...(this.state.byTargetEmail.get(keys.targetEmail(org, email)) ?? [])]) {
         const r = this.state.records.get(key);
-        if (r === undefined || r.state !== 0 || r.target.account !== null) continue;
+        if (r === undefined || r.state !== 0 || r.target.account !== null || isExpired(r, now)) continue;
         const next = { ...r, target: { ...r.target, account } };
         this.state.put(next);
         bound.push(copyRecord(next));

@@ -18,8 +18,18 @@ import { bindRegisteredAccount, purgeExpired, resolveAccess } from "./applicatio
 import { getConnectionByToken, rejectConnection } from "./application/reject-connection.js";
 import type { AccessLevel } from "./domain/access-level.js";
 import type { ConnectionView } from "./domain/connection.js";
+import { ConnectionError, isConnectionError } from "./domain/errors.js";
 import type { ConnectionTargetInput } from "./domain/targets.js";
 import type { ContextRef, Principal } from "./domain/values.js";
+
+/** Turns a failure that is not a ConnectionError (a host port's plain Error) into `cortex.error.unspecified`. */
+function guard<T>(work: Promise<T>): Promise<T> {
+  return work.catch((error: unknown) => {
+    throw isConnectionError(error)
+      ? error
+      : new ConnectionError("cortex.error.unspecified", { cause: error });
+  });
+}
 
 /**
  * The one entry point host apps call: every use case of the spec, over the ports in `deps`. Every method parses its
@@ -35,57 +45,57 @@ export class Connections {
     targets: readonly ConnectionTargetInput[],
     options?: CreateOptions,
   ): Promise<CreateResultEntry[]> {
-    return create(this.deps, principal, context, targets, options);
+    return guard(create(this.deps, principal, context, targets, options));
   }
 
   /** Lists the caller's connections as target (default) or creator, newest first, with a cursor page. */
   list(principal: Principal, query?: ListQuery): Promise<ConnectionList> {
-    return listConnections(this.deps, principal, query);
+    return guard(listConnections(this.deps, principal, query));
   }
 
   /** Lists the connections on one context; needs Share on it. */
   listForContext(principal: Principal, context: ContextRef, query?: PageQuery): Promise<ConnectionList> {
-    return listContextConnections(this.deps, principal, context, query);
+    return guard(listContextConnections(this.deps, principal, context, query));
   }
 
   /** Reads one connection by id, if the caller may see it. */
   get(principal: Principal, id: string): Promise<ConnectionView> {
-    return getConnection(this.deps, principal, id);
+    return guard(getConnection(this.deps, principal, id));
   }
 
   /** Reads a pending invitation by token; anonymous callers (`accountId: null`) allowed. */
   getByToken(principal: Principal, token: string): Promise<ConnectionView> {
-    return getConnectionByToken(this.deps, principal, token);
+    return guard(getConnectionByToken(this.deps, principal, token));
   }
 
   /** Accepts a pending invitation by token; the caller must be its verified target. */
   accept(principal: Principal, token: string): Promise<ConnectionView> {
-    return acceptConnection(this.deps, principal, token);
+    return guard(acceptConnection(this.deps, principal, token));
   }
 
   /** Rejects (removes) a pending invitation by token; anonymous callers allowed. */
   reject(principal: Principal, token: string): Promise<true> {
-    return rejectConnection(this.deps, principal, token);
+    return guard(rejectConnection(this.deps, principal, token));
   }
 
   /** Deletes a connection by id; the access it gave ends at once. */
   delete(principal: Principal, id: string): Promise<true> {
-    return deleteConnection(this.deps, principal, id);
+    return guard(deleteConnection(this.deps, principal, id));
   }
 
   /** Binds pending email invitations to an account that registered or verified later; returns how many. */
   bindRegisteredAccount(org: string, accountId: string): Promise<number> {
-    return bindRegisteredAccount(this.deps, org, accountId);
+    return guard(bindRegisteredAccount(this.deps, org, accountId));
   }
 
   /** The effective access of `accountId` on `context`: the host's own access or the active connection's, whichever is higher. */
   resolveAccess(org: string, accountId: string, context: ContextRef): Promise<AccessLevel> {
-    return resolveAccess(this.deps, org, accountId, context);
+    return guard(resolveAccess(this.deps, org, accountId, context));
   }
 
   /** Removes the org's expired invitations in bounded batches; returns how many. */
   purgeExpired(org: string, options?: { batchSize?: number; maxBatches?: number }): Promise<number> {
-    return purgeExpired(this.deps, org, options);
+    return guard(purgeExpired(this.deps, org, options));
   }
 }
 

@@ -130,6 +130,9 @@ export async function createConnections(
     });
   }
   const emailToAccount = new Map(byEmail.map((a) => [a.email, a._id]));
+  /** The email a target's earlier invitations may carry: its own, or its account's. */
+  const matchEmail = (t: MergedTarget): string | null =>
+    t.email ?? (t.account === null ? null : (accounts.get(t.account)?.email ?? null));
   const merged = mergeTargets(parsed, (email) => emailToAccount.get(email));
 
   // Auto connections also need the object's requiredAccess on the target's account, and a verified target.
@@ -167,7 +170,10 @@ export async function createConnections(
       caller.account._id,
       {
         accounts: merged.flatMap((t) => (t.account === null ? [] : [t.account])),
-        emails: merged.flatMap((t) => (t.email === null ? [] : [t.email])),
+        emails: merged.flatMap((t) => {
+          const email = matchEmail(t);
+          return email === null ? [] : [email];
+        }),
       },
       now,
     );
@@ -202,7 +208,11 @@ export async function createConnections(
         };
       }
       const issued = deps.tokens.issue();
-      const existing = snapshot.pending.find((p) => matchesPending(p, t));
+      const existing = snapshot.pending.find(
+        (p) =>
+          (t.account !== null && p.target.account === t.account) ||
+          (p.target.email !== null && p.target.email === matchEmail(t)),
+      );
       if (existing !== undefined) {
         return {
           kind: "pending",
@@ -212,7 +222,12 @@ export async function createConnections(
             ...existing,
             access: Math.max(existing.access, granted) as AccessLevel,
             roles: unionRoles(existing.roles, t.roles),
-            target: { ...existing.target, name: t.name ?? existing.target.name },
+            // An unbound email invitation whose person has registered since is bound to the account now.
+            target: {
+              ...existing.target,
+              account: existing.target.account ?? t.account,
+              name: t.name ?? existing.target.name,
+            },
             tokenHash: issued.hash,
             tokenSeal: issued.seal,
             expiresAt: expiry,
@@ -352,10 +367,4 @@ export async function createConnections(
       expiresAt: null,
     };
   }
-}
-
-/** True when a creator's pending invitation is to the same target. */
-function matchesPending(p: ConnectionRecord, t: MergedTarget): boolean {
-  if (t.account !== null && p.target.account === t.account) return true;
-  return t.email !== null && p.target.email === t.email;
 }

@@ -19,8 +19,7 @@ export async function deleteConnection(
   const own = isTarget(record, caller) || record.creator === caller.account._id;
   if (!own) {
     const { allowed, callerAccess } = await canRead(deps, record, caller);
-    if (!allowed && (callerAccess ?? 0) < AccessLevel.Connected)
-      throw new ConnectionError("cortex.accessDenied.connection");
+    if (!allowed) throw new ConnectionError("cortex.accessDenied.connection");
     if ((callerAccess ?? 0) < AccessLevel.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
     const targetAccess =
       record.target.account === null

@@ -68,12 +68,11 @@ export class OutboxRelay {
   /** Claims and delivers every message due now, batch by batch, until none is left. */
   async drain(): Promise<DrainResult> {
     const result: DrainResult = { delivered: 0, retried: 0, dead: 0 };
+    // Claim only what was due when the drain started: a message retried during this drain waits for the next
+    // drain, so one drain never spends several attempts of one message.
+    const startedAt = this.deps.clock.now();
     for (;;) {
-      const batch = await this.deps.outbox.claim(
-        this.deps.clock.now(),
-        this.options.batchSize,
-        this.options.leaseMs,
-      );
+      const batch = await this.deps.outbox.claim(startedAt, this.options.batchSize, this.options.leaseMs);
       for (const message of batch) {
         let token: string | null = null;
         try {
@@ -89,12 +88,15 @@ export class OutboxRelay {
           const retryAt =
             retryable && attempts < this.options.maxAttempts
               ? new Date(
-                  now.getTime() +
-                    backoffDelay(
-                      attempts,
-                      this.options.baseDelayMs,
-                      this.options.maxDelayMs,
-                      this.deps.random.next(),
+                  Math.max(now.getTime(), startedAt.getTime()) +
+                    Math.max(
+                      1,
+                      backoffDelay(
+                        attempts,
+                        this.options.baseDelayMs,
+                        this.options.maxDelayMs,
+                        this.deps.random.next(),
+                      ),
                     ),
                 )
               : null;

@@ -22,7 +22,7 @@ export async function bindRegisteredAccount(
   if (account === undefined)
     throw new ConnectionError("cortex.notFound.account", { reason: `unknown account: ${id}` });
   const bound = await deps.store.transaction((tx) =>
-    tx.connections.bindEmail(org.data, account.email, account._id),
+    tx.connections.bindEmail(org.data, account.email, account._id, deps.clock.now()),
   );
   const at = deps.clock.now();
   await publish(

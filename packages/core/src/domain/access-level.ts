@@ -52,7 +52,8 @@ export const DEFAULT_SHARE_CHAIN: readonly AccessLevel[] = [
 
 /**
  * The level a connection grants (spec §5): the request is clamped below the caller's own level, to at least
- * Connected and at most Delete, then capped at the first share-chain entry below the caller's level.
+ * Connected and at most Delete, then capped at the first share-chain entry below the caller's level; Reserved (3) is
+ * never granted (it rounds down to Connected).
  */
 export function grantedLevel(
   callerAccess: number,
@@ -63,5 +64,7 @@ export function grantedLevel(
   let granted = Math.max(MIN_GRANTED_ACCESS, Math.min(callerAccess - 1, wanted, MAX_GRANTED_ACCESS));
   const cap = shareChain.find((level) => level < callerAccess);
   if (cap !== undefined) granted = Math.max(MIN_GRANTED_ACCESS, Math.min(granted, cap));
+  // Reserved (3) is never granted: round down to Connected, so the grant never exceeds what was asked.
+  if (granted === AccessLevel.Reserved) granted = AccessLevel.Connected;
   return granted as AccessLevel;
 }

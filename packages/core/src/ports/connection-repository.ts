@@ -69,8 +69,10 @@ export interface ConnectionRepository {
   ): Promise<CreateSnapshot>;
   /**
    * Inserts pending invitations, or merges each into the creator's pending invitation with the same
-   * (context, creator, targetKey): access the higher, roles the union, token hash, seal, expiry and name replaced.
-   * A matching invitation that has expired is replaced outright. Returns the stored records in input order.
+   * (context, creator, targetKey): access the higher, roles the union, token hash, seal, expiry, `updated` and
+   * `target.name` replaced (kept when the new one is null), `target.account` set when it was unset. A matching
+   * invitation that has expired is replaced outright by the new record (its `_id` and `created` too), as if it had
+   * been purged. Returns the stored records in input order.
    */
   savePending(records: readonly ConnectionRecord[], now: Date): Promise<ConnectionRecord[]>;
   /**
@@ -86,8 +88,8 @@ export interface ConnectionRepository {
   deleteById(org: string, id: string): Promise<ConnectionRecord | null>;
   /** One page of records for a list query. */
   list(org: string, query: ConnectionListQuery): Promise<ConnectionPage>;
-  /** Binds unbound pending invitations to `email` to `account` (spec §8); returns the bound records. */
-  bindEmail(org: string, email: string, account: string): Promise<ConnectionRecord[]>;
+  /** Binds unbound, unexpired pending invitations to `email` to `account` (spec §8); returns the bound records. */
+  bindEmail(org: string, email: string, account: string, now: Date): Promise<ConnectionRecord[]>;
   /** Removes and returns up to `limit` pending records of the org that expired at or before `now`. */
   purgeExpired(org: string, now: Date, limit: number): Promise<ConnectionRecord[]>;
 }

@@ -1,0 +1,145 @@
+import {
+  ConnectionError,
+  ERROR_CODES,
+  ERROR_STATUS,
+  type ErrorCode,
+  isConnectionError,
+  toFault,
+} from "@conn/core";
+import { describe, expect, it } from "vitest";
+
+/** Spec §12, transcribed independently of the source. */
+const SPEC_TABLE: [ErrorCode, number][] = [
+  ["cortex.accessDenied.connectionsDisabled", 403],
+  ["cortex.accessDenied.connectionRequiresVerification", 403],
+  ["cortex.accessDenied.shareAccess", 403],
+  ["cortex.accessDenied.connection", 403],
+  ["cortex.accessDenied.autoConnectionRequiresAccess", 403],
+  ["cortex.accessDenied.notLoggedIn", 403],
+  ["cortex.invalidArgument.connectionTarget", 400],
+  ["cortex.invalidArgument.noConnectionTargets", 400],
+  ["cortex.invalidArgument.autoConnectionRequiresId", 400],
+  ["cortex.invalidArgument.requireConnectionAccept", 400],
+  ["cortex.invalidArgument.connectionToken", 400],
+  ["cortex.invalidArgument.unspecified", 400],
+  ["cortex.notFound.account", 404],
+  ["cortex.notFound.unspecified", 404],
+  ["cortex.conflict.connectionExists", 409],
+  ["cortex.tooLarge.connectionTargets", 413],
+  ["cortex.error.unspecified", 500],
+];
+
+const FAULT_CODE: Record<string, string> = {
+  accessDenied: "kAccessDenied",
+  invalidArgument: "kInvalidArgument",
+  notFound: "kNotFound",
+  conflict: "kExists",
+  tooLarge: "kTooLarge",
+  error: "kError",
+};
+
+describe("error codes (spec §12)", () => {
+  it("ERROR_CODES is exactly the spec's list, in its order", () => {
+    expect(ERROR_CODES).toEqual(SPEC_TABLE.map(([code]) => code));
+    expect(Object.keys(ERROR_STATUS)).toHaveLength(17);
+  });
+
+  it.each(SPEC_TABLE)("%s has status %s", (code, status) => {
+    expect(ERROR_STATUS[code]).toBe(status);
+    const error = new ConnectionError(code);
+    expect(error.status).toBe(status);
+    expect(error.code).toBe(code);
+    expect(error.message.length).toBeGreaterThan(0);
+  });
+
+  it("every code has its own default message", () => {
+    const messages = new Set(ERROR_CODES.map((code) => new ConnectionError(code).message));
+    expect(messages.size).toBe(ERROR_CODES.length);
+  });
+});
+
+describe("ConnectionError", () => {
+  it("is an Error with name, code, status, reason, path, cause and retryable", () => {
+    const cause = new Error("socket closed");
+    const error = new ConnectionError("cortex.error.unspecified", {
+      message: "database unavailable",
+      reason: "lost connection",
+      path: "store",
+      cause,
+      retryable: true,
+    });
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe("ConnectionError");
+    expect(error.message).toBe("database unavailable");
+    expect(error.reason).toBe("lost connection");
+    expect(error.path).toBe("store");
+    expect(error.cause).toBe(cause);
+    expect(error.retryable).toBe(true);
+  });
+
+  it("defaults: the code's message, no reason, no path, no cause, not retryable", () => {
+    const error = new ConnectionError("cortex.accessDenied.shareAccess");
+    expect(error.message).toBe("Share access is required.");
+    expect(error.reason).toBeUndefined();
+    expect(error.path).toBeUndefined();
+    expect("cause" in error).toBe(false);
+    expect(error.retryable).toBe(false);
+  });
+
+  it("isConnectionError checks the type and, optionally, the code", () => {
+    const error = new ConnectionError("cortex.notFound.account");
+    expect(isConnectionError(error)).toBe(true);
+    expect(isConnectionError(error, "cortex.notFound.account")).toBe(true);
+    expect(isConnectionError(error, "cortex.notFound.unspecified")).toBe(false);
+    expect(isConnectionError(new Error("x"))).toBe(false);
+    expect(isConnectionError({ code: "cortex.notFound.account" })).toBe(false);
+    expect(isConnectionError(undefined)).toBe(false);
+  });
+});
+
+describe("toFault (spec §13)", () => {
+  it.each(SPEC_TABLE)("%s: object, name, errCode, code, status, message", (code, status) => {
+    const fault = toFault(new ConnectionError(code));
+    const family = code.split(".")[1] as string;
+    expect(fault).toEqual({
+      object: "fault",
+      name: "fault",
+      errCode: code,
+      code: FAULT_CODE[family],
+      status,
+      message: new ConnectionError(code).message,
+    });
+    // No optional keys when there is nothing to say.
+    expect(Object.keys(fault).sort()).toEqual(["code", "errCode", "message", "name", "object", "status"]);
+  });
+
+  it("access denied faults carry kAccessDenied, invalid arguments kInvalidArgument, not found kNotFound", () => {
+    expect(toFault(new ConnectionError("cortex.accessDenied.connection")).code).toBe("kAccessDenied");
+    expect(toFault(new ConnectionError("cortex.invalidArgument.connectionToken")).code).toBe(
+      "kInvalidArgument",
+    );
+    expect(toFault(new ConnectionError("cortex.notFound.account")).code).toBe("kNotFound");
+  });
+
+  it("includes reason and path when given, and nothing else (no cause, no stack)", () => {
+    const error = new ConnectionError("cortex.invalidArgument.connectionTarget", {
+      reason: "email: Invalid",
+      path: "targets[2]",
+      cause: new Error("secret internals"),
+      message: "Bad target.",
+    });
+    const fault = error.toFault();
+    expect(fault).toEqual({
+      object: "fault",
+      name: "fault",
+      errCode: "cortex.invalidArgument.connectionTarget",
+      code: "kInvalidArgument",
+      status: 400,
+      message: "Bad target.",
+      reason: "email: Invalid",
+      path: "targets[2]",
+    });
+    expect(JSON.stringify(fault)).not.toContain("secret internals");
+    expect(JSON.parse(JSON.stringify(fault))).toEqual(fault);
+  });
+});
