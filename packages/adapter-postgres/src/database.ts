@@ -1,0 +1,191 @@
+import { ConnectionError } from "@conn/core";
+import type { PGlite } from "@electric-sql/pglite";
+import { Pool, type PoolClient, type PoolConfig } from "pg";
+import { guard, toConnectionError } from "./errors.js";
+
+/**
+ * The one query method the adapters need. `pg.Pool`, `pg.PoolClient`, `PGlite` and a PGlite transaction all
+ * satisfy it as they are, without casts.
+ */
+export interface Queryable {
+  /** Runs one statement with positional parameters (`$1`, `$2`, …) and returns its rows. */
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+/** Which engine a {@link Database} runs on. */
+export type DatabaseEngine = "postgres" | "pglite";
+
+/** A database the adapters run on: autocommit queries plus one way to run work in a transaction, on either engine. */
+export interface Database extends Queryable {
+  /** The engine underneath: a PostgreSQL server through node-postgres, or embedded PGlite. */
+  readonly engine: DatabaseEngine;
+  /**
+   * Runs `work` in one transaction on one connection: commits when it resolves, rolls back when it throws (and
+   * rethrows what it threw). Failures to begin or commit surface as a `ConnectionError` with the driver's cause.
+   * On PGlite, transactions run one at a time: `work` must query through the `Queryable` it is given, never
+   * through the database itself, or it waits forever.
+   */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Releases what the factory opened (the pool or the PGlite instance); a pool or instance passed in is left open. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link connectPostgres}: a connection string (the adapter owns the pool) or a pool of the caller's. */
+export type PostgresConnectOptions =
+  | {
+      /** e.g. `postgres://user@host:5432/db`. */
+      connectionString: string;
+      /** More node-postgres pool settings (size, timeouts, ssl). */
+      poolConfig?: Omit<PoolConfig, "connectionString">;
+      /** Called when an idle pooled client fails (the pool drops it); ignored by default. */
+      onIdleError?: (error: Error) => void;
+    }
+  | {
+      /** A pool the caller owns: `close()` leaves it open. */
+      pool: Pool;
+    };
+
+/** A {@link Database} over a node-postgres pool. */
+class PgDatabase implements Database {
+  readonly engine = "postgres" as const;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly owned: boolean,
+  ) {}
+
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    return this.pool.query<R & Record<string, unknown>>(text, params);
+  }
+
+  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client: PoolClient = await guard("transaction: connect", () => this.pool.connect());
+    // A client whose BEGIN, COMMIT or ROLLBACK failed may be broken: it is destroyed, not returned to the pool.
+    let broken: Error | undefined;
+    // A checked-out client whose connection dies between statements emits "error"; unheard, that would crash the
+    // process. Record it: the next statement fails anyway, and the client is destroyed on release.
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on("error", onError);
+    try {
+      try {
+        await client.query("BEGIN");
+      } catch (error) {
+        broken = error instanceof Error ? error : new Error(String(error));
+        throw toConnectionError(error, "transaction: begin");
+      }
+      let result: T;
+      try {
+        result = await work(client);
+      } catch (error) {
+        try {
+          await client.query("ROLLBACK");
+        } catch (rollbackError) {
+          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+        }
+        throw error;
+      }
+      let commit: { command: string };
+      try {
+        commit = await client.query("COMMIT");
+      } catch (error) {
+        broken = error instanceof Error ? error : new Error(String(error));
+        throw toConnectionError(error, "transaction: commit");
+      }
+      // COMMIT of a transaction that an error aborted (one `work` caught itself) reports ROLLBACK, not an error.
+      if (commit.command === "ROLLBACK") {
+        throw new ConnectionError("cortex.error.unspecified", {
+          reason: "transaction: commit rolled back: a statement in the transaction failed",
+        });
+      }
+      return result;
+    } finally {
+      client.off("error", onError);
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.pool.end();
+  }
+}
+
+/** A {@link Database} over a PGlite instance. */
+class PgliteDatabase implements Database {
+  readonly engine = "pglite" as const;
+
+  constructor(
+    private readonly db: PGlite,
+    private readonly owned: boolean,
+  ) {}
+
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    return this.db.query<R>(text, params);
+  }
+
+  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    // PGlite runs BEGIN, the callback, then COMMIT or ROLLBACK; only its own failures are wrapped here.
+    let workFailed = false;
+    try {
+      return await this.db.transaction(async (tx) => {
+        try {
+          return await work(tx);
+        } catch (error) {
+          workFailed = true;
+          throw error;
+        }
+      });
+    } catch (error) {
+      if (workFailed) throw error;
+      throw toConnectionError(error, "transaction");
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.owned && !this.db.closed) await this.db.close();
+  }
+}
+
+/**
+ * Connects to a PostgreSQL server through a node-postgres pool and checks that it answers; an unreachable server
+ * fails with a retryable `ConnectionError`.
+ */
+export async function connectPostgres(options: PostgresConnectOptions): Promise<Database> {
+  let database: PgDatabase;
+  if ("pool" in options) {
+    database = new PgDatabase(options.pool, false);
+  } else {
+    const pool = new Pool({ ...options.poolConfig, connectionString: options.connectionString });
+    const onIdleError = options.onIdleError ?? (() => {});
+    pool.on("error", onIdleError);
+    database = new PgDatabase(pool, true);
+  }
+  try {
+    await guard("connect", () => database.query("SELECT 1"));
+  } catch (error) {
+    await database.close().catch(() => {});
+    throw error;
+  }
+  return database;
+}
+
+/** Options of {@link openPglite}. */
+export interface PgliteOpenOptions {
+  /** A directory that keeps the data between runs; in memory when absent. */
+  dataDir?: string | undefined;
+}
+
+/** Opens an embedded PGlite database (in memory unless `dataDir` is given); `close()` closes it. */
+export async function openPglite(options: PgliteOpenOptions = {}): Promise<Database> {
+  const { PGlite } = await import("@electric-sql/pglite");
+  const db = await guard("open pglite", () =>
+    options.dataDir === undefined ? PGlite.create() : PGlite.create({ dataDir: options.dataDir }),
+  );
+  return new PgliteDatabase(db, true);
+}
+
+/** Wraps a PGlite instance the caller owns (`close()` leaves it open). */
+export function pgliteDatabase(db: PGlite): Database {
+  return new PgliteDatabase(db, false);
+}

@@ -1,0 +1,40 @@
+/**
+ * @conn/adapter-postgres: the connection repository, transactional outbox and unit of work of `@conn/core` on
+ * PostgreSQL (node-postgres) or embedded PGlite, with versioned migrations.
+ *
+ * Install: `pnpm add @conn/adapter-postgres` (brings `pg` and `@electric-sql/pglite`).
+ *
+ * ```ts
+ * import { connectPostgres, migrate, openPglite, PostgresUnitOfWork } from "@conn/adapter-postgres";
+ *
+ * const db = process.env.DATABASE_URL
+ *   ? await connectPostgres({ connectionString: process.env.DATABASE_URL })
+ *   : await openPglite({ dataDir: "./data" }); // or openPglite() for in-memory
+ * await migrate(db, { schema: "conn" });
+ * const unitOfWork = new PostgresUnitOfWork(db, { schema: "conn" });
+ * ```
+ *
+ * The schema, its indexes and the statement count of each operation are in the package README.
+ */
+export {
+  connectPostgres,
+  type Database,
+  type DatabaseEngine,
+  openPglite,
+  type PgliteOpenOptions,
+  type PostgresConnectOptions,
+  pgliteDatabase,
+  type Queryable,
+} from "./database.js";
+export { isRetryableDriverError, toConnectionError } from "./errors.js";
+export {
+  MIGRATIONS,
+  type MigrateOptions,
+  type MigrateResult,
+  type Migration,
+  migrate,
+} from "./migrations.js";
+export { PostgresConnectionRepository } from "./postgres-connection-repository.js";
+export { MAX_LAST_ERROR_LENGTH, PostgresOutbox } from "./postgres-outbox.js";
+export { PostgresUnitOfWork } from "./postgres-unit-of-work.js";
+export { DEFAULT_SCHEMA, type PostgresAdapterOptions } from "./schema-name.js";

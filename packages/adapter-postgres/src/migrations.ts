@@ -1,0 +1,163 @@
+import type { Database, Queryable } from "./database.js";
+import { guard } from "./errors.js";
+import { DEFAULT_SCHEMA, quoteSchema } from "./schema-name.js";
+
+/** One versioned schema change: single statements (so both engines run them through `query`), in order. */
+export interface Migration {
+  /** Applied in ascending order; recorded in `connection_migrations` once applied. */
+  version: number;
+  /** A short description. */
+  name: string;
+  /** The statements, with every table qualified by the (already quoted) schema `s`. */
+  statements(s: string): string[];
+}
+
+/** The adapter's schema, as versioned migrations. Never edit a released migration: add a new one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "connections and outbox",
+    statements: (s) => [
+      `CREATE TABLE ${s}.connections (
+        org            text NOT NULL,
+        id             text COLLATE "C" NOT NULL,
+        access         smallint NOT NULL,
+        roles          text[] NOT NULL DEFAULT '{}',
+        context_object text NOT NULL,
+        context_id     text NOT NULL,
+        context_source text,
+        created        timestamptz NOT NULL,
+        updated        timestamptz NOT NULL,
+        creator        text NOT NULL,
+        target_account text,
+        target_email   text,
+        target_name    jsonb,
+        via_email      boolean NOT NULL DEFAULT false,
+        target_key     text NOT NULL,
+        state          smallint NOT NULL,
+        token_hash     text,
+        token_seal     text,
+        expires_at     timestamptz,
+        CONSTRAINT connections_pkey PRIMARY KEY (org, id),
+        CONSTRAINT connections_id_check CHECK (id ~ '^[0-9a-f]{24}$'),
+        CONSTRAINT connections_state_check CHECK (state IN (0, 1)),
+        CONSTRAINT connections_access_check CHECK (access BETWEEN 2 AND 7),
+        CONSTRAINT connections_roles_check CHECK (array_position(roles, NULL) IS NULL),
+        CONSTRAINT connections_target_check CHECK (target_account IS NOT NULL OR target_email IS NOT NULL),
+        CONSTRAINT connections_pending_check
+          CHECK (state <> 0 OR (token_hash IS NOT NULL AND expires_at IS NOT NULL)),
+        CONSTRAINT connections_active_check
+          CHECK (state <> 1 OR (target_account IS NOT NULL AND token_hash IS NULL AND token_seal IS NULL
+                                AND expires_at IS NULL))
+      )`,
+      // At most one active connection per (org, context, target account); serves activeAccess (index-only, hence
+      // INCLUDE access), findForCreate (active part) and saveActive's ON CONFLICT.
+      `CREATE UNIQUE INDEX connections_active_uq
+         ON ${s}.connections (org, context_object, context_id, target_account) INCLUDE (access) WHERE state = 1`,
+      // One pending invitation per (org, context, creator, target key); serves savePending's ON CONFLICT and
+      // findForCreate (pending part).
+      `CREATE UNIQUE INDEX connections_pending_uq
+         ON ${s}.connections (org, context_object, context_id, creator, target_key) WHERE state = 0`,
+      // A token hash is unique per org; serves findPendingByTokenHash.
+      `CREATE UNIQUE INDEX connections_token_uq ON ${s}.connections (org, token_hash) WHERE token_hash IS NOT NULL`,
+      // list by creator, in id order.
+      `CREATE INDEX connections_creator_idx ON ${s}.connections (org, creator, id)`,
+      // list by target (account part), in id order.
+      `CREATE INDEX connections_target_account_idx
+         ON ${s}.connections (org, target_account, id) WHERE target_account IS NOT NULL`,
+      // bindEmail, and list by target (unbound email part), in id order.
+      `CREATE INDEX connections_unbound_email_idx
+         ON ${s}.connections (org, target_email, id) WHERE state = 0 AND target_account IS NULL`,
+      // list by context in id order, and deleteSuperseded.
+      `CREATE INDEX connections_context_idx ON ${s}.connections (org, context_object, context_id, id)`,
+      // purgeExpired.
+      `CREATE INDEX connections_expiry_idx ON ${s}.connections (org, expires_at) WHERE state = 0`,
+      `CREATE TABLE ${s}.connection_outbox (
+        id           text COLLATE "C" NOT NULL,
+        org          text NOT NULL,
+        notice       jsonb NOT NULL,
+        attempts     integer NOT NULL DEFAULT 0,
+        available_at timestamptz NOT NULL,
+        lease_until  timestamptz,
+        status       text NOT NULL DEFAULT 'pending',
+        last_error   text,
+        last_attempt_at timestamptz,
+        created      timestamptz NOT NULL DEFAULT now(),
+        delivered_at timestamptz,
+        CONSTRAINT connection_outbox_pkey PRIMARY KEY (id),
+        CONSTRAINT connection_outbox_status_check CHECK (status IN ('pending', 'delivered', 'dead')),
+        CONSTRAINT connection_outbox_attempts_check CHECK (attempts >= 0),
+        CONSTRAINT connection_outbox_delivered_check CHECK (status <> 'delivered' OR delivered_at IS NOT NULL)
+      )`,
+      // claim: the due pending messages in order.
+      `CREATE INDEX connection_outbox_due_idx
+         ON ${s}.connection_outbox (available_at, id) WHERE status = 'pending'`,
+    ],
+  },
+];
+
+/** Options of {@link migrate}. */
+export interface MigrateOptions {
+  /** The schema to migrate (created when missing); default `public`. */
+  schema?: string | undefined;
+}
+
+/** What {@link migrate} did. */
+export interface MigrateResult {
+  schema: string;
+  /** The versions this call applied, ascending (empty when the schema was up to date). */
+  applied: number[];
+  /** The schema's version after the call. */
+  version: number;
+}
+
+/** The two int4 keys of the advisory lock that serialises migrations of one schema (stable across processes). */
+export function migrationLockKeys(schema: string): [number, number] {
+  // FNV-1a, 32 bits, of the schema name; the first key marks the lock as this library's.
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(schema)) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return [0x636f6e6e /* "conn" */, hash | 0];
+}
+
+/**
+ * Brings the schema up to the latest migration, in one transaction under a transaction-level advisory lock: two
+ * processes that start at once apply each migration exactly once (the second waits, then finds nothing to do).
+ * Idempotent. Each applied version is recorded in `<schema>.connection_migrations`.
+ */
+export async function migrate(db: Database, options: MigrateOptions = {}): Promise<MigrateResult> {
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  const s = quoteSchema(schema);
+  const [classId, objectId] = migrationLockKeys(schema);
+  return guard("migrate", () =>
+    db.transaction(async (tx: Queryable) => {
+      await tx.query("SELECT pg_advisory_xact_lock($1::int4, $2::int4)", [classId, objectId]);
+      await tx.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+      await tx.query(
+        `CREATE TABLE IF NOT EXISTS ${s}.connection_migrations (
+           version    integer PRIMARY KEY,
+           name       text NOT NULL,
+           applied_at timestamptz NOT NULL DEFAULT now()
+         )`,
+      );
+      const { rows } = await tx.query<{ version: number }>(
+        `SELECT version FROM ${s}.connection_migrations ORDER BY version`,
+      );
+      const done = new Set(rows.map((row) => row.version));
+      const applied: number[] = [];
+      for (const migration of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+        if (done.has(migration.version)) continue;
+        for (const statement of migration.statements(s)) await tx.query(statement);
+        await tx.query(`INSERT INTO ${s}.connection_migrations (version, name) VALUES ($1, $2)`, [
+          migration.version,
+          migration.name,
+        ]);
+        applied.push(migration.version);
+      }
+      const version = Math.max(0, ...done, ...applied);
+      return { schema, applied, version };
+    }),
+  );
+}

@@ -1,0 +1,350 @@
+import {
+  type AccessLevel,
+  ConnectionError,
+  type ConnectionListQuery,
+  type ConnectionPage,
+  type ConnectionRecord,
+  type ConnectionRepository,
+  ConnectionState,
+  type ContextRef,
+  type CreateSnapshot,
+  type SupersededPending,
+} from "@conn/core";
+import type { Queryable } from "./database.js";
+import { guard } from "./errors.js";
+import {
+  CONNECTION_COLUMN_TYPES,
+  CONNECTION_COLUMNS,
+  type ConnectionRow,
+  toAccessLevel,
+  toJsonRow,
+  toRecord,
+} from "./rows.js";
+import { type PostgresAdapterOptions, quoteSchema } from "./schema-name.js";
+
+/** `org, id, …` — the column list every statement returns. */
+const COLUMNS = CONNECTION_COLUMNS.join(", ");
+/** `c.org, c.id, …`. */
+const C_COLUMNS = CONNECTION_COLUMNS.map((column) => `c.${column}`).join(", ");
+/** `x.org, x.id, …`. */
+const X_COLUMNS = CONNECTION_COLUMNS.map((column) => `x.${column}`).join(", ");
+/** `org text, id text, …` — the record definition of a `jsonb_to_recordset` of connection rows. */
+const RECORDSET = CONNECTION_COLUMNS.map((column) => `${column} ${CONNECTION_COLUMN_TYPES[column]}`).join(
+  ", ",
+);
+
+/** The union of two role arrays, in first-seen order (stored roles first). */
+const ROLES_UNION =
+  "ARRAY(SELECT r FROM unnest(c.roles || EXCLUDED.roles) WITH ORDINALITY AS u(r, n) GROUP BY r ORDER BY min(n))";
+
+/** The statements of one schema, built once per schema. */
+function statementsFor(s: string) {
+  const t = `${s}.connections`;
+  /** A pending row that has not expired at `$now`, or an active row. */
+  const live = (now: string) => `(state = 1 OR expires_at > ${now})`;
+  return {
+    findById: `SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`,
+    findPendingByTokenHash: `SELECT ${COLUMNS} FROM ${t}
+      WHERE org = $1 AND token_hash = $2 AND state = 0 AND expires_at > $3`,
+    activeAccess: `SELECT access FROM ${t}
+      WHERE org = $1 AND context_object = $2 AND context_id = $3 AND target_account = $4 AND state = 1`,
+    findForCreate: `SELECT ${COLUMNS} FROM ${t}
+      WHERE org = $1 AND context_object = $2 AND context_id = $3
+        AND ((state = 1 AND target_account = ANY($4::text[]))
+          OR (state = 0 AND creator = $5 AND expires_at > $6
+              AND (target_account = ANY($4::text[]) OR target_email = ANY($7::text[]))))
+      ORDER BY id`,
+    savePending: `INSERT INTO ${t} AS c (${COLUMNS})
+      SELECT ${X_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET})
+      ON CONFLICT (org, context_object, context_id, creator, target_key) WHERE state = 0 DO UPDATE SET
+        id = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.id ELSE c.id END,
+        access = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.access ELSE GREATEST(c.access, EXCLUDED.access) END,
+        roles = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.roles ELSE ${ROLES_UNION} END,
+        context_source = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.context_source ELSE c.context_source END,
+        created = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.created ELSE c.created END,
+        updated = EXCLUDED.updated,
+        target_account = COALESCE(EXCLUDED.target_account, c.target_account),
+        target_email = COALESCE(EXCLUDED.target_email, c.target_email),
+        target_name = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.target_name
+                           ELSE COALESCE(EXCLUDED.target_name, c.target_name) END,
+        via_email = EXCLUDED.via_email,
+        token_hash = EXCLUDED.token_hash,
+        token_seal = EXCLUDED.token_seal,
+        expires_at = EXCLUDED.expires_at
+      RETURNING ${C_COLUMNS}`,
+    saveActive: `INSERT INTO ${t} AS c (${COLUMNS})
+      SELECT ${X_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET})
+      ON CONFLICT (org, context_object, context_id, target_account) WHERE state = 1 DO UPDATE SET
+        access = GREATEST(c.access, EXCLUDED.access),
+        roles = ${ROLES_UNION},
+        updated = CASE WHEN EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
+                       THEN EXCLUDED.updated ELSE c.updated END
+      RETURNING ${C_COLUMNS}`,
+    claimPending: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state = 0 AND expires_at > $3 RETURNING ${COLUMNS}`,
+    deleteSuperseded: `DELETE FROM ${t} AS c
+      USING jsonb_to_recordset($2::jsonb) AS x(context_object text, context_id text, account text,
+                                               max_access integer, except_id text)
+      WHERE c.org = $1 AND c.state = 0
+        AND c.context_object = x.context_object AND c.context_id = x.context_id
+        AND c.target_account = x.account AND c.access <= x.max_access
+        AND (x.except_id IS NULL OR c.id <> x.except_id)
+      RETURNING ${C_COLUMNS}`,
+    deleteById: `DELETE FROM ${t} WHERE org = $1 AND id = $2 RETURNING ${COLUMNS}`,
+    bindEmail: `UPDATE ${t} SET target_account = $3, updated = $4
+      WHERE org = $1 AND state = 0 AND target_account IS NULL AND target_email = $2 AND expires_at > $4
+      RETURNING ${COLUMNS}`,
+    purgeExpired: `DELETE FROM ${t}
+      WHERE org = $1 AND id IN (
+        SELECT id FROM ${t} WHERE org = $1 AND state = 0 AND expires_at <= $2
+        ORDER BY expires_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+      RETURNING ${COLUMNS}`,
+    /** The head of a list statement; the caller appends the filter, bounds, order and limit. */
+    listHead: `SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND ${live("$2")}`,
+  };
+}
+
+type Statements = ReturnType<typeof statementsFor>;
+
+/** Statements by quoted schema name. */
+const STATEMENTS = new Map<string, Statements>();
+
+/** The statements of a schema (built on first use). */
+function statements(schema: string | undefined): Statements {
+  const s = quoteSchema(schema);
+  let built = STATEMENTS.get(s);
+  if (built === undefined) {
+    built = statementsFor(s);
+    STATEMENTS.set(s, built);
+  }
+  return built;
+}
+
+/** The key that identifies the stored row a pending record merges into. */
+function pendingKey(org: string, context: ContextRef, creator: string, targetKey: string): string {
+  return JSON.stringify([org, context.object, context._id, creator, targetKey]);
+}
+
+/** The key that identifies the stored row an active record merges into. */
+function activeKey(org: string, context: ContextRef, account: string | null): string {
+  return JSON.stringify([org, context.object, context._id, account]);
+}
+
+/** An error for a call the adapter refuses before touching the database (a bug in the caller). */
+function misuse(reason: string): ConnectionError {
+  return new ConnectionError("cortex.error.unspecified", { reason });
+}
+
+/** Puts returned rows back into the order of the input records, by the merge key of each. */
+function inInputOrder(
+  operation: string,
+  keys: readonly string[],
+  rows: readonly ConnectionRow[],
+  keyOf: (row: ConnectionRow) => string,
+): ConnectionRecord[] {
+  const byKey = new Map(rows.map((row) => [keyOf(row), row]));
+  return keys.map((key) => {
+    const row = byKey.get(key);
+    if (row === undefined) throw misuse(`${operation}: the database returned no row for an input record`);
+    return toRecord(row);
+  });
+}
+
+/** Refuses a batch in which two records would merge into the same stored row (one statement cannot do that). */
+function assertDistinct(operation: string, keys: readonly string[]): void {
+  if (new Set(keys).size !== keys.length) {
+    throw misuse(`${operation}: two records share a merge key; merge duplicate targets before saving`);
+  }
+}
+
+/**
+ * The {@link ConnectionRepository} on PostgreSQL or PGlite. Every statement is scoped by org; each method is one
+ * statement (see the package README for the indexes each uses). Construct it on a `Database` for autocommit use, or
+ * on the `Queryable` of a transaction (what `PostgresUnitOfWork.transaction` does).
+ */
+export class PostgresConnectionRepository implements ConnectionRepository {
+  private readonly sql: Statements;
+
+  constructor(
+    private readonly db: Queryable,
+    options: PostgresAdapterOptions = {},
+  ) {
+    this.sql = statements(options.schema);
+  }
+
+  async findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
+    const { rows } = await guard("findById", () =>
+      this.db.query<ConnectionRow>(this.sql.findById, [org, id, now]),
+    );
+    return rows[0] === undefined ? null : toRecord(rows[0]);
+  }
+
+  async findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null> {
+    const { rows } = await guard("findPendingByTokenHash", () =>
+      this.db.query<ConnectionRow>(this.sql.findPendingByTokenHash, [org, tokenHash, now]),
+    );
+    return rows[0] === undefined ? null : toRecord(rows[0]);
+  }
+
+  async activeAccess(org: string, context: ContextRef, account: string): Promise<AccessLevel | null> {
+    const { rows } = await guard("activeAccess", () =>
+      this.db.query<{ access: number }>(this.sql.activeAccess, [org, context.object, context._id, account]),
+    );
+    return rows[0] === undefined ? null : toAccessLevel(rows[0].access);
+  }
+
+  async findForCreate(
+    org: string,
+    context: ContextRef,
+    creator: string,
+    targets: { accounts: readonly string[]; emails: readonly string[] },
+    now: Date,
+  ): Promise<CreateSnapshot> {
+    if (targets.accounts.length === 0 && targets.emails.length === 0) return { active: [], pending: [] };
+    const { rows } = await guard("findForCreate", () =>
+      this.db.query<ConnectionRow>(this.sql.findForCreate, [
+        org,
+        context.object,
+        context._id,
+        [...targets.accounts],
+        creator,
+        now,
+        [...targets.emails],
+      ]),
+    );
+    const records = rows.map(toRecord);
+    return {
+      active: records.filter((record) => record.state === ConnectionState.Active),
+      pending: records.filter((record) => record.state === ConnectionState.Pending),
+    };
+  }
+
+  async savePending(records: readonly ConnectionRecord[], now: Date): Promise<ConnectionRecord[]> {
+    if (records.length === 0) return [];
+    for (const record of records) {
+      if (record.state !== ConnectionState.Pending) throw misuse("savePending: a record is not pending");
+    }
+    const keys = records.map((r) => pendingKey(r.org, r.context, r.creator, r.targetKey));
+    assertDistinct("savePending", keys);
+    const { rows } = await guard(
+      "savePending",
+      () => this.db.query<ConnectionRow>(this.sql.savePending, [JSON.stringify(records.map(toJsonRow)), now]),
+      "cortex.conflict.connectionExists",
+    );
+    return inInputOrder("savePending", keys, rows, (row) =>
+      pendingKey(row.org, { object: row.context_object, _id: row.context_id }, row.creator, row.target_key),
+    );
+  }
+
+  async saveActive(records: readonly ConnectionRecord[]): Promise<ConnectionRecord[]> {
+    if (records.length === 0) return [];
+    for (const record of records) {
+      if (record.state !== ConnectionState.Active) throw misuse("saveActive: a record is not active");
+      if (record.target.account === null) throw misuse("saveActive: an active record has no target account");
+    }
+    const keys = records.map((r) => activeKey(r.org, r.context, r.target.account));
+    assertDistinct("saveActive", keys);
+    const { rows } = await guard(
+      "saveActive",
+      () => this.db.query<ConnectionRow>(this.sql.saveActive, [JSON.stringify(records.map(toJsonRow))]),
+      "cortex.conflict.connectionExists",
+    );
+    return inInputOrder("saveActive", keys, rows, (row) =>
+      activeKey(row.org, { object: row.context_object, _id: row.context_id }, row.target_account),
+    );
+  }
+
+  async claimPending(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
+    const { rows } = await guard("claimPending", () =>
+      this.db.query<ConnectionRow>(this.sql.claimPending, [org, id, now]),
+    );
+    return rows[0] === undefined ? null : toRecord(rows[0]);
+  }
+
+  async deleteSuperseded(org: string, items: readonly SupersededPending[]): Promise<ConnectionRecord[]> {
+    if (items.length === 0) return [];
+    const json = JSON.stringify(
+      items.map((item) => ({
+        context_object: item.context.object,
+        context_id: item.context._id,
+        account: item.account,
+        max_access: item.maxAccess,
+        except_id: item.exceptId ?? null,
+      })),
+    );
+    const { rows } = await guard("deleteSuperseded", () =>
+      this.db.query<ConnectionRow>(this.sql.deleteSuperseded, [org, json]),
+    );
+    return rows.map(toRecord).sort((a, b) => (a._id < b._id ? 1 : a._id > b._id ? -1 : 0));
+  }
+
+  async deleteById(org: string, id: string): Promise<ConnectionRecord | null> {
+    const { rows } = await guard("deleteById", () =>
+      this.db.query<ConnectionRow>(this.sql.deleteById, [org, id]),
+    );
+    return rows[0] === undefined ? null : toRecord(rows[0]);
+  }
+
+  async list(org: string, query: ConnectionListQuery): Promise<ConnectionPage> {
+    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 1000) {
+      throw new ConnectionError("cortex.invalidArgument.unspecified", {
+        reason: "limit must be an integer in 1..1000",
+        path: "limit",
+      });
+    }
+    const params: unknown[] = [org, query.now];
+    const param = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const where: string[] = [];
+    const { filter } = query;
+    switch (filter.by) {
+      case "creator":
+        where.push(`creator = ${param(filter.account)}`);
+        break;
+      case "target":
+        where.push(
+          filter.email === null
+            ? `target_account = ${param(filter.account)}`
+            : `(target_account = ${param(filter.account)}
+                OR (state = 0 AND target_account IS NULL AND target_email = ${param(filter.email)}))`,
+        );
+        break;
+      case "context":
+        where.push(
+          `context_object = ${param(filter.context.object)} AND context_id = ${param(filter.context._id)}`,
+        );
+        break;
+    }
+    if (query.state !== undefined) where.push(`state = ${param(query.state)}`);
+    if (query.objects !== undefined) where.push(`context_object = ANY(${param([...query.objects])}::text[])`);
+    if (query.startingAfter !== undefined) where.push(`id < ${param(query.startingAfter)}`);
+    if (query.endingBefore !== undefined) where.push(`id > ${param(query.endingBefore)}`);
+    // endingBefore pages walk towards newer records: read ascending from the cursor, then reverse.
+    const backwards = query.endingBefore !== undefined;
+    const text = `${this.sql.listHead} AND ${where.join(" AND ")}
+      ORDER BY id ${backwards ? "ASC" : "DESC"} LIMIT ${param(query.limit + 1)}`;
+    const { rows } = await guard("list", () => this.db.query<ConnectionRow>(text, params));
+    const hasMore = rows.length > query.limit;
+    const page = rows.slice(0, query.limit).map(toRecord);
+    if (backwards) page.reverse();
+    return { records: page, hasMore };
+  }
+
+  async bindEmail(org: string, email: string, account: string, now: Date): Promise<ConnectionRecord[]> {
+    const { rows } = await guard("bindEmail", () =>
+      this.db.query<ConnectionRow>(this.sql.bindEmail, [org, email, account, now]),
+    );
+    return rows.map(toRecord).sort((a, b) => (a._id < b._id ? 1 : a._id > b._id ? -1 : 0));
+  }
+
+  async purgeExpired(org: string, now: Date, limit: number): Promise<ConnectionRecord[]> {
+    if (!Number.isInteger(limit) || limit < 0)
+      throw misuse("purgeExpired: limit must be a non-negative integer");
+    if (limit === 0) return [];
+    const { rows } = await guard("purgeExpired", () =>
+      this.db.query<ConnectionRow>(this.sql.purgeExpired, [org, now, limit]),
+    );
+    return rows.map(toRecord);
+  }
+}

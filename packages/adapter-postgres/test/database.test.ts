@@ -1,0 +1,201 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConnectionError, isConnectionError } from "@conn/core";
+import { PGlite } from "@electric-sql/pglite";
+import { Pool } from "pg";
+import { describe, expect, it } from "vitest";
+import {
+  connectPostgres,
+  isRetryableDriverError,
+  migrate,
+  openPglite,
+  PostgresConnectionRepository,
+  pgliteDatabase,
+  type Queryable,
+  toConnectionError,
+} from "../src/index.js";
+import { describeEngines, openEngine, POSTGRES_ENABLED } from "./support/engines.js";
+import { active, newId, pending, T0 } from "./support/fixtures.js";
+
+/** Accepts anything that is a Queryable: the calls below only compile if each driver object satisfies it as is. */
+function asQueryable(q: Queryable): Queryable {
+  return q;
+}
+
+describe("Queryable", () => {
+  it("is satisfied without casts by pg.Pool, pg.PoolClient, PGlite and a PGlite transaction; pgliteDatabase borrows", async () => {
+    const pool = new Pool({ connectionString: "postgres://nobody@127.0.0.1:1/none" });
+    asQueryable(pool);
+    const useClient = async () => asQueryable(await pool.connect());
+    void useClient;
+    await pool.end();
+    const lite = await PGlite.create();
+    try {
+      asQueryable(lite);
+      const { rows } = await lite.transaction((tx) =>
+        asQueryable(tx).query<{ one: number }>("SELECT 1 AS one"),
+      );
+      expect(rows).toEqual([{ one: 1 }]);
+      // pgliteDatabase wraps an instance the caller owns: close() leaves it open.
+      const db = pgliteDatabase(lite);
+      expect(db.engine).toBe("pglite");
+      await db.close();
+      expect(lite.closed).toBe(false);
+      expect((await lite.query<{ one: number }>("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await lite.close();
+    }
+  }, 30_000);
+});
+
+describeEngines("Database", "db", (ctx) => {
+  it("commits a transaction's writes", async () => {
+    const record = active();
+    await ctx.db.transaction((tx) => ctx.repoOn(tx).saveActive([record]));
+    expect(await ctx.repo.findById("acme", record._id, T0)).toEqual(record);
+  });
+
+  it("rolls back a transaction that throws, and rethrows the very error", async () => {
+    const failure = new RangeError("no");
+    const record = active();
+    const outcome = await ctx.db
+      .transaction(async (tx) => {
+        await ctx.repoOn(tx).saveActive([record]);
+        throw failure;
+      })
+      .catch((e: unknown) => e);
+    expect(outcome).toBe(failure);
+    expect(await ctx.repo.findById("acme", record._id, T0)).toBeNull();
+  });
+
+  it("does not report success for a transaction whose failed statement the work swallowed", async () => {
+    const record = active();
+    const outcome = await ctx.db
+      .transaction(async (tx) => {
+        await ctx.repoOn(tx).saveActive([record]);
+        await tx.query("SELECT * FROM no_such_table").catch(() => undefined);
+        return "done";
+      })
+      .catch((e: unknown) => e);
+    expect(outcome).toBeInstanceOf(ConnectionError);
+    expect(await ctx.repo.findById("acme", record._id, T0)).toBeNull();
+  });
+
+  it("wraps a driver error in a ConnectionError with the driver error as cause (never null, never 'not found')", async () => {
+    const unmigrated = new PostgresConnectionRepository(ctx.db, { schema: "no_such_schema" });
+    const error = await unmigrated.findById("acme", newId(), T0).catch((e: unknown) => e);
+    expect(isConnectionError(error, "cortex.error.unspecified")).toBe(true);
+    expect((error as ConnectionError).retryable).toBe(false);
+    expect((error as ConnectionError).cause).toMatchObject({ code: "42P01" });
+    expect((error as ConnectionError).reason).toContain("findById");
+  });
+
+  if (ctx.engine === "postgres") {
+    it("a backend killed mid-transaction leaves no partial write and surfaces a retryable ConnectionError", async () => {
+      const first = pending();
+      const second = pending();
+      const outcome = await ctx.db
+        .transaction(async (tx) => {
+          const repo = ctx.repoOn(tx);
+          await repo.savePending([first], T0);
+          const { rows } = await tx.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+          await ctx.db.query("SELECT pg_terminate_backend($1)", [rows[0]?.pid]);
+          await repo.savePending([second], T0);
+        })
+        .catch((e: unknown) => e);
+      expect(isConnectionError(outcome, "cortex.error.unspecified")).toBe(true);
+      expect((outcome as ConnectionError).retryable).toBe(true);
+      expect(await ctx.repo.findById("acme", first._id, T0)).toBeNull();
+      expect(await ctx.repo.findById("acme", second._id, T0)).toBeNull();
+      // The pool recovers: the next call works.
+      await ctx.repo.saveActive([active()]);
+    });
+  }
+});
+
+describe("connectPostgres", () => {
+  it("fails with a retryable ConnectionError when the server cannot be reached", async () => {
+    const error = await connectPostgres({ connectionString: "postgres://postgres@127.0.0.1:1/none" }).catch(
+      (e: unknown) => e,
+    );
+    expect(isConnectionError(error, "cortex.error.unspecified")).toBe(true);
+    expect((error as ConnectionError).retryable).toBe(true);
+    expect((error as ConnectionError).cause).toBeDefined();
+  });
+
+  (POSTGRES_ENABLED ? it : it.skip)("leaves a pool passed in open on close()", async () => {
+    const pool = new Pool({ connectionString: process.env.CONN_PG_URL, max: 1 });
+    try {
+      const db = await connectPostgres({ pool });
+      await db.close();
+      const { rows } = await pool.query<{ one: number }>("SELECT 1 AS one");
+      expect(rows).toEqual([{ one: 1 }]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  (POSTGRES_ENABLED ? it : it.skip)("reports the engine", async () => {
+    const db = await openEngine("postgres", 1);
+    expect(db.engine).toBe("postgres");
+    await db.close();
+  });
+});
+
+describe("openPglite", () => {
+  it("keeps data between runs in a data directory", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "conn-pglite-"));
+    try {
+      const record = active();
+      const first = await openPglite({ dataDir: dir });
+      expect(first.engine).toBe("pglite");
+      await migrate(first, { schema: "conn" });
+      await new PostgresConnectionRepository(first, { schema: "conn" }).saveActive([record]);
+      await first.close();
+      const second = await openPglite({ dataDir: dir });
+      try {
+        expect(await migrate(second, { schema: "conn" })).toMatchObject({ applied: [] });
+        expect(
+          await new PostgresConnectionRepository(second, { schema: "conn" }).findById("acme", record._id, T0),
+        ).toEqual(record);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe("error classification", () => {
+  /** A driver-like error with a code. */
+  const coded = (code: string, message = "x") => Object.assign(new Error(message), { code });
+
+  it("retries lost connections, serialization failures, deadlocks and shutdowns", () => {
+    for (const code of ["40001", "40P01", "57P01", "08006", "08003", "ECONNRESET", "ECONNREFUSED"]) {
+      expect(isRetryableDriverError(coded(code)), code).toBe(true);
+    }
+    expect(isRetryableDriverError(new Error("Connection terminated unexpectedly"))).toBe(true);
+  });
+
+  it("does not retry constraint violations, syntax errors or unknown tables", () => {
+    for (const code of ["23505", "23514", "42601", "42P01"]) {
+      expect(isRetryableDriverError(coded(code)), code).toBe(false);
+    }
+    expect(isRetryableDriverError("a string")).toBe(false);
+  });
+
+  it("passes a ConnectionError through and maps a unique violation to the code given", () => {
+    const existing = new ConnectionError("cortex.notFound.unspecified");
+    expect(toConnectionError(existing, "op")).toBe(existing);
+    const mapped = toConnectionError(
+      coded("23505", "duplicate key"),
+      "op",
+      "cortex.conflict.connectionExists",
+    );
+    expect(mapped.code).toBe("cortex.conflict.connectionExists");
+    expect(mapped.retryable).toBe(false);
+    expect(toConnectionError(coded("23505"), "op").code).toBe("cortex.error.unspecified");
+  });
+});
