@@ -31,4 +31,22 @@ it("pnpm demo tells the seed's story: invite, accept, Read, delete, None; auto; 
   // The creator's view of Bob's invitation carries no token: the first token printed is in Bob's list.
   const aliceView = stdout.slice(0, stdout.indexOf("Bob lists his connections"));
   expect(aliceView).not.toContain('"token"');
-});
+}, 60_000);
+
+it("with CONN_PGLITE_DIR the demo keeps the first run's connections for the second run", async () => {
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const data = await mkdtemp(join(tmpdir(), "conn-demo-"));
+  try {
+    const env = { ...process.env, CONN_PGLITE_DIR: data };
+    const first = await run("pnpm", ["start"], { cwd: dir, env, timeout: 120_000 });
+    expect(first.stdout).toContain("Persistence: pglite");
+    expect(first.stdout).toContain("Connections Alice made in earlier runs: 0");
+    const second = await run("pnpm", ["start"], { cwd: dir, env, timeout: 120_000 });
+    expect(second.stdout).toContain("Connections Alice made in earlier runs: 2");
+    expect(second.stdout).toContain("Carol already holds it from an earlier run: cortex.conflict.connectionExists (409)");
+  } finally {
+    await rm(data, { recursive: true, force: true });
+  }
+}, 240_000);

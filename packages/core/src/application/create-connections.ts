@@ -14,7 +14,7 @@ import { expiresAt } from "../domain/expiry.js";
 import type { NoticeKind, SealedNotice } from "../domain/notices.js";
 import { pluralOf } from "../domain/settings.js";
 import { type MergedTarget, mergeTargets, parseTargets, unionRoles } from "../domain/targets.js";
-import { type ContextRef, contextSchema } from "../domain/values.js";
+import { type ContextRef, contextSchema, contextSourceSchema } from "../domain/values.js";
 import type { Account } from "../ports/account-directory.js";
 import type { SupersededPending } from "../ports/connection-repository.js";
 import { type ConnectionsDeps, effectiveAccess, publish, requireCaller } from "./deps.js";
@@ -75,23 +75,27 @@ export async function createConnections(
   const caller = await requireCaller(deps, principal);
   const { org } = caller;
   const context = parseContext(contextInput);
-  const contextSource = options.contextSource ?? null;
-  if (contextSource !== null && (typeof contextSource !== "string" || contextSource.length > 256)) {
-    throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed contextSource" });
+  const source = contextSourceSchema.safeParse(options.contextSource ?? null);
+  if (!source.success) {
+    throw new ConnectionError("cortex.invalidArgument.unspecified", {
+      reason: "malformed contextSource",
+      path: "contextSource",
+    });
   }
+  const contextSource = source.data;
 
   // 1–3: the object, the caller's verification, the caller's Share access.
   const [settings, orgSettings] = await Promise.all([
     deps.contexts.objectSettings(org, context.object),
     deps.orgs.get(org),
   ]);
+  if (orgSettings === null)
+    throw new ConnectionError("cortex.notFound.unspecified", { reason: "unknown org" });
   if (settings === null || !settings.allowConnections) {
     throw new ConnectionError("cortex.accessDenied.connectionsDisabled", {
       reason: `object ${context.object}`,
     });
   }
-  if (orgSettings === null)
-    throw new ConnectionError("cortex.notFound.unspecified", { reason: "unknown org" });
   if (!caller.account.verified)
     throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
   const callerAccess = await effectiveAccess(deps, org, caller.account._id, context);

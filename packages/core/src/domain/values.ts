@@ -70,3 +70,6 @@ export const principalSchema = z.object({ org: orgSchema, accountId: idSchema.nu
 
 /** Who is calling. */
 export type Principal = z.infer<typeof principalSchema>;
+
+/** The property that caused an invitation (spec §3 `contextSource`): a short string, or null. */
+export const contextSourceSchema = z.string().max(256).nullable();

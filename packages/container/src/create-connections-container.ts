@@ -1,0 +1,184 @@
+import {
+  CryptoRandom,
+  CryptoTokenService,
+  InMemoryAccountDirectory,
+  InMemoryContextAccess,
+  InMemoryOrgDirectory,
+  InMemoryUnitOfWork,
+  ObjectIdGenerator,
+  RecordingNotifier,
+  SystemClock,
+} from "@conn/adapter-memory";
+import { connectPostgres, type Database, migrate, openPglite, PostgresUnitOfWork } from "@conn/adapter-postgres";
+import { SesNotifier } from "@conn/adapter-ses";
+import { Connections, type EventPublisher, type Notifier, OutboxRelay, type UnitOfWork } from "@conn/core";
+import {
+  type DependencyContainer,
+  type InjectionToken,
+  instancePerContainerCachingFactory,
+  container as rootContainer,
+} from "tsyringe";
+import { type ConnectionsConfig, type ConnectionsConfigInput, configFromEnv, parseConnectionsConfig } from "./config.js";
+import { LogNotifier } from "./log-notifier.js";
+import { TOKENS } from "./tokens.js";
+
+/** Where the container writes what it has to say (relay failures, warnings). */
+export interface ContainerLogger {
+  /** Something worth knowing. */
+  warn(message: string): void;
+  /** Something that failed. */
+  error(message: string, error?: unknown): void;
+}
+
+/** Options of {@link createConnectionsContainer}. */
+export interface ConnectionsContainerOptions {
+  /**
+   * Registers the host's own ports, or overrides any of ours, before anything is resolved: typically
+   * `TOKENS.AccountDirectory`, `TOKENS.ContextAccess` and `TOKENS.OrgDirectory` over the host's own tables.
+   */
+  register?: (container: DependencyContainer) => void;
+  /** Where relay failures and warnings go (default `console`). */
+  logger?: ContainerLogger;
+}
+
+/** A wired library: the facade, its DI container, and `dispose()`. */
+export interface ConnectionsContainer {
+  /** The parsed configuration. */
+  readonly config: ConnectionsConfig;
+  /** The tsyringe container holding every port under {@link TOKENS}. */
+  readonly container: DependencyContainer;
+  /** The facade, resolved from the container. */
+  readonly connections: Connections;
+  /** Resolves anything registered under a token. */
+  resolve<T>(token: InjectionToken<T>): T;
+  /**
+   * A child container (per request or per tenant): its registrations override ours, and the `Connections` it
+   * resolves is built from them.
+   */
+  createChild(register?: (child: DependencyContainer) => void): DependencyContainer;
+  /** Stops the relay, closes pools and PGlite, disposes the container. Safe to call twice. */
+  dispose(): Promise<void>;
+}
+
+const noEvents: EventPublisher = { publish: async () => {} };
+
+/**
+ * Wires the library from a configuration (default: the environment, see `configFromEnv`): persistence memory,
+ * PGlite or PostgreSQL (migrated on start), notices recorded, logged or sent through SES, and the outbox relay
+ * running while the container lives when persistence is a database. Bad configuration fails here, with one message
+ * naming each bad setting.
+ */
+export async function createConnectionsContainer(
+  input: ConnectionsConfigInput = configFromEnv(),
+  options: ConnectionsContainerOptions = {},
+): Promise<ConnectionsContainer> {
+  const config = parseConnectionsConfig(input);
+  const logger = options.logger ?? console;
+  const container = rootContainer.createChildContainer();
+  const clock = new SystemClock();
+
+  container.register(TOKENS.Config, { useValue: config });
+  container.register(TOKENS.Clock, { useValue: clock });
+  container.register(TOKENS.IdGenerator, {
+    useFactory: instancePerContainerCachingFactory((c) => new ObjectIdGenerator(c.resolve(TOKENS.Clock))),
+  });
+  if (config.tokenKey === undefined && config.persistence.kind !== "memory") {
+    logger.warn("[conn] CONN_TOKEN_KEY is not set: a random key is used, so targets cannot see tokens after a restart");
+  }
+  container.register(TOKENS.TokenService, { useValue: new CryptoTokenService({ key: config.tokenKey }) });
+  container.register(TOKENS.RandomSource, { useValue: new CryptoRandom() });
+  container.register(TOKENS.AccountDirectory, { useValue: new InMemoryAccountDirectory() });
+  container.register(TOKENS.ContextAccess, { useValue: new InMemoryContextAccess() });
+  container.register(TOKENS.OrgDirectory, { useValue: new InMemoryOrgDirectory() });
+  container.register(TOKENS.EventPublisher, { useValue: noEvents });
+  container.register(TOKENS.Notifier, { useValue: makeNotifier(config) });
+
+  let db: Database | null = null;
+  let unitOfWork: UnitOfWork;
+  if (config.persistence.kind === "memory") {
+    unitOfWork = new InMemoryUnitOfWork({ afterCommit: () => container.resolve(TOKENS.OutboxRelay).drain() });
+  } else {
+    db =
+      config.persistence.kind === "pglite"
+        ? await openPglite(config.persistence.dataDir === undefined ? {} : { dataDir: config.persistence.dataDir })
+        : await connectPostgres({ connectionString: config.persistence.url, poolConfig: { max: config.persistence.poolSize } });
+    try {
+      await migrate(db, { schema: config.schema });
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    unitOfWork = new PostgresUnitOfWork(db, { schema: config.schema });
+  }
+  container.register(TOKENS.UnitOfWork, { useValue: unitOfWork });
+
+  container.register(TOKENS.OutboxRelay, {
+    useFactory: instancePerContainerCachingFactory(
+      (c) =>
+        new OutboxRelay(
+          {
+            outbox: c.resolve(TOKENS.UnitOfWork).outbox,
+            notifier: c.resolve(TOKENS.Notifier),
+            tokens: c.resolve(TOKENS.TokenService),
+            clock: c.resolve(TOKENS.Clock),
+            random: c.resolve(TOKENS.RandomSource),
+          },
+          { idleMs: config.relay.intervalMs, maxAttempts: config.relay.maxAttempts, batchSize: config.relay.batchSize },
+        ),
+    ),
+  });
+  container.register(TOKENS.Connections, {
+    useFactory: instancePerContainerCachingFactory(
+      (c) =>
+        new Connections({
+          store: c.resolve(TOKENS.UnitOfWork),
+          accounts: c.resolve(TOKENS.AccountDirectory),
+          contexts: c.resolve(TOKENS.ContextAccess),
+          orgs: c.resolve(TOKENS.OrgDirectory),
+          tokens: c.resolve(TOKENS.TokenService),
+          ids: c.resolve(TOKENS.IdGenerator),
+          clock: c.resolve(TOKENS.Clock),
+          events: c.resolve(TOKENS.EventPublisher),
+        }),
+    ),
+  });
+
+  options.register?.(container);
+
+  const relay = container.resolve(TOKENS.OutboxRelay);
+  if (config.persistence.kind !== "memory") relay.start((error) => logger.error("[conn] outbox relay: drain failed", error));
+
+  let disposing: Promise<void> | null = null;
+  return {
+    config,
+    container,
+    connections: container.resolve(TOKENS.Connections),
+    resolve: <T>(token: InjectionToken<T>) => container.resolve<T>(token),
+    createChild(register) {
+      const child = container.createChildContainer();
+      register?.(child);
+      return child;
+    },
+    dispose() {
+      disposing ??= (async () => {
+        await relay.stop();
+        await db?.close();
+        await container.dispose();
+      })();
+      return disposing;
+    },
+  };
+}
+
+function makeNotifier(config: ConnectionsConfig): Notifier {
+  const n = config.notices;
+  if (n.kind === "memory") return new RecordingNotifier();
+  if (n.kind === "log") return new LogNotifier();
+  return new SesNotifier({
+    from: n.from,
+    region: n.region,
+    ...(n.endpoint === undefined ? {} : { endpoint: n.endpoint }),
+    ...(n.replyTo === undefined ? {} : { replyTo: n.replyTo }),
+    ...(n.configurationSetName === undefined ? {} : { configurationSetName: n.configurationSetName }),
+  });
+}
