@@ -1,0 +1,238 @@
+import { ERROR_STATUS, type ErrorCode, idSchema, listQuerySchema, orgSchema } from "@conn/core";
+import { z } from "zod";
+import {
+  accountRefSchema,
+  connectionListSchema,
+  connectionSchema,
+  connectionTargetDocumentSchema,
+  createBodyDocumentSchema,
+  createResponseSchema,
+  faultSchema,
+  idOrTokenSchema,
+  pluralSchema,
+  resultSchema,
+  targetFaultSchema,
+} from "./http-schemas.js";
+
+/** The version the OpenAPI document gives for this API: the package's version. */
+export const API_VERSION = "0.1.0";
+
+/** A JSON object, as the OpenAPI document is made of. */
+export type JsonObject = { [key: string]: unknown };
+
+/** Options of {@link buildOpenApiDocument}. */
+export interface OpenApiDocumentOptions {
+  /** The prefix the app is served under (its `basePath`), given as the document's server URL. */
+  basePath?: string;
+}
+
+/** The JSON Schema (2020-12, the dialect of OpenAPI 3.1) of a zod schema, without the `$schema` line. */
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonObject {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" });
+  return rest;
+}
+
+/** The component schemas of a registry, cross-referenced through `#/components/schemas/{id}`. */
+function componentSchemas(
+  entries: ReadonlyArray<readonly [string, z.ZodType]>,
+  io: "input" | "output",
+): Record<string, JsonObject> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of entries) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, {
+    io,
+    unrepresentable: "any",
+    uri: (id) => `#/components/schemas/${id}`,
+  });
+  return Object.fromEntries(
+    Object.entries(schemas).map(([id, s]) => {
+      const { $schema: _dialect, $id: _id, ...rest } = s as JsonObject;
+      return [id, rest];
+    }),
+  );
+}
+
+const ref = (kind: "schemas" | "parameters" | "responses", id: string) => ({
+  $ref: `#/components/${kind}/${id}`,
+});
+
+const json = (schema: JsonObject) => ({ "application/json": { schema } });
+
+/** The statuses of spec §12, each with the codes that answer with it. */
+function faultResponses(): Record<string, JsonObject> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const [code, status] of Object.entries(ERROR_STATUS) as [ErrorCode, number][]) {
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, codes]) => [
+      `Fault${status}`,
+      {
+        description: `A fault: ${codes.map((c) => `\`${c}\``).join(", ")}.`,
+        content: json(ref("schemas", "Fault")),
+      },
+    ]),
+  );
+}
+
+/** The fault responses of an operation, by status. */
+function faults(...statuses: number[]): Record<string, JsonObject> {
+  return Object.fromEntries(statuses.map((s) => [String(s), ref("responses", `Fault${s}`)]));
+}
+
+/** The query parameters of the list routes: the facade's own list schema, field by field. */
+function listParameters(): Record<string, JsonObject> {
+  const descriptions: Record<string, string> = {
+    show: "List the connections where the caller is the `target` (default) or the `creator`.",
+    state: "Only pending (0) or only active (1) connections.",
+    objects: "Only connections on these objects: repeat the parameter or give a comma-separated list.",
+    limit: "The page size.",
+    startingAfter: "The page after this connection id (give at most one cursor).",
+    endingBefore: "The page before this connection id (give at most one cursor).",
+  };
+  return Object.fromEntries(
+    Object.entries(listQuerySchema.shape).map(([name, schema]) => [
+      `query.${name}`,
+      {
+        name,
+        in: "query",
+        required: false,
+        description: descriptions[name] ?? name,
+        schema: jsonSchema(schema, "input"),
+        ...(name === "objects" ? { style: "form", explode: true } : {}),
+      },
+    ]),
+  );
+}
+
+const pathParameter = (name: string, schema: z.ZodType, description: string) => ({
+  name,
+  in: "path",
+  required: true,
+  description,
+  schema: jsonSchema(schema, "input"),
+});
+
+/**
+ * The OpenAPI 3.1 document of the routes of {@link createConnectionsApp}, generated from the same zod schemas the
+ * routes and the facade parse with (zod 4's own `z.toJSONSchema`, whose 2020-12 output is OpenAPI 3.1's dialect).
+ */
+export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): JsonObject {
+  const pageQuery = ["state", "objects", "limit", "startingAfter", "endingBefore"].map((n) =>
+    ref("parameters", `query.${n}`),
+  );
+  const org = ref("parameters", "org");
+  const idOrToken = ref("parameters", "idOrToken");
+  const contextParameters = [org, ref("parameters", "objects"), ref("parameters", "id")];
+  const ok = (description: string, schema: string) => ({
+    "200": { description, content: json(ref("schemas", schema)) },
+  });
+
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "@conn connections API",
+      version: API_VERSION,
+      description:
+        "Share a record with another person at an access level, the way Cortex connections work. " +
+        "Authentication is the host application's: a request without credentials is anonymous. " +
+        "Every failure is a JSON fault with the HTTP status of its code.",
+    },
+    servers: [{ url: options.basePath === undefined || options.basePath === "" ? "/" : options.basePath }],
+    paths: {
+      "/{org}/v2/{objects}/{id}/connections": {
+        parameters: contextParameters,
+        post: {
+          operationId: "createConnections",
+          summary: "Create connections on a context, one per target (needs Share on it).",
+          description:
+            "Whole-request failures answer with a fault; per-target outcomes (a connection, or a fault with " +
+            "`target` such as `cortex.conflict.connectionExists`) come back in `data`, in request order.",
+          requestBody: { required: true, content: json(ref("schemas", "CreateConnectionsBody")) },
+          responses: {
+            ...ok("One entry per merged target.", "CreateConnectionsResponse"),
+            ...faults(400, 403, 404, 413, 500),
+          },
+        },
+        get: {
+          operationId: "listContextConnections",
+          summary: "List the connections on a context (needs Share on it).",
+          parameters: pageQuery,
+          responses: { ...ok("A page of connections.", "ConnectionList"), ...faults(400, 403, 404, 500) },
+        },
+      },
+      "/{org}/v2/connections": {
+        get: {
+          operationId: "listConnections",
+          summary: "List the caller's connections, as target or as creator.",
+          parameters: [org, ref("parameters", "query.show"), ...pageQuery],
+          responses: { ...ok("A page of connections.", "ConnectionList"), ...faults(400, 403, 500) },
+        },
+      },
+      "/{org}/v2/connections/{idOrToken}": {
+        parameters: [org, idOrToken],
+        get: {
+          operationId: "readConnection",
+          summary: "Read a connection by id, or a pending invitation by token (anonymous callers allowed).",
+          responses: { ...ok("The connection.", "Connection"), ...faults(400, 403, 404, 500) },
+        },
+        post: {
+          operationId: "acceptConnection",
+          summary: "Accept a pending invitation by token; the caller must be its verified target.",
+          description: "A connection id is not a token: it is refused as a malformed token (400).",
+          responses: { ...ok("The active connection.", "Connection"), ...faults(400, 403, 500) },
+        },
+        delete: {
+          operationId: "deleteConnection",
+          summary: "Delete a connection by id, or reject a pending invitation by token (anonymous allowed).",
+          responses: { ...ok("Done.", "Result"), ...faults(400, 403, 404, 500) },
+        },
+      },
+      "/{org}/v2/openapi.json": {
+        get: {
+          operationId: "openApiDocument",
+          summary: "This document.",
+          parameters: [org],
+          responses: {
+            "200": { description: "The OpenAPI 3.1 document.", content: json({ type: "object" }) },
+          },
+        },
+      },
+    },
+    components: {
+      schemas: {
+        ...componentSchemas(
+          [
+            ["ConnectionTarget", connectionTargetDocumentSchema],
+            ["CreateConnectionsBody", createBodyDocumentSchema],
+          ],
+          "input",
+        ),
+        ...componentSchemas(
+          [
+            ["AccountRef", accountRefSchema],
+            ["Connection", connectionSchema],
+            ["ConnectionList", connectionListSchema],
+            ["Fault", faultSchema],
+            ["TargetFault", targetFaultSchema],
+            ["CreateConnectionsResponse", createResponseSchema],
+            ["Result", resultSchema],
+          ],
+          "output",
+        ),
+      },
+      parameters: {
+        org: pathParameter("org", orgSchema, "The org (tenant) code."),
+        objects: pathParameter("objects", pluralSchema, "The plural name of the context's object."),
+        id: pathParameter("id", idSchema, "The context's `_id`."),
+        idOrToken: pathParameter(
+          "idOrToken",
+          idOrTokenSchema,
+          "A 24-lower-hex-digit segment is a connection id; anything else is an invitation token.",
+        ),
+        ...listParameters(),
+      },
+      responses: faultResponses(),
+    },
+  };
+}
