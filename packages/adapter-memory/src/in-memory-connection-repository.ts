@@ -250,7 +250,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
       for (const key of [...(this.state.byTargetEmail.get(keys.targetEmail(org, email)) ?? [])]) {
         const r = this.state.records.get(key);
         if (r === undefined || r.state !== 0 || r.target.account !== null || isExpired(r, now)) continue;
-        const next = { ...r, target: { ...r.target, account } };
+        const next = { ...r, target: { ...r.target, account }, updated: new Date(now) };
         this.state.put(next);
         bound.push(copyRecord(next));
       }

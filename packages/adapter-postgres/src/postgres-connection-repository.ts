@@ -93,11 +93,14 @@ function statementsFor(s: string) {
     bindEmail: `UPDATE ${t} SET target_account = $3, updated = $4
       WHERE org = $1 AND state = 0 AND target_account IS NULL AND target_email = $2 AND expires_at > $4
       RETURNING ${COLUMNS}`,
-    purgeExpired: `DELETE FROM ${t}
-      WHERE org = $1 AND id IN (
+    // The batch is chosen once in a CTE: as an IN (subquery) the locking subquery may run again per row and, seeing
+    // its own deleted rows skipped, pick more than the limit.
+    purgeExpired: `WITH doomed AS (
         SELECT id FROM ${t} WHERE org = $1 AND state = 0 AND expires_at <= $2
         ORDER BY expires_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
-      RETURNING ${COLUMNS}`,
+      DELETE FROM ${t} AS c USING doomed
+      WHERE c.org = $1 AND c.id = doomed.id
+      RETURNING ${C_COLUMNS}`,
     /** The head of a list statement; the caller appends the filter, bounds, order and limit. */
     listHead: `SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND ${live("$2")}`,
   };

@@ -88,7 +88,7 @@ export interface ConnectionRepository {
   deleteById(org: string, id: string): Promise<ConnectionRecord | null>;
   /** One page of records for a list query. */
   list(org: string, query: ConnectionListQuery): Promise<ConnectionPage>;
-  /** Binds unbound, unexpired pending invitations to `email` to `account` (spec §8); returns the bound records. */
+  /** Binds unbound, unexpired pending invitations to `email` to `account` (spec §8), `updated` set to `now`; returns them. */
   bindEmail(org: string, email: string, account: string, now: Date): Promise<ConnectionRecord[]>;
   /** Removes and returns up to `limit` pending records of the org that expired at or before `now`. */
   purgeExpired(org: string, now: Date, limit: number): Promise<ConnectionRecord[]>;

@@ -1,0 +1,78 @@
+import {
+  CryptoTokenService,
+  InMemoryAccountDirectory,
+  InMemoryContextAccess,
+  InMemoryOrgDirectory,
+  ManualClock,
+  ObjectIdGenerator,
+} from "@conn/adapter-memory";
+import { connectionRepositoryContract, facadeModelContract, type World } from "@conn/contract-tests";
+import { createConnections, type SealedNotice } from "@conn/core";
+import { PostgresUnitOfWork } from "../src/index.js";
+import { describeEngines, type EngineContext } from "./support/engines.js";
+import { toRecord, type ConnectionRow } from "../src/rows.js";
+
+/** Empties the suite's tables: each contract case (and each model run) starts from nothing. */
+async function reset(ctx: EngineContext): Promise<void> {
+  await ctx.db.query(`TRUNCATE ${ctx.s}.connections, ${ctx.s}.connection_outbox`);
+}
+
+describeEngines("the shared contract suites", "contract", (ctx) => {
+  connectionRepositoryContract(`adapter-postgres [${ctx.engine}]`, {
+    async setup() {
+      await reset(ctx);
+      const uow = new PostgresUnitOfWork(ctx.db, { schema: ctx.schema });
+      return {
+        repo: uow.connections,
+        uow,
+        // The back door reads the tables directly, so the adapter is not judged only by itself.
+        backdoor: {
+          async allRecords(org) {
+            const { rows } = await ctx.db.query<ConnectionRow>(
+              `SELECT * FROM ${ctx.s}.connections WHERE org = $1 ORDER BY id`,
+              [org],
+            );
+            return rows.map(toRecord);
+          },
+          async outboxNotice(id) {
+            const { rows } = await ctx.db.query<{ notice: SealedNotice }>(
+              `SELECT notice FROM ${ctx.s}.connection_outbox WHERE id = $1`,
+              [id],
+            );
+            const notice = rows[0]?.notice;
+            return notice === undefined
+              ? null
+              : { ...notice, expiresAt: notice.expiresAt === null ? null : new Date(notice.expiresAt) };
+          },
+        },
+      };
+    },
+  });
+
+  facadeModelContract(`adapter-postgres [${ctx.engine}]`, {
+    async setup(): Promise<World> {
+      await reset(ctx);
+      const clock = new ManualClock();
+      const orgs = new InMemoryOrgDirectory();
+      const accounts = new InMemoryAccountDirectory();
+      const contexts = new InMemoryContextAccess();
+      const connections = createConnections({
+        store: new PostgresUnitOfWork(ctx.db, { schema: ctx.schema }),
+        accounts,
+        contexts,
+        orgs,
+        tokens: new CryptoTokenService(),
+        ids: new ObjectIdGenerator(clock),
+        clock,
+      });
+      return {
+        connections,
+        clock,
+        addOrg: (settings) => void orgs.put(settings),
+        addAccount: (org, account) => void accounts.put(org, account),
+        defineObject: (org, settings) => void contexts.defineObject(org, settings),
+        grantHostAccess: (org, account, context, level) => contexts.grant(org, account, context, level),
+      };
+    },
+  });
+});

@@ -1,0 +1,32 @@
+/**
+ * @conn/contract-tests: the conformance suites every @conn adapter runs from its own tests, each a factory of named
+ * vitest cases taking the adapter's setup/teardown.
+ */
+
+/** Capabilities an adapter opts out of, each with a reason shown in the skipped test's name. */
+export type { OptOuts } from "./capabilities.js";
+/** The repository and outbox suite, and the harness an adapter hands it. */
+export {
+  connectionRepositoryContract,
+  type RepositoryBackdoor,
+  type RepositoryCapability,
+  type RepositoryContractFactory,
+  type RepositoryHarness,
+} from "./connection-repository-contract.js";
+/** The model-based suite of the whole facade, the world an adapter builds for it, and its tuning. */
+export {
+  checkFacadeModel,
+  type FacadeModelOptions,
+  facadeModelContract,
+  modelRuns,
+  type World,
+  type WorldFactory,
+} from "./facade-model-contract.js";
+/** The notifier suite and the harness an adapter hands it. */
+export {
+  type DeliveredMessage,
+  type NotifierCapability,
+  type NotifierContractFactory,
+  type NotifierHarness,
+  notifierContract,
+} from "./notifier-contract.js";

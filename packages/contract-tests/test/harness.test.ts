@@ -1,0 +1,136 @@
+/**
+ * The harness's own tests: the model-based suite must catch a deliberately broken adapter. Each case wraps the
+ * in-memory repository so that one rule breaks, runs the model, and asserts that the property fails for the
+ * reason the break should cause. The unbroken wrapper passing shows the failures come from the breaks.
+ */
+import { createInMemoryConnections } from "@conn/adapter-memory";
+import { type ConnectionRepository, createConnections, type UnitOfWork } from "@conn/core";
+import { describe, expect, it } from "vitest";
+import { checkFacadeModel, type World, type WorldFactory } from "../src/index.js";
+
+type Break = (repo: ConnectionRepository) => Partial<ConnectionRepository>;
+
+/** Every method of `repo`, delegating, with `overrides` in place of some. */
+function wrap(repo: ConnectionRepository, overrides: Partial<ConnectionRepository>): ConnectionRepository {
+  return {
+    findById: (...a) => repo.findById(...a),
+    findPendingByTokenHash: (...a) => repo.findPendingByTokenHash(...a),
+    activeAccess: (...a) => repo.activeAccess(...a),
+    findForCreate: (...a) => repo.findForCreate(...a),
+    savePending: (...a) => repo.savePending(...a),
+    saveActive: (...a) => repo.saveActive(...a),
+    claimPending: (...a) => repo.claimPending(...a),
+    deleteSuperseded: (...a) => repo.deleteSuperseded(...a),
+    deleteById: (...a) => repo.deleteById(...a),
+    list: (...a) => repo.list(...a),
+    bindEmail: (...a) => repo.bindEmail(...a),
+    purgeExpired: (...a) => repo.purgeExpired(...a),
+    ...overrides,
+  };
+}
+
+/** The in-memory world with its repository (inside and outside units of work) broken by `broken`. */
+function worldWith(broken: Break): WorldFactory {
+  return {
+    async setup(): Promise<World> {
+      const lib = createInMemoryConnections();
+      const { store } = lib;
+      const breakRepo = (repo: ConnectionRepository) => wrap(repo, broken(repo));
+      const brokenStore: UnitOfWork = {
+        connections: breakRepo(store.connections),
+        outbox: store.outbox,
+        transaction: (work) =>
+          store.transaction((tx) => work({ connections: breakRepo(tx.connections), outbox: tx.outbox })),
+      };
+      const { accounts, contexts, orgs, tokens, ids, clock } = lib;
+      return {
+        connections: createConnections({ store: brokenStore, accounts, contexts, orgs, tokens, ids, clock }),
+        clock,
+        addOrg: (settings) => {
+          orgs.put(settings);
+        },
+        addAccount: (org, account) => {
+          accounts.put(org, account);
+        },
+        defineObject: (org, settings) => {
+          contexts.defineObject(org, settings);
+        },
+        grantHostAccess: (org, account, context, level) => contexts.grant(org, account, context, level),
+      };
+    },
+  };
+}
+
+/** Fixed seed so the harness tests are reproducible; no shrinking, the first failure is enough. */
+const run = { numRuns: 300, seed: 20260101, endOnFailure: true } as const;
+
+describe("the facade model harness", () => {
+  it("passes the unbroken wrapper (so the failures below come from the breaks)", async () => {
+    await expect(
+      checkFacadeModel(
+        worldWith(() => ({})),
+        { ...run, numRuns: 40 },
+      ),
+    ).resolves.toBeUndefined();
+  }, 120_000);
+
+  it("fails when activeAccess reports one level more than stored (resolveAccess ≠ model)", async () => {
+    const broken = worldWith((repo) => ({
+      activeAccess: async (org, context, account) => {
+        const level = await repo.activeAccess(org, context, account);
+        return level === null ? null : ((level + 1) as typeof level);
+      },
+    }));
+    await expect(checkFacadeModel(broken, run)).rejects.toThrow(/resolveAccess on context/);
+  }, 120_000);
+
+  it("fails when saveActive does not merge into the existing active connection", async () => {
+    const broken = worldWith((repo) => ({
+      saveActive: async (records) => {
+        for (const r of records) {
+          const snapshot = await repo.findForCreate(
+            r.org,
+            r.context,
+            r.creator,
+            { accounts: r.target.account === null ? [] : [r.target.account], emails: [] },
+            new Date(0),
+          );
+          for (const existing of snapshot.active) await repo.deleteById(r.org, existing._id);
+        }
+        return repo.saveActive(records);
+      },
+    }));
+    await expect(checkFacadeModel(broken, run)).rejects.toThrow(/access|roles|id/);
+  }, 120_000);
+
+  it("fails when an expired invitation's token still resolves", async () => {
+    const broken = worldWith((repo) => ({
+      findPendingByTokenHash: (org, hash) => repo.findPendingByTokenHash(org, hash, new Date(0)),
+    }));
+    await expect(checkFacadeModel(broken, run)).rejects.toThrow(
+      /token of \w+ \(model-org-\w\) is expired or retired/,
+    );
+  }, 120_000);
+
+  it("fails when a list leaks the other org's connections", async () => {
+    const other = (org: string) => (org === "model-org-a" ? "model-org-b" : "model-org-a");
+    const broken = worldWith((repo) => ({
+      list: async (org, query) => {
+        const [mine, theirs] = await Promise.all([repo.list(org, query), repo.list(other(org), query)]);
+        return { records: [...mine.records, ...theirs.records], hasMore: mine.hasMore || theirs.hasMore };
+      },
+    }));
+    await expect(checkFacadeModel(broken, run)).rejects.toThrow(/another org's connections listed/);
+  }, 120_000);
+
+  it("fails when a create grants the caller's own level (access + 1 on new invitations)", async () => {
+    const broken = worldWith((repo) => ({
+      savePending: (records, now) =>
+        repo.savePending(
+          records.map((r) => ({ ...r, access: Math.min(8, r.access + 1) as typeof r.access })),
+          now,
+        ),
+    }));
+    await expect(checkFacadeModel(broken, run)).rejects.toThrow(/granted \d, the creator holds|access/);
+  }, 120_000);
+});
