@@ -4,9 +4,19 @@
  * connections live in an embedded PostgreSQL directory and survive between runs; with `CONN_DATABASE_URL` they live
  * on a PostgreSQL server (see docs/configuration.md).
  */
-import type { InMemoryAccountDirectory, InMemoryContextAccess, InMemoryOrgDirectory } from "@conn/adapter-memory";
-import { AccessLevel, accessLevelName, type ConnectionView, type CreateResultEntry, type Notice } from "@conn/core";
+import type {
+  InMemoryAccountDirectory,
+  InMemoryContextAccess,
+  InMemoryOrgDirectory,
+} from "@conn/adapter-memory";
 import { configFromEnv, createConnectionsContainer, TOKENS } from "@conn/container";
+import {
+  AccessLevel,
+  accessLevelName,
+  type ConnectionView,
+  type CreateResultEntry,
+  type Notice,
+} from "@conn/core";
 
 const ORG = "acme";
 const A = "5f0000000000000000000a01"; // Alice, owns the patient file
@@ -35,10 +45,30 @@ async function newNotices(): Promise<Notice[]> {
 }
 
 orgs.put({ code: ORG, name: "Acme Health", connectionUrl: "https://acme.example/connections/{token}" });
-contexts.defineObject(ORG, { name: "c_patient_file", label: "patient file", allowConnections: true, requireAccept: false });
-accounts.put(ORG, { _id: A, email: "alice@acme.example", name: { first: "Alice", last: "Owner" }, verified: true });
-accounts.put(ORG, { _id: B, email: "bob@acme.example", name: { first: "Bob", last: "Doctor" }, verified: true });
-accounts.put(ORG, { _id: C, email: "carol@acme.example", name: { first: "Carol", last: "Nurse" }, verified: true });
+contexts.defineObject(ORG, {
+  name: "c_patient_file",
+  label: "patient file",
+  allowConnections: true,
+  requireAccept: false,
+});
+accounts.put(ORG, {
+  _id: A,
+  email: "alice@acme.example",
+  name: { first: "Alice", last: "Owner" },
+  verified: true,
+});
+accounts.put(ORG, {
+  _id: B,
+  email: "bob@acme.example",
+  name: { first: "Bob", last: "Doctor" },
+  verified: true,
+});
+accounts.put(ORG, {
+  _id: C,
+  email: "carol@acme.example",
+  name: { first: "Carol", last: "Nurse" },
+  verified: true,
+});
 contexts.grant(ORG, A, patientFile, AccessLevel.Delete); // the owner holds Delete
 contexts.grant(ORG, A, { object: "account", _id: C }, AccessLevel.Share); // Alice may auto-connect Carol
 
@@ -52,7 +82,8 @@ const noticeLines = async () => {
   for (const n of await newNotices()) console.log(`   Notice sent: ${n.kind} to ${n.recipient.email}`);
 };
 const outcome = (entry: CreateResultEntry | undefined): ConnectionView => {
-  if (entry === undefined || entry.object === "fault") throw new Error(`unexpected: ${JSON.stringify(entry)}`);
+  if (entry === undefined || entry.object === "fault")
+    throw new Error(`unexpected: ${JSON.stringify(entry)}`);
   return entry;
 };
 let step = 0;
@@ -63,7 +94,9 @@ const earlier = await connections.list(as(A), { show: "creator" });
 console.log(`Connections Alice made in earlier runs: ${earlier.data.length}`);
 
 say("Alice owns the patient file and connects Bob at Read.");
-const created = outcome((await connections.create(as(A), patientFile, [{ _id: B, access: AccessLevel.Read }]))[0]);
+const created = outcome(
+  (await connections.create(as(A), patientFile, [{ _id: B, access: AccessLevel.Read }]))[0],
+);
 show("Alice's view of the new connection (no token for the creator):", created);
 await noticeLines();
 
@@ -82,7 +115,9 @@ await connections.delete(as(A), accepted._id);
 console.log(`   Bob's effective access: ${await level(B)}`);
 
 say("Alice connects Carol with auto: active at once, no token.");
-const [auto] = await connections.create(as(A), patientFile, [{ _id: C, access: AccessLevel.Update, auto: true }]);
+const [auto] = await connections.create(as(A), patientFile, [
+  { _id: C, access: AccessLevel.Update, auto: true },
+]);
 if (auto?.object === "fault") {
   console.log(`   Carol already holds it from an earlier run: ${auto.errCode} (${auto.status})`);
 } else {
@@ -95,7 +130,11 @@ say("Alice invites dan@elsewhere.example, who has no account yet.");
 const invite = outcome(
   (
     await connections.create(as(A), patientFile, [
-      { email: "  Dan@Elsewhere.example ", name: { first: "Dan", last: "Newcomer" }, access: AccessLevel.Read },
+      {
+        email: "  Dan@Elsewhere.example ",
+        name: { first: "Dan", last: "Newcomer" },
+        access: AccessLevel.Read,
+      },
     ])
   )[0],
 );
@@ -107,7 +146,12 @@ for (const n of inviteNotices) {
 }
 
 say("Later, Dan registers; the host calls bindRegisteredAccount, and Dan accepts.");
-accounts.put(ORG, { _id: D, email: "dan@elsewhere.example", name: { first: "Dan", last: "Newcomer" }, verified: true });
+accounts.put(ORG, {
+  _id: D,
+  email: "dan@elsewhere.example",
+  name: { first: "Dan", last: "Newcomer" },
+  verified: true,
+});
 console.log(`   Invitations bound to Dan: ${await connections.bindRegisteredAccount(ORG, D)}`);
 const dans = await connections.list(as(D), { state: 0 });
 const dansToken = (dans.data[0] as ConnectionView).token as string;

@@ -45,7 +45,9 @@ it("with CONN_PGLITE_DIR the demo keeps the first run's connections for the seco
     expect(first.stdout).toContain("Connections Alice made in earlier runs: 0");
     const second = await run("pnpm", ["start"], { cwd: dir, env, timeout: 120_000 });
     expect(second.stdout).toContain("Connections Alice made in earlier runs: 2");
-    expect(second.stdout).toContain("Carol already holds it from an earlier run: cortex.conflict.connectionExists (409)");
+    expect(second.stdout).toContain(
+      "Carol already holds it from an earlier run: cortex.conflict.connectionExists (409)",
+    );
   } finally {
     await rm(data, { recursive: true, force: true });
   }

@@ -18,7 +18,13 @@ it("the README's usage snippet runs as written and prints Read, then None", asyn
     const { stdout } = await run("pnpm", ["exec", "tsx", "--conditions=@conn/source", file], {
       cwd: dir,
       timeout: 60_000,
-      env: { ...process.env, CONN_PERSISTENCE: "", CONN_DATABASE_URL: "", CONN_PGLITE_DIR: "", CONN_SES_FROM: "" },
+      env: {
+        ...process.env,
+        CONN_PERSISTENCE: "",
+        CONN_DATABASE_URL: "",
+        CONN_PGLITE_DIR: "",
+        CONN_SES_FROM: "",
+      },
     });
     expect(stdout.trim().split("\n")).toEqual(["4", "0 connection"]);
   } finally {

@@ -35,7 +35,6 @@ export class InMemoryAccountDirectory implements AccountDirectory {
     return structuredClone(stored);
   }
 
-  /** {@inheritDoc AccountDirectory.findByIds} */
   async findByIds(org: string, ids: readonly string[]): Promise<Account[]> {
     return ids.flatMap((id) => {
       const a = this.byId.get(org + SEP + id);
@@ -43,7 +42,6 @@ export class InMemoryAccountDirectory implements AccountDirectory {
     });
   }
 
-  /** {@inheritDoc AccountDirectory.findByEmails} */
   async findByEmails(org: string, emails: readonly string[]): Promise<Account[]> {
     return emails.flatMap((email) => {
       const id = this.byEmail.get(org + SEP + email);
@@ -70,12 +68,10 @@ export class InMemoryContextAccess implements ContextAccess {
     return structuredClone(parsed);
   }
 
-  /** {@inheritDoc ContextAccess.accessOf} */
   async accessOf(org: string, account: string, context: ContextRef): Promise<AccessLevel> {
     return this.access.get([org, account, context.object, context._id].join(SEP)) ?? 0;
   }
 
-  /** {@inheritDoc ContextAccess.objectSettings} */
   async objectSettings(org: string, object: string): Promise<ObjectSettings | null> {
     const s = this.objects.get(org + SEP + object);
     return s === undefined ? null : structuredClone(s);
@@ -93,7 +89,6 @@ export class InMemoryOrgDirectory implements OrgDirectory {
     return { ...parsed };
   }
 
-  /** {@inheritDoc OrgDirectory.get} */
   async get(org: string): Promise<OrgSettings | null> {
     const s = this.orgs.get(org);
     return s === undefined ? null : { ...s };

@@ -41,7 +41,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     private readonly run: Runner,
   ) {}
 
-  /** {@inheritDoc ConnectionRepository.findById} */
   findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
     return this.run.read(() => {
       const r = this.state.records.get(keys.record(org, id));
@@ -49,7 +48,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  /** {@inheritDoc ConnectionRepository.findPendingByTokenHash} */
   findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null> {
     return this.run.read(() => {
       const key = this.state.tokens.get(keys.token(org, tokenHash));
@@ -58,7 +56,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  /** {@inheritDoc ConnectionRepository.activeAccess} */
   activeAccess(org: string, context: ContextRef, account: string): Promise<AccessLevel | null> {
     const lookup = () => {
       const key = this.state.active.get(keys.active(org, context.object, context._id, account));
@@ -67,7 +64,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     return this.state.busy ? this.run.read(lookup) : Promise.resolve(lookup());
   }
 
-  /** {@inheritDoc ConnectionRepository.findForCreate} */
   findForCreate(
     org: string,
     context: ContextRef,
@@ -97,7 +93,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  /** {@inheritDoc ConnectionRepository.savePending} */
   savePending(records: readonly ConnectionRecord[], now: Date): Promise<ConnectionRecord[]> {
     const incoming = records.map(copyRecord);
     return this.run.write(() =>
@@ -134,7 +129,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     );
   }
 
-  /** {@inheritDoc ConnectionRepository.saveActive} */
   saveActive(records: readonly ConnectionRecord[]): Promise<ConnectionRecord[]> {
     const incoming = records.map(copyRecord);
     return this.run.write(() =>
@@ -159,7 +153,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     );
   }
 
-  /** {@inheritDoc ConnectionRepository.claimPending} */
   claimPending(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
     return this.run.write(() => {
       const key = keys.record(org, id);
@@ -170,7 +163,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  /** {@inheritDoc ConnectionRepository.deleteSuperseded} */
   deleteSuperseded(org: string, items: readonly SupersededPending[]): Promise<ConnectionRecord[]> {
     return this.run.write(() => {
       const removed: ConnectionRecord[] = [];
@@ -196,7 +188,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  /** {@inheritDoc ConnectionRepository.deleteById} */
   deleteById(org: string, id: string): Promise<ConnectionRecord | null> {
     return this.run.write(() => {
       const r = this.state.remove(keys.record(org, id));
@@ -204,7 +195,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  /** {@inheritDoc ConnectionRepository.list} */
   list(org: string, query: ConnectionListQuery): Promise<ConnectionPage> {
     return this.run.read(() => {
       const f = query.filter;
@@ -243,7 +233,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  /** {@inheritDoc ConnectionRepository.bindEmail} */
   bindEmail(org: string, email: string, account: string, now: Date): Promise<ConnectionRecord[]> {
     return this.run.write(() => {
       const bound: ConnectionRecord[] = [];
@@ -258,7 +247,6 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  /** {@inheritDoc ConnectionRepository.purgeExpired} */
   purgeExpired(org: string, now: Date, limit: number): Promise<ConnectionRecord[]> {
     return this.run.write(() => {
       const removed: ConnectionRecord[] = [];

@@ -9,7 +9,6 @@ export class InMemoryOutbox implements Outbox {
     private readonly run: Runner,
   ) {}
 
-  /** {@inheritDoc Outbox.enqueue} */
   enqueue(
     messages: readonly { id: string; org: string; notice: SealedNotice; availableAt: Date }[],
   ): Promise<void> {
@@ -36,7 +35,6 @@ export class InMemoryOutbox implements Outbox {
     });
   }
 
-  /** {@inheritDoc Outbox.claim} */
   claim(now: Date, limit: number, leaseMs: number): Promise<OutboxMessage[]> {
     return this.run.write(() => {
       const due = [...this.state.outbox.values()]
@@ -54,7 +52,6 @@ export class InMemoryOutbox implements Outbox {
     });
   }
 
-  /** {@inheritDoc Outbox.markDelivered} */
   markDelivered(id: string, now: Date): Promise<void> {
     return this.run.write(() => {
       const r = this.state.outbox.get(id);
@@ -69,7 +66,6 @@ export class InMemoryOutbox implements Outbox {
     });
   }
 
-  /** {@inheritDoc Outbox.markFailed} */
   markFailed(id: string, error: string, retryAt: Date | null, _now: Date): Promise<void> {
     return this.run.write(() => {
       const r = this.state.outbox.get(id);
@@ -87,7 +83,6 @@ export class InMemoryOutbox implements Outbox {
     });
   }
 
-  /** {@inheritDoc Outbox.counts} */
   counts(): Promise<Record<OutboxMessageStatus, number>> {
     return this.run.read(() => {
       const counts: Record<OutboxMessageStatus, number> = { pending: 0, delivered: 0, dead: 0 };

@@ -35,7 +35,6 @@ export class InMemoryUnitOfWork implements UnitOfWork {
     };
   }
 
-  /** {@inheritDoc UnitOfWork.transaction} */
   async transaction<T>(work: (tx: TransactionalStores) => Promise<T>): Promise<T> {
     const outboxBefore = this.state.outbox.size;
     const result = await this.state.exclusive(() => work(this.tx));

@@ -43,8 +43,8 @@ export const keys = {
   token: (org: string, hash: string) => org + SEP + hash,
   context: (org: string, object: string, contextId: string) => org + SEP + object + SEP + contextId,
   creator: (org: string, account: string) => org + SEP + account,
-  targetAccount: (org: string, account: string) => org + SEP + "a" + SEP + account,
-  targetEmail: (org: string, email: string) => org + SEP + "e" + SEP + email,
+  targetAccount: (org: string, account: string) => `${org}${SEP}a${SEP}${account}`,
+  targetEmail: (org: string, email: string) => `${org}${SEP}e${SEP}${email}`,
   pendingKey: (org: string, object: string, contextId: string, creator: string, targetKey: string) =>
     org + SEP + object + SEP + contextId + SEP + creator + SEP + targetKey,
 };

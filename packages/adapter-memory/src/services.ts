@@ -13,12 +13,10 @@ import type {
 
 /** The system clock. */
 export class SystemClock implements Clock {
-  /** {@inheritDoc Clock.now} */
   now(): Date {
     return new Date();
   }
 
-  /** {@inheritDoc Clock.sleep} */
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
@@ -42,7 +40,6 @@ export class ManualClock implements Clock {
     this.current = new Date(start).getTime();
   }
 
-  /** {@inheritDoc Clock.now} */
   now(): Date {
     return new Date(this.current);
   }
@@ -59,7 +56,6 @@ export class ManualClock implements Clock {
     this.wake();
   }
 
-  /** {@inheritDoc Clock.sleep} */
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
@@ -94,7 +90,6 @@ export class ObjectIdGenerator implements IdGenerator {
 
   constructor(private readonly clock: Clock = new SystemClock()) {}
 
-  /** {@inheritDoc IdGenerator.next} */
   next(): string {
     // Never let the time part go backwards, so ids stay ordered even when a manual clock is set back.
     const seconds = Math.max(this.lastSeconds, Math.floor(this.clock.now().getTime() / 1000));
@@ -132,26 +127,22 @@ export class CryptoTokenService implements TokenService {
     this.key = key;
   }
 
-  /** {@inheritDoc TokenService.issue} */
   issue(): IssuedToken {
     const seal = randomBytes(24).toString("base64url");
     const token = this.reveal(seal);
     return { token, hash: this.hash(token), seal };
   }
 
-  /** {@inheritDoc TokenService.hash} */
   hash(token: string): string {
     return createHash("sha256").update(token, "utf8").digest("base64url");
   }
 
-  /** {@inheritDoc TokenService.matches} */
   matches(token: string, hash: string): boolean {
     const a = Buffer.from(this.hash(token), "utf8");
     const b = Buffer.from(hash, "utf8");
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  /** {@inheritDoc TokenService.reveal} */
   reveal(seal: string): string {
     return createHmac("sha256", this.key).update(`conn-token:${seal}`, "utf8").digest("base64url");
   }
@@ -159,7 +150,6 @@ export class CryptoTokenService implements TokenService {
 
 /** Uniform numbers from the CSPRNG, for retry jitter. */
 export class CryptoRandom implements RandomSource {
-  /** {@inheritDoc RandomSource.next} */
   next(): number {
     return randomBytes(6).readUIntBE(0, 6) / 2 ** 48;
   }
@@ -171,7 +161,6 @@ export class RecordingNotifier implements Notifier {
   readonly sent: Notice[] = [];
   private failure: ((notice: Notice) => Error | null) | null = null;
 
-  /** {@inheritDoc Notifier.send} */
   async send(notice: Notice): Promise<void> {
     const error = this.failure?.(notice) ?? null;
     if (error !== null) throw error;
@@ -194,7 +183,6 @@ export class RecordingEventPublisher implements EventPublisher {
   /** Events published, in order. */
   readonly events: ConnectionEvent[] = [];
 
-  /** {@inheritDoc EventPublisher.publish} */
   async publish(events: readonly ConnectionEvent[]): Promise<void> {
     for (const e of events) this.events.push(structuredClone(e));
   }

@@ -26,7 +26,7 @@ export {
   pgliteDatabase,
   type Queryable,
 } from "./database.js";
-export { isRetryableDriverError, toConnectionError } from "./errors.js";
+export { isRetryableDriverError, toConnectionError, type UniqueViolationCode } from "./errors.js";
 export {
   MIGRATIONS,
   type MigrateOptions,

@@ -9,8 +9,8 @@ import {
 import { connectionRepositoryContract, facadeModelContract, type World } from "@conn/contract-tests";
 import { createConnections, type SealedNotice } from "@conn/core";
 import { PostgresUnitOfWork } from "../src/index.js";
+import { type ConnectionRow, toRecord } from "../src/rows.js";
 import { describeEngines, type EngineContext } from "./support/engines.js";
-import { toRecord, type ConnectionRow } from "../src/rows.js";
 
 /** Empties the suite's tables: each contract case (and each model run) starts from nothing. */
 async function reset(ctx: EngineContext): Promise<void> {

@@ -11,7 +11,13 @@ describeEngines("the core outbox relay on the Postgres outbox", "relay", (ctx) =
     const notifier = new RecordingNotifier();
     const messages = Array.from({ length: count }, () => {
       const issued = tokens.issue();
-      return { id: newId(), org: "acme", notice: sealedNotice({ tokenSeal: issued.seal }), availableAt: T0, token: issued.token };
+      return {
+        id: newId(),
+        org: "acme",
+        notice: sealedNotice({ tokenSeal: issued.seal }),
+        availableAt: T0,
+        token: issued.token,
+      };
     });
     await ctx.uow.transaction((tx) => tx.outbox.enqueue(messages.map(({ token: _t, ...m }) => m)));
     const relay = (maxAttempts = 3) =>
@@ -38,7 +44,10 @@ describeEngines("the core outbox relay on the Postgres outbox", "relay", (ctx) =
     let calls = 0;
     notifier.failWith(() => {
       calls++;
-      return new ConnectionError("cortex.error.unspecified", { retryable: true, message: `provider down #${calls}` });
+      return new ConnectionError("cortex.error.unspecified", {
+        retryable: true,
+        message: `provider down #${calls}`,
+      });
     });
     const r = relay(3);
     expect(await r.drain()).toEqual({ delivered: 0, retried: 3, dead: 0 });

@@ -4,11 +4,16 @@ const schemaName = z
   .string()
   .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier such as conn or public");
 
-const required = { error: (issue: { input: unknown }) => (issue.input === undefined ? "is required" : undefined) };
+const required = {
+  error: (issue: { input: unknown }) => (issue.input === undefined ? "is required" : undefined),
+};
 
 const postgresUrl = z
   .string(required)
-  .refine((s) => /^postgres(ql)?:\/\/\S+$/.test(s), "must be a postgres:// or postgresql:// connection string");
+  .refine(
+    (s) => /^postgres(ql)?:\/\/\S+$/.test(s),
+    "must be a postgres:// or postgresql:// connection string",
+  );
 
 /** Where connections are stored: in memory, embedded PGlite (in memory or a directory), or a PostgreSQL server. */
 export const persistenceConfigSchema = z.discriminatedUnion("kind", [
@@ -31,7 +36,10 @@ export const noticesConfigSchema = z.discriminatedUnion("kind", [
     .object({
       kind: z.literal("ses"),
       from: z.string(required).min(3, "must be an email address"),
-      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as us-east-1").default("us-east-1"),
+      region: z
+        .string()
+        .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as us-east-1")
+        .default("us-east-1"),
       endpoint: z.url().optional(),
       replyTo: z.string().optional(),
       configurationSetName: z.string().optional(),
@@ -62,7 +70,10 @@ export const connectionsConfigSchema = z
       .transform((s, ctx) => {
         const key = decodeKey(s.trim());
         if (key === null) {
-          ctx.addIssue({ code: "custom", message: "must be at least 32 bytes, as hex (64+ digits) or base64" });
+          ctx.addIssue({
+            code: "custom",
+            message: "must be at least 32 bytes, as hex (64+ digits) or base64",
+          });
           return z.NEVER;
         }
         return key;
@@ -160,7 +171,11 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     env.CONN_PERSISTENCE || (env.CONN_DATABASE_URL ? "postgres" : env.CONN_PGLITE_DIR ? "pglite" : "memory");
   const persistence =
     persistenceKind === "postgres"
-      ? defined({ kind: persistenceKind, url: env.CONN_DATABASE_URL ?? "", poolSize: integer(env.CONN_DATABASE_POOL_SIZE) })
+      ? defined({
+          kind: persistenceKind,
+          url: env.CONN_DATABASE_URL ?? "",
+          poolSize: integer(env.CONN_DATABASE_POOL_SIZE),
+        })
       : persistenceKind === "pglite"
         ? defined({ kind: persistenceKind, dataDir: env.CONN_PGLITE_DIR })
         : { kind: persistenceKind };
@@ -186,6 +201,9 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     notices,
     schema: env.CONN_DATABASE_SCHEMA,
     tokenKey: env.CONN_TOKEN_KEY,
-    relay: Object.keys(relay).length > 0 ? { intervalMs: 1_000, maxAttempts: 8, batchSize: 50, ...relay } : undefined,
+    relay:
+      Object.keys(relay).length > 0
+        ? { intervalMs: 1_000, maxAttempts: 8, batchSize: 50, ...relay }
+        : undefined,
   }) as ConnectionsConfigInput;
 }

@@ -9,7 +9,13 @@ import {
   RecordingNotifier,
   SystemClock,
 } from "@conn/adapter-memory";
-import { connectPostgres, type Database, migrate, openPglite, PostgresUnitOfWork } from "@conn/adapter-postgres";
+import {
+  connectPostgres,
+  type Database,
+  migrate,
+  openPglite,
+  PostgresUnitOfWork,
+} from "@conn/adapter-postgres";
 import { SesNotifier } from "@conn/adapter-ses";
 import { Connections, type EventPublisher, type Notifier, OutboxRelay, type UnitOfWork } from "@conn/core";
 import {
@@ -18,7 +24,12 @@ import {
   instancePerContainerCachingFactory,
   container as rootContainer,
 } from "tsyringe";
-import { type ConnectionsConfig, type ConnectionsConfigInput, configFromEnv, parseConnectionsConfig } from "./config.js";
+import {
+  type ConnectionsConfig,
+  type ConnectionsConfigInput,
+  configFromEnv,
+  parseConnectionsConfig,
+} from "./config.js";
 import { LogNotifier } from "./log-notifier.js";
 import { TOKENS } from "./tokens.js";
 
@@ -83,7 +94,9 @@ export async function createConnectionsContainer(
     useFactory: instancePerContainerCachingFactory((c) => new ObjectIdGenerator(c.resolve(TOKENS.Clock))),
   });
   if (config.tokenKey === undefined && config.persistence.kind !== "memory") {
-    logger.warn("[conn] CONN_TOKEN_KEY is not set: a random key is used, so targets cannot see tokens after a restart");
+    logger.warn(
+      "[conn] CONN_TOKEN_KEY is not set: a random key is used, so targets cannot see tokens after a restart",
+    );
   }
   container.register(TOKENS.TokenService, { useValue: new CryptoTokenService({ key: config.tokenKey }) });
   container.register(TOKENS.RandomSource, { useValue: new CryptoRandom() });
@@ -100,8 +113,13 @@ export async function createConnectionsContainer(
   } else {
     db =
       config.persistence.kind === "pglite"
-        ? await openPglite(config.persistence.dataDir === undefined ? {} : { dataDir: config.persistence.dataDir })
-        : await connectPostgres({ connectionString: config.persistence.url, poolConfig: { max: config.persistence.poolSize } });
+        ? await openPglite(
+            config.persistence.dataDir === undefined ? {} : { dataDir: config.persistence.dataDir },
+          )
+        : await connectPostgres({
+            connectionString: config.persistence.url,
+            poolConfig: { max: config.persistence.poolSize },
+          });
     try {
       await migrate(db, { schema: config.schema });
     } catch (error) {
@@ -123,7 +141,11 @@ export async function createConnectionsContainer(
             clock: c.resolve(TOKENS.Clock),
             random: c.resolve(TOKENS.RandomSource),
           },
-          { idleMs: config.relay.intervalMs, maxAttempts: config.relay.maxAttempts, batchSize: config.relay.batchSize },
+          {
+            idleMs: config.relay.intervalMs,
+            maxAttempts: config.relay.maxAttempts,
+            batchSize: config.relay.batchSize,
+          },
         ),
     ),
   });
@@ -146,7 +168,8 @@ export async function createConnectionsContainer(
   options.register?.(container);
 
   const relay = container.resolve(TOKENS.OutboxRelay);
-  if (config.persistence.kind !== "memory") relay.start((error) => logger.error("[conn] outbox relay: drain failed", error));
+  if (config.persistence.kind !== "memory")
+    relay.start((error) => logger.error("[conn] outbox relay: drain failed", error));
 
   let disposing: Promise<void> | null = null;
   return {

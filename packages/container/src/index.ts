@@ -15,9 +15,9 @@
 import "reflect-metadata";
 
 export {
+  ConfigurationError,
   type ConnectionsConfig,
   type ConnectionsConfigInput,
-  ConfigurationError,
   configFromEnv,
   connectionsConfigSchema,
   ENV_VARIABLES,

@@ -13,7 +13,6 @@ export interface NoticeLog {
 export class LogNotifier implements Notifier {
   constructor(private readonly log: NoticeLog = console) {}
 
-  /** {@inheritDoc Notifier.send} */
   async send(notice: Notice): Promise<void> {
     const url =
       notice.acceptUrl === null || notice.token === null

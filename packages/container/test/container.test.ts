@@ -2,8 +2,25 @@ import { type InMemoryContextAccess, RecordingNotifier } from "@conn/adapter-mem
 import { AccessLevel, type AccountDirectory, type Notice, type Notifier } from "@conn/core";
 import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
-import { ConfigurationError, configFromEnv, createConnectionsContainer, LogNotifier, TOKENS } from "../src/index.js";
-import { A, B, FILE, ORG, POSTGRES_ENABLED, requirePgUrl, seed, story, TEST_KEY, uniqueSchema } from "./support.js";
+import {
+  ConfigurationError,
+  configFromEnv,
+  createConnectionsContainer,
+  LogNotifier,
+  TOKENS,
+} from "../src/index.js";
+import {
+  A,
+  B,
+  FILE,
+  ORG,
+  POSTGRES_ENABLED,
+  requirePgUrl,
+  seed,
+  story,
+  TEST_KEY,
+  uniqueSchema,
+} from "./support.js";
 
 describe("createConnectionsContainer: the facade from the container, one scenario per combination", () => {
   it("memory + memory: the story runs and the invitation notice is recorded", async () => {
@@ -36,70 +53,78 @@ describe("createConnectionsContainer: the facade from the container, one scenari
     }
   });
 
-  describe.skipIf(!POSTGRES_ENABLED)("on the PostgreSQL server (set CONN_PG_URL; CI always runs these)", () => {
-    it("postgres + ses: the invitation email reaches the SES emulator", async () => {
-      const endpoint = inject("sesEndpoint");
-      process.env.AWS_ACCESS_KEY_ID = "test";
-      process.env.AWS_SECRET_ACCESS_KEY = "test";
-      const conn = await createConnectionsContainer({
-        persistence: { kind: "postgres", url: requirePgUrl() },
-        schema: uniqueSchema("ses"),
-        tokenKey: TEST_KEY,
-        notices: { kind: "ses", from: "no-reply@acme.example", endpoint },
-        relay: { intervalMs: 20, maxAttempts: 3, batchSize: 10 },
-      });
-      try {
-        seed(conn);
-        await story(conn);
-        const emails = async () => {
-          const store = (await (await fetch(`${endpoint}/store`)).json()) as {
-            emails: { destination: { to: string[] }; subject: string }[];
-          };
-          return store.emails.filter((e) => e.destination.to.includes("bob@acme.example"));
-        };
-        await expect.poll(async () => (await emails()).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
-      } finally {
-        await conn.dispose();
-      }
-    });
-
-    it("postgres + log: the notice is logged without its token", async () => {
-      const lines: string[] = [];
-      const schema = uniqueSchema("log");
-      const conn = await createConnectionsContainer(
-        {
+  describe.skipIf(!POSTGRES_ENABLED)(
+    "on the PostgreSQL server (set CONN_PG_URL; CI always runs these)",
+    () => {
+      it("postgres + ses: the invitation email reaches the SES emulator", async () => {
+        const endpoint = inject("sesEndpoint");
+        process.env.AWS_ACCESS_KEY_ID = "test";
+        process.env.AWS_SECRET_ACCESS_KEY = "test";
+        const conn = await createConnectionsContainer({
           persistence: { kind: "postgres", url: requirePgUrl() },
-          schema,
+          schema: uniqueSchema("ses"),
           tokenKey: TEST_KEY,
-          notices: { kind: "log" },
+          notices: { kind: "ses", from: "no-reply@acme.example", endpoint },
           relay: { intervalMs: 20, maxAttempts: 3, batchSize: 10 },
-        },
-        { register: (c) => c.register(TOKENS.Notifier, { useValue: new LogNotifier({ info: (l) => lines.push(l) }) }) },
-      );
-      try {
-        seed(conn);
-        const [created] = await conn.connections.create({ org: ORG, accountId: A }, FILE, [{ _id: B }]);
-        await expect.poll(() => lines.length, { timeout: 5_000 }).toBe(1);
-        expect(lines[0]).toContain("invite-existing-user to bob@acme.example");
-        expect(lines[0]).toContain("accept=https://acme.example/c/<token>");
-        const list = await conn.connections.list({ org: ORG, accountId: B });
-        const token = (list.data[0] as { token: string }).token;
-        expect(lines.join("\n")).not.toContain(token);
-        expect(created).toMatchObject({ state: 0 });
-        // The connection is in the server's table, in the configured schema.
-        const client = new pg.Client({ connectionString: requirePgUrl() });
-        await client.connect();
+        });
         try {
-          const { rows } = await client.query(`select count(*)::int as n from "${schema}".connections`);
-          expect(rows[0].n).toBe(1);
+          seed(conn);
+          await story(conn);
+          const emails = async () => {
+            const store = (await (await fetch(`${endpoint}/store`)).json()) as {
+              emails: { destination: { to: string[] }; subject: string }[];
+            };
+            return store.emails.filter((e) => e.destination.to.includes("bob@acme.example"));
+          };
+          await expect
+            .poll(async () => (await emails()).length, { timeout: 10_000 })
+            .toBeGreaterThanOrEqual(1);
         } finally {
-          await client.end();
+          await conn.dispose();
         }
-      } finally {
-        await conn.dispose();
-      }
-    });
-  });
+      });
+
+      it("postgres + log: the notice is logged without its token", async () => {
+        const lines: string[] = [];
+        const schema = uniqueSchema("log");
+        const conn = await createConnectionsContainer(
+          {
+            persistence: { kind: "postgres", url: requirePgUrl() },
+            schema,
+            tokenKey: TEST_KEY,
+            notices: { kind: "log" },
+            relay: { intervalMs: 20, maxAttempts: 3, batchSize: 10 },
+          },
+          {
+            register: (c) =>
+              c.register(TOKENS.Notifier, { useValue: new LogNotifier({ info: (l) => lines.push(l) }) }),
+          },
+        );
+        try {
+          seed(conn);
+          const [created] = await conn.connections.create({ org: ORG, accountId: A }, FILE, [{ _id: B }]);
+          await expect.poll(() => lines.length, { timeout: 5_000 }).toBe(1);
+          expect(lines[0]).toContain("invite-existing-user to bob@acme.example");
+          expect(lines[0]).toContain("accept=https://acme.example/c/<token>");
+          const list = await conn.connections.list({ org: ORG, accountId: B });
+          const token = (list.data[0] as { token: string }).token;
+          expect(lines.join("\n")).not.toContain(token);
+          expect(created).toMatchObject({ state: 0 });
+          // The connection is in the server's table, in the configured schema.
+          const client = new pg.Client({ connectionString: requirePgUrl() });
+          await client.connect();
+          try {
+            const { rows } = await client.query(`select count(*)::int as n from "${schema}".connections`);
+            expect(rows[0].n).toBe(1);
+          } finally {
+            await client.end();
+          }
+        } finally {
+          await conn.dispose();
+        }
+      });
+    },
+  );
 });
 
 describe("overrides and child containers", () => {
@@ -108,11 +133,19 @@ describe("overrides and child containers", () => {
     const accounts: AccountDirectory = {
       findByIds: async (_org, ids) => {
         calls.push([...ids]);
-        return ids.map((id) => ({ _id: id, email: `${id}@host.example`, name: { first: "H" }, verified: true }));
+        return ids.map((id) => ({
+          _id: id,
+          email: `${id}@host.example`,
+          name: { first: "H" },
+          verified: true,
+        }));
       },
       findByEmails: async () => [],
     };
-    const conn = await createConnectionsContainer({}, { register: (c) => c.register(TOKENS.AccountDirectory, { useValue: accounts }) });
+    const conn = await createConnectionsContainer(
+      {},
+      { register: (c) => c.register(TOKENS.AccountDirectory, { useValue: accounts }) },
+    );
     try {
       seed(conn);
       await conn.connections.create({ org: ORG, accountId: A }, FILE, [{ _id: B }]);
@@ -129,7 +162,10 @@ describe("overrides and child containers", () => {
       const sent: Notice[] = [];
       const childNotifier: Notifier = { send: async (n) => void sent.push(n) };
       const contexts = conn.resolve(TOKENS.ContextAccess) as InMemoryContextAccess;
-      const denyAll = { accessOf: async () => AccessLevel.None, objectSettings: contexts.objectSettings.bind(contexts) };
+      const denyAll = {
+        accessOf: async () => AccessLevel.None,
+        objectSettings: contexts.objectSettings.bind(contexts),
+      };
       const child = conn.createChild((c) => {
         c.register(TOKENS.ContextAccess, { useValue: denyAll });
         c.register(TOKENS.Notifier, { useValue: childNotifier });
@@ -139,7 +175,9 @@ describe("overrides and child containers", () => {
       await expect(scoped.create({ org: ORG, accountId: A }, FILE, [{ _id: B }])).rejects.toMatchObject({
         code: "cortex.accessDenied.shareAccess",
       });
-      await expect(conn.connections.create({ org: ORG, accountId: A }, FILE, [{ _id: B }])).resolves.toHaveLength(1);
+      await expect(
+        conn.connections.create({ org: ORG, accountId: A }, FILE, [{ _id: B }]),
+      ).resolves.toHaveLength(1);
     } finally {
       await conn.dispose();
     }
@@ -155,16 +193,44 @@ describe("overrides and child containers", () => {
 describe("configuration", () => {
   const bad: [string, Record<string, string>, RegExp][] = [
     ["unknown persistence", { CONN_PERSISTENCE: "mongo" }, /persistence\.kind \(CONN_PERSISTENCE\)/],
-    ["postgres without a URL", { CONN_PERSISTENCE: "postgres", CONN_TOKEN_KEY: TEST_KEY }, /persistence\.url \(CONN_DATABASE_URL\): is required/],
-    ["a URL that is not postgres", { CONN_DATABASE_URL: "mysql://x", CONN_TOKEN_KEY: TEST_KEY }, /CONN_DATABASE_URL\): must be a postgres/],
-    ["postgres without a token key", { CONN_DATABASE_URL: "postgres://u@h/db" }, /tokenKey \(CONN_TOKEN_KEY\): is required/],
-    ["a short token key", { CONN_TOKEN_KEY: "abcd" }, /tokenKey \(CONN_TOKEN_KEY\): must be at least 32 bytes/],
+    [
+      "postgres without a URL",
+      { CONN_PERSISTENCE: "postgres", CONN_TOKEN_KEY: TEST_KEY },
+      /persistence\.url \(CONN_DATABASE_URL\): is required/,
+    ],
+    [
+      "a URL that is not postgres",
+      { CONN_DATABASE_URL: "mysql://x", CONN_TOKEN_KEY: TEST_KEY },
+      /CONN_DATABASE_URL\): must be a postgres/,
+    ],
+    [
+      "postgres without a token key",
+      { CONN_DATABASE_URL: "postgres://u@h/db" },
+      /tokenKey \(CONN_TOKEN_KEY\): is required/,
+    ],
+    [
+      "a short token key",
+      { CONN_TOKEN_KEY: "abcd" },
+      /tokenKey \(CONN_TOKEN_KEY\): must be at least 32 bytes/,
+    ],
     ["ses without a from address", { CONN_NOTICES: "ses" }, /notices\.from \(CONN_SES_FROM\): is required/],
-    ["a bad SES region", { CONN_SES_FROM: "a@b.example", CONN_SES_REGION: "moon" }, /notices\.region \(CONN_SES_REGION\)/],
-    ["a bad SES endpoint", { CONN_SES_FROM: "a@b.example", CONN_SES_ENDPOINT: "not a url" }, /notices\.endpoint \(CONN_SES_ENDPOINT\)/],
+    [
+      "a bad SES region",
+      { CONN_SES_FROM: "a@b.example", CONN_SES_REGION: "moon" },
+      /notices\.region \(CONN_SES_REGION\)/,
+    ],
+    [
+      "a bad SES endpoint",
+      { CONN_SES_FROM: "a@b.example", CONN_SES_ENDPOINT: "not a url" },
+      /notices\.endpoint \(CONN_SES_ENDPOINT\)/,
+    ],
     ["unknown notices", { CONN_NOTICES: "pigeon" }, /notices\.kind \(CONN_NOTICES\)/],
     ["a bad schema name", { CONN_DATABASE_SCHEMA: "Robert'); drop" }, /schema \(CONN_DATABASE_SCHEMA\)/],
-    ["a relay interval that is not a number", { CONN_RELAY_INTERVAL_MS: "soon" }, /relay\.intervalMs \(CONN_RELAY_INTERVAL_MS\)/],
+    [
+      "a relay interval that is not a number",
+      { CONN_RELAY_INTERVAL_MS: "soon" },
+      /relay\.intervalMs \(CONN_RELAY_INTERVAL_MS\)/,
+    ],
   ];
   for (const [name, env, message] of bad) {
     it(`${name}: fails at start with a message naming the setting`, async () => {
@@ -178,7 +244,13 @@ describe("configuration", () => {
   }
 
   it("reads the environment: CONN_PGLITE_DIR means pglite, CONN_SES_FROM means ses", () => {
-    expect(configFromEnv({ CONN_PGLITE_DIR: "./data", CONN_SES_FROM: "a@b.example", CONN_SES_REGION: "eu-west-1" })).toEqual({
+    expect(
+      configFromEnv({
+        CONN_PGLITE_DIR: "./data",
+        CONN_SES_FROM: "a@b.example",
+        CONN_SES_REGION: "eu-west-1",
+      }),
+    ).toEqual({
       persistence: { kind: "pglite", dataDir: "./data" },
       notices: { kind: "ses", from: "a@b.example", region: "eu-west-1" },
     });

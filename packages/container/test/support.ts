@@ -1,4 +1,8 @@
-import { InMemoryAccountDirectory, type InMemoryContextAccess, type InMemoryOrgDirectory } from "@conn/adapter-memory";
+import {
+  InMemoryAccountDirectory,
+  type InMemoryContextAccess,
+  type InMemoryOrgDirectory,
+} from "@conn/adapter-memory";
 import { AccessLevel, type ConnectionView } from "@conn/core";
 import { expect } from "vitest";
 import { type ConnectionsContainer, TOKENS } from "../src/index.js";
@@ -12,7 +16,8 @@ export const POSTGRES_ENABLED = PG_URL !== "" || IN_CI;
 
 /** The server URL, or a clear failure when CI has none. */
 export function requirePgUrl(): string {
-  if (PG_URL === "") throw new Error("CI is set but CONN_PG_URL is not: the PostgreSQL scenarios must not be skipped");
+  if (PG_URL === "")
+    throw new Error("CI is set but CONN_PG_URL is not: the PostgreSQL scenarios must not be skipped");
   return PG_URL;
 }
 
@@ -37,8 +42,18 @@ export function seed(conn: ConnectionsContainer): void {
   orgs.put({ code: ORG, name: "Acme Health", connectionUrl: "https://acme.example/c/{token}" });
   contexts.defineObject(ORG, { name: "c_patient_file", allowConnections: true });
   if (accounts instanceof InMemoryAccountDirectory) {
-    accounts.put(ORG, { _id: A, email: "alice@acme.example", name: { first: "Alice", last: "Owner" }, verified: true });
-    accounts.put(ORG, { _id: B, email: "bob@acme.example", name: { first: "Bob", last: "Doctor" }, verified: true });
+    accounts.put(ORG, {
+      _id: A,
+      email: "alice@acme.example",
+      name: { first: "Alice", last: "Owner" },
+      verified: true,
+    });
+    accounts.put(ORG, {
+      _id: B,
+      email: "bob@acme.example",
+      name: { first: "Bob", last: "Doctor" },
+      verified: true,
+    });
   }
   contexts.grant(ORG, A, FILE, AccessLevel.Delete);
 }

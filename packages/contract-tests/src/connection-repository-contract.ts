@@ -71,7 +71,7 @@ function query(
 const ids = (records: readonly { _id: string }[]) => records.map((r) => r._id);
 
 /**
- * The example-based conformance suite of {@link ConnectionRepository} and {@link Outbox}: every method and its
+ * The example-based conformance suite of {@link ConnectionRepository} and `Outbox`: every method and its
  * documented semantics, checked through the adapter's back door.
  */
 export function connectionRepositoryContract(name: string, factory: RepositoryContractFactory): void {
