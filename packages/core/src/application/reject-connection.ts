@@ -31,7 +31,7 @@ export async function rejectConnection(
 
 /**
  * Reads a pending invitation by token (spec §6): allowed anonymously (the invitation landing page); a logged-in
- * caller must be the target.
+ * caller must be the target, and only the target's view carries the token.
  */
 export async function getConnectionByToken(
   deps: ConnectionsDeps,
@@ -41,7 +41,6 @@ export async function getConnectionByToken(
   const { org, caller } = await loadCaller(deps, principal);
   const token = parseToken(tokenInput);
   const record = await findByToken(deps, org, token, caller);
-  const view = await viewOf(deps, new SettingsCache(deps, org), record, caller);
-  view.token = token;
-  return view;
+  // The token stays in the target's view only (spec §3): an anonymous reader already holds it and gets no echo.
+  return viewOf(deps, new SettingsCache(deps, org), record, caller);
 }

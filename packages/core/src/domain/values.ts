@@ -35,6 +35,7 @@ export const emailSchema = z
       .string()
       .regex(
         /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/,
+        "must be an email address such as name@example.com (ASCII only)",
       ),
   );
 
