@@ -14,7 +14,9 @@ it("getByToken: the anonymous landing page sees the invitation without the token
   lib.accounts.put(ORG, { _id: A, email: "a@acme.example", name: { first: "A" }, verified: true });
   lib.accounts.put(ORG, { _id: B, email: "b@acme.example", name: { first: "B" }, verified: true });
   lib.contexts.grant(ORG, A, FILE, AccessLevel.Delete);
-  await lib.connections.create({ org: ORG, accountId: A }, FILE, [{ email: "b@acme.example", access: AccessLevel.Read }]);
+  await lib.connections.create({ org: ORG, accountId: A }, FILE, [
+    { email: "b@acme.example", access: AccessLevel.Read },
+  ]);
   const token = lib.notifier.sent[0]?.token as string;
   expect(token.length).toBeGreaterThanOrEqual(32);
 
