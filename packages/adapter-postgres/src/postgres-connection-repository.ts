@@ -20,7 +20,7 @@ import {
   toJsonRow,
   toRecord,
 } from "./rows.js";
-import { type PostgresAdapterOptions, quoteSchema } from "./schema-name.js";
+import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
 
 /** `org, id, …` — the column list every statement returns. */
 const COLUMNS = CONNECTION_COLUMNS.join(", ");
@@ -108,19 +108,8 @@ function statementsFor(s: string) {
 
 type Statements = ReturnType<typeof statementsFor>;
 
-/** Statements by quoted schema name. */
-const STATEMENTS = new Map<string, Statements>();
-
 /** The statements of a schema (built on first use). */
-function statements(schema: string | undefined): Statements {
-  const s = quoteSchema(schema);
-  let built = STATEMENTS.get(s);
-  if (built === undefined) {
-    built = statementsFor(s);
-    STATEMENTS.set(s, built);
-  }
-  return built;
-}
+const statements = statementsBySchema(statementsFor);
 
 /** The key that identifies the stored row a pending record merges into. */
 function pendingKey(org: string, context: ContextRef, creator: string, targetKey: string): string {

@@ -8,7 +8,7 @@ import {
 import type { Queryable } from "./database.js";
 import { guard } from "./errors.js";
 import { type OutboxRow, toSealedNotice } from "./rows.js";
-import { type PostgresAdapterOptions, quoteSchema } from "./schema-name.js";
+import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
 
 /** The longest `last_error` kept; longer errors are cut. */
 export const MAX_LAST_ERROR_LENGTH = 2000;
@@ -45,19 +45,8 @@ function statementsFor(s: string) {
 
 type Statements = ReturnType<typeof statementsFor>;
 
-/** Statements by quoted schema name. */
-const STATEMENTS = new Map<string, Statements>();
-
 /** The statements of a schema (built on first use). */
-function statements(schema: string | undefined): Statements {
-  const s = quoteSchema(schema);
-  let built = STATEMENTS.get(s);
-  if (built === undefined) {
-    built = statementsFor(s);
-    STATEMENTS.set(s, built);
-  }
-  return built;
-}
+const statements = statementsBySchema(statementsFor);
 
 /**
  * The transactional {@link Outbox} in the `connection_outbox` table. `enqueue` writes in whatever transaction the

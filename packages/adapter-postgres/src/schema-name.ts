@@ -19,3 +19,20 @@ export function quoteSchema(schema: string = DEFAULT_SCHEMA): string {
   }
   return `"${schema}"`;
 }
+
+/**
+ * Memoizes the SQL statements of a schema: `build` runs once per quoted schema name, so statement texts stay
+ * identical between calls (and node-postgres can reuse them).
+ */
+export function statementsBySchema<S>(build: (quotedSchema: string) => S): (schema: string | undefined) => S {
+  const cache = new Map<string, S>();
+  return (schema) => {
+    const quoted = quoteSchema(schema);
+    let built = cache.get(quoted);
+    if (built === undefined) {
+      built = build(quoted);
+      cache.set(quoted, built);
+    }
+    return built;
+  };
+}
