@@ -49,30 +49,36 @@ describeEngines("the shared contract suites", "contract", (ctx) => {
     },
   });
 
-  facadeModelContract(`adapter-postgres [${ctx.engine}]`, {
-    async setup(): Promise<World> {
-      await reset(ctx);
-      const clock = new ManualClock();
-      const orgs = new InMemoryOrgDirectory();
-      const accounts = new InMemoryAccountDirectory();
-      const contexts = new InMemoryContextAccess();
-      const connections = createConnections({
-        store: new PostgresUnitOfWork(ctx.db, { schema: ctx.schema }),
-        accounts,
-        contexts,
-        orgs,
-        tokens: new CryptoTokenService(),
-        ids: new ObjectIdGenerator(clock),
-        clock,
-      });
-      return {
-        connections,
-        clock,
-        addOrg: (settings) => void orgs.put(settings),
-        addAccount: (org, account) => void accounts.put(org, account),
-        defineObject: (org, settings) => void contexts.defineObject(org, settings),
-        grantHostAccess: (org, account, context, level) => contexts.grant(org, account, context, level),
-      };
+  facadeModelContract(
+    `adapter-postgres [${ctx.engine}]`,
+    {
+      async setup(): Promise<World> {
+        await reset(ctx);
+        const clock = new ManualClock();
+        const orgs = new InMemoryOrgDirectory();
+        const accounts = new InMemoryAccountDirectory();
+        const contexts = new InMemoryContextAccess();
+        const connections = createConnections({
+          store: new PostgresUnitOfWork(ctx.db, { schema: ctx.schema }),
+          accounts,
+          contexts,
+          orgs,
+          tokens: new CryptoTokenService(),
+          ids: new ObjectIdGenerator(clock),
+          clock,
+        });
+        return {
+          connections,
+          clock,
+          addOrg: (settings) => void orgs.put(settings),
+          addAccount: (org, account) => void accounts.put(org, account),
+          defineObject: (org, settings) => void contexts.defineObject(org, settings),
+          grantHostAccess: (org, account, context, level) => contexts.grant(org, account, context, level),
+        };
+      },
+      // 60 sequences per engine by default: each step is several real statements, and the 200-sequence default runs
+      // against adapter-memory; CONN_FC_RUNS or CONN_SLOW=1 run more here too.
     },
-  });
+    { numRuns: 60 },
+  );
 });
