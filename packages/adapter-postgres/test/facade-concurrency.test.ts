@@ -1,0 +1,131 @@
+import {
+  CryptoTokenService,
+  InMemoryAccountDirectory,
+  InMemoryContextAccess,
+  InMemoryOrgDirectory,
+  ObjectIdGenerator,
+  SystemClock,
+} from "@conn/adapter-memory";
+import { AccessLevel, type ConnectionView, createConnections, isConnectionError } from "@conn/core";
+import { expect, it } from "vitest";
+import { PostgresUnitOfWork } from "../src/index.js";
+import { describeEngines } from "./support/engines.js";
+
+const ORG = "acme";
+const [A, B, C] = ["5f0000000000000000000a01", "5f0000000000000000000b02", "5f0000000000000000000c03"];
+const FILE = { object: "c_file", _id: "5f00000000000000000f11e1" };
+
+// Races through the whole facade, on the real server only: PGlite runs one transaction at a time, so nothing races
+// there (stack notes). 20 pooled clients.
+describeEngines(
+  "the facade under concurrency",
+  "fconc",
+  (ctx) => {
+    const world = () => {
+      const orgs = new InMemoryOrgDirectory();
+      const accounts = new InMemoryAccountDirectory();
+      const contexts = new InMemoryContextAccess();
+      orgs.put({ code: ORG, name: "Acme" });
+      contexts.defineObject(ORG, { name: "c_file", allowConnections: true });
+      for (const [id, name] of [
+        [A, "alice"],
+        [B, "bob"],
+        [C, "carol"],
+      ] as const) {
+        accounts.put(ORG, { _id: id, email: `${name}@acme.example`, name: { first: name }, verified: true });
+      }
+      contexts.grant(ORG, A, FILE, AccessLevel.Delete);
+      contexts.grant(ORG, C, FILE, AccessLevel.Delete);
+      const clock = new SystemClock();
+      const connections = createConnections({
+        store: new PostgresUnitOfWork(ctx.db, { schema: ctx.schema }),
+        accounts,
+        contexts,
+        orgs,
+        tokens: new CryptoTokenService(),
+        ids: new ObjectIdGenerator(clock),
+        clock,
+      });
+      return connections;
+    };
+    const as = (accountId: string) => ({ org: ORG, accountId });
+    const count = async (where: string) => {
+      const { rows } = await ctx.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${ctx.s}.connections WHERE ${where}`,
+      );
+      return rows[0]?.n ?? -1;
+    };
+    const tokenOf = async (c: ReturnType<typeof world>, who: string) => {
+      const list = await c.list(as(who), { state: 0 });
+      return (list.data[0] as ConnectionView).token as string;
+    };
+
+    it("50 parallel accepts of one token: one transition, one active row; the rest a clean connectionToken", async () => {
+      const c = world();
+      await c.create(as(A), FILE, [{ _id: B, access: AccessLevel.Read }]);
+      const token = await tokenOf(c, B);
+      const results = await Promise.allSettled(Array.from({ length: 50 }, () => c.accept(as(B), token)));
+      const ok = results.filter((r) => r.status === "fulfilled");
+      const failed = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+      expect(ok).toHaveLength(1);
+      expect(failed.every((e) => isConnectionError(e, "cortex.invalidArgument.connectionToken"))).toBe(true);
+      expect(await count("state = 1")).toBe(1);
+      expect(await count("state = 0")).toBe(0);
+      expect(await c.resolveAccess(ORG, B, FILE)).toBe(AccessLevel.Read);
+    });
+
+    it("20 parallel identical creates by one creator: one pending invitation", async () => {
+      const c = world();
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, () => c.create(as(A), FILE, [{ _id: B, access: AccessLevel.Read }])),
+      );
+      expect(results.every((r) => r.status === "fulfilled")).toBe(true);
+      expect(await count("state = 0")).toBe(1);
+      // The last token issued is the one that works (a re-invite issues a fresh token).
+      const token = await tokenOf(c, B);
+      await expect(c.accept(as(B), token)).resolves.toMatchObject({ state: 1 });
+    });
+
+    it("accept racing delete: the end state is either active-then-deleted-or-not, never a pending and an active", async () => {
+      for (let round = 0; round < 10; round++) {
+        await ctx.db.query(`TRUNCATE ${ctx.s}.connections, ${ctx.s}.connection_outbox`);
+        const c = world();
+        const [created] = await c.create(as(A), FILE, [{ _id: B, access: AccessLevel.Read }]);
+        const token = await tokenOf(c, B);
+        const [accepted, deleted] = await Promise.allSettled([
+          c.accept(as(B), token),
+          c.delete(as(A), (created as ConnectionView)._id),
+        ]);
+        const rows = await count("true");
+        expect(rows).toBeLessThanOrEqual(1);
+        expect(await count("state = 0")).toBe(0);
+        if (accepted.status === "fulfilled" && deleted.status === "fulfilled") {
+          // Both won: the delete removed the record that had just become active (same id), or vice versa.
+          expect(rows).toBe(0);
+        }
+        if (accepted.status === "rejected") expect(isConnectionError(accepted.reason)).toBe(true);
+        if (deleted.status === "rejected") expect(isConnectionError(deleted.reason)).toBe(true);
+        expect(await c.resolveAccess(ORG, B, FILE)).toBe(rows === 1 ? AccessLevel.Read : AccessLevel.None);
+      }
+    });
+
+    it("two creators invite the same target in parallel; both accepted in parallel: one active connection", async () => {
+      const c = world();
+      await Promise.all([
+        c.create(as(A), FILE, [{ _id: B, access: AccessLevel.Read }]),
+        c.create(as(C), FILE, [{ _id: B, access: AccessLevel.Share }]),
+      ]);
+      const list = await c.list(as(B), { state: 0 });
+      expect(list.data).toHaveLength(2);
+      const tokens = list.data.map((v) => v.token as string);
+      const results = await Promise.allSettled(tokens.map((t) => c.accept(as(B), t)));
+      // The second accept either merges into the first's active row, or finds its invitation superseded.
+      expect(results.some((r) => r.status === "fulfilled")).toBe(true);
+      for (const r of results) if (r.status === "rejected") expect(isConnectionError(r.reason)).toBe(true);
+      expect(await count("state = 1")).toBe(1);
+      expect(await count("state = 0")).toBe(0);
+      expect(await c.resolveAccess(ORG, B, FILE)).toBe(AccessLevel.Share);
+    });
+  },
+  { engines: ["postgres"], maxClients: 20 },
+);
