@@ -3,7 +3,7 @@ import { snapshotOf } from "../domain/connection.js";
 import { ConnectionError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
 import { orgSchema } from "../domain/values.js";
-import { type ConnectionsDeps, parseId, publish } from "./deps.js";
+import { type ConnectionsDeps, effectiveAccess, parseId, publish } from "./deps.js";
 
 /**
  * Binds every pending invitation of the org to the email of a newly registered (or newly verified) account, so
@@ -61,11 +61,7 @@ export async function resolveAccess(
   ) {
     throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed access query" });
   }
-  const [own, connected] = await Promise.all([
-    deps.contexts.accessOf(org, accountId, context),
-    deps.store.connections.activeAccess(org, context, accountId),
-  ]);
-  return (connected === null || own >= connected ? own : connected) as AccessLevel;
+  return effectiveAccess(deps, org, accountId, context);
 }
 
 function isContext(c: unknown): c is { object: string; _id: string } {
