@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import { ConnectionError } from "@conn/core";
 import type { PGlite } from "@electric-sql/pglite";
-import { Pool, type PoolClient, type PoolConfig } from "pg";
+import { Pool, type PoolClient, type PoolConfig, type QueryConfig } from "pg";
 import { guard, toConnectionError } from "./errors.js";
 
 /**
@@ -45,6 +46,23 @@ export type PostgresConnectOptions =
       pool: Pool;
     };
 
+const statementNames = new Map<string, string>();
+
+/**
+ * A statement with parameters goes as a named prepared statement (named by a hash of its text), so each pooled
+ * connection parses and plans it once and then only binds and executes it: on `resolveAccess` that is most of the
+ * cost above the raw look-up. Statements without parameters (migrations, BEGIN/COMMIT) stay simple queries.
+ */
+function prepared(text: string, params: unknown[] | undefined): QueryConfig {
+  if (params === undefined || params.length === 0) return { text };
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `conn_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values: params };
+}
+
 /** A {@link Database} over a node-postgres pool. */
 class PgDatabase implements Database {
   readonly engine = "postgres" as const;
@@ -55,7 +73,7 @@ class PgDatabase implements Database {
   ) {}
 
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
-    return this.pool.query<R & Record<string, unknown>>(text, params);
+    return this.pool.query<R & Record<string, unknown>>(prepared(text, params));
   }
 
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -77,7 +95,10 @@ class PgDatabase implements Database {
       }
       let result: T;
       try {
-        result = await work(client);
+        result = await work({
+          query: <R>(text: string, params?: unknown[]) =>
+            client.query<R & Record<string, unknown>>(prepared(text, params)),
+        });
       } catch (error) {
         try {
           await client.query("ROLLBACK");
