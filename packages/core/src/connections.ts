@@ -14,7 +14,12 @@ import {
   type PageQuery,
 } from "./application/list-connections.js";
 import { getConnection } from "./application/read-connection.js";
-import { bindRegisteredAccount, purgeExpired, resolveAccess } from "./application/registration.js";
+import {
+  bindRegisteredAccount,
+  type PurgeOptions,
+  purgeExpired,
+  resolveAccess,
+} from "./application/registration.js";
 import { getConnectionByToken, rejectConnection } from "./application/reject-connection.js";
 import type { AccessLevel } from "./domain/access-level.js";
 import type { ConnectionView } from "./domain/connection.js";
@@ -94,7 +99,7 @@ export class Connections {
   }
 
   /** Removes the org's expired invitations in bounded batches; returns how many. */
-  purgeExpired(org: string, options?: { batchSize?: number; maxBatches?: number }): Promise<number> {
+  purgeExpired(org: string, options?: PurgeOptions): Promise<number> {
     return guard(purgeExpired(this.deps, org, options));
   }
 }

@@ -4,7 +4,7 @@
  */
 
 export type { CreateOptions, CreateResultEntry, TargetFault } from "./application/create-connections.js";
-export { parseContext } from "./application/create-connections.js";
+export { createOptionsSchema, parseContext } from "./application/create-connections.js";
 export type { ConnectionsDeps } from "./application/deps.js";
 export type { ConnectionList, ListQuery, PageQuery } from "./application/list-connections.js";
 export {
@@ -20,7 +20,7 @@ export {
   type OutboxRelayDeps,
   type OutboxRelayOptions,
 } from "./application/outbox-relay.js";
-export { DEFAULT_PURGE_BATCH } from "./application/registration.js";
+export { DEFAULT_PURGE_BATCH, type PurgeOptions, purgeOptionsSchema } from "./application/registration.js";
 export { Connections, createConnections } from "./connections.js";
 export * from "./domain/access-level.js";
 export * from "./domain/connection.js";

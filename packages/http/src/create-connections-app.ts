@@ -49,7 +49,10 @@ export interface ConnectionsAppOptions {
   maxBodyBytes?: number;
   /** Maps a URL's plural object name to the object; by default strips one trailing "s". */
   objectFromPlural?: ObjectFromPlural;
-  /** Called with every error that is not a `ConnectionError` (the client gets a bare 500 fault); logs by default. */
+  /**
+   * Called with every error that is not a `ConnectionError` (the client gets a bare 500 fault); logs by default, with
+   * the token in the path redacted. The request's URL may carry a token: never log it as is (see `redactedPath`).
+   */
   onUnexpectedError?: (error: unknown, request: Request) => void;
 }
 
@@ -89,7 +92,7 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
   const onUnexpectedError =
     options.onUnexpectedError ??
     ((error: unknown, request: Request) =>
-      console.error(`@conn/http: unexpected error on ${request.method} ${request.url}`, error));
+      console.error(`@conn/http: unexpected error on ${request.method} ${redactedPath(request.url)}`, error));
   const route = (path: string) => `${base}/:org/v2${path}`;
   let openApiDocument: string | undefined;
 
@@ -204,4 +207,15 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
   });
 
   return app;
+}
+
+/**
+ * The path of a request URL safe to log: a `/connections/{segment}` that is not a 24-hex-digit id is a token and
+ * becomes `<token>`, and the query is dropped.
+ */
+export function redactedPath(url: string): string {
+  const path = new URL(url, "http://localhost").pathname;
+  return path.replace(/(\/connections\/)([^/]+)/, (whole, prefix: string, segment: string) =>
+    /^[0-9a-f]{24}$/.test(segment) ? whole : `${prefix}<token>`,
+  );
 }

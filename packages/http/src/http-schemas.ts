@@ -79,7 +79,8 @@ export const pageQueryParamsSchema = z
 
 /** Reads a URL's query into a record for the query schemas: a key given once is a string, repeated a list. */
 export function queryRecord(params: URLSearchParams): Record<string, string | string[]> {
-  const record: Record<string, string | string[]> = {};
+  // No prototype: a `__proto__` key is data like any other, never the object's prototype.
+  const record: Record<string, string | string[]> = Object.create(null);
   for (const key of new Set(params.keys())) {
     const values = params.getAll(key);
     record[key] = values.length === 1 ? (values[0] as string) : values;

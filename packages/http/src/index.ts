@@ -25,6 +25,7 @@ export {
   createConnectionsApp,
   NO_ROUTE_REASON,
   type ObjectFromPlural,
+  redactedPath,
   stripTrailingS,
 } from "./create-connections-app.js";
 export * from "./http-schemas.js";

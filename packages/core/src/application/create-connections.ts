@@ -1,4 +1,5 @@
 import { match } from "ts-pattern";
+import { z } from "zod";
 import { type AccessLevel, grantedLevel, AccessLevel as Level } from "../domain/access-level.js";
 import {
   type ConnectionRecord,
@@ -19,11 +20,11 @@ import type { Account } from "../ports/account-directory.js";
 import type { SupersededPending } from "../ports/connection-repository.js";
 import { type ConnectionsDeps, effectiveAccess, publish, requireCaller } from "./deps.js";
 
+/** Options of a create request: `contextSource`, the property that caused the invitation (spec §3). */
+export const createOptionsSchema = z.object({ contextSource: contextSourceSchema.optional() }).strict();
+
 /** Options of a create request. */
-export interface CreateOptions {
-  /** The property that caused the invitation (spec §3 `contextSource`). */
-  contextSource?: string | null | undefined;
-}
+export type CreateOptions = z.input<typeof createOptionsSchema>;
 
 /** A per-target fault in a create response: a spec fault plus the target it is about. */
 export interface TargetFault extends Fault {
@@ -70,19 +71,20 @@ export async function createConnections(
   principal: unknown,
   contextInput: unknown,
   targetsInput: unknown,
-  options: CreateOptions = {},
+  options?: unknown,
 ): Promise<CreateResultEntry[]> {
   const caller = await requireCaller(deps, principal);
   const { org } = caller;
   const context = parseContext(contextInput);
-  const source = contextSourceSchema.safeParse(options.contextSource ?? null);
-  if (!source.success) {
+  const parsedOptions = createOptionsSchema.safeParse(options ?? {});
+  if (!parsedOptions.success) {
+    const issue = parsedOptions.error.issues[0];
     throw new ConnectionError("cortex.invalidArgument.unspecified", {
-      reason: "malformed contextSource",
-      path: "contextSource",
+      reason: issue?.message ?? "malformed create options",
+      path: issue?.path.join(".") || "options",
     });
   }
-  const contextSource = source.data;
+  const contextSource = parsedOptions.data.contextSource ?? null;
 
   // 1–3: the object, the caller's verification, the caller's Share access.
   const [settings, orgSettings] = await Promise.all([

@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { AccessLevel } from "../domain/access-level.js";
 import { snapshotOf } from "../domain/connection.js";
 import { ConnectionError } from "../domain/errors.js";
@@ -40,7 +41,10 @@ export async function bindRegisteredAccount(
   return bound.length;
 }
 
+// The same rules as orgSchema, idSchema and objectNameSchema, precompiled: zod stays off the hot path.
 const HEX24 = /^[0-9a-f]{24}$/;
+const ORG = /^[A-Za-z0-9_-]{1,64}$/;
+const OBJECT_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
 /**
  * The effective access of an account on a context (spec §9): the higher of the host application's own access and
@@ -54,7 +58,7 @@ export async function resolveAccess(
 ): Promise<AccessLevel> {
   if (
     typeof org !== "string" ||
-    org.length === 0 ||
+    !ORG.test(org) ||
     typeof accountId !== "string" ||
     !HEX24.test(accountId) ||
     !isContext(context)
@@ -69,6 +73,7 @@ function isContext(c: unknown): c is { object: string; _id: string } {
     typeof c === "object" &&
     c !== null &&
     typeof (c as { object?: unknown }).object === "string" &&
+    OBJECT_NAME.test((c as { object: string }).object) &&
     typeof (c as { _id?: unknown })._id === "string" &&
     HEX24.test((c as { _id: string })._id)
   );
@@ -77,17 +82,41 @@ function isContext(c: unknown): c is { object: string; _id: string } {
 /** The default number of expired invitations removed per batch. */
 export const DEFAULT_PURGE_BATCH = 500;
 
+/** Options of a purge: `batchSize` 1..10,000 (default 500), `maxBatches` ≥ 1 (default: until none is left). */
+export const purgeOptionsSchema = z
+  .object({
+    batchSize: z.number().int().min(1).max(10_000).default(DEFAULT_PURGE_BATCH),
+    maxBatches: z
+      .number()
+      .int()
+      .min(1)
+      .or(z.literal(Number.POSITIVE_INFINITY))
+      .default(Number.POSITIVE_INFINITY),
+  })
+  .strict();
+
+/** Options of a purge, as a host supplies them. */
+export type PurgeOptions = z.input<typeof purgeOptionsSchema>;
+
 /** Removes the org's expired invitations in bounded batches; returns how many went. */
 export async function purgeExpired(
   deps: ConnectionsDeps,
   orgInput: unknown,
-  options: { batchSize?: number; maxBatches?: number } = {},
+  optionsInput?: unknown,
 ): Promise<number> {
   const org = orgSchema.safeParse(orgInput);
   if (!org.success)
     throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed org", path: "org" });
-  const batch = Math.max(1, Math.min(10_000, Math.floor(options.batchSize ?? DEFAULT_PURGE_BATCH)));
-  const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
+  const options = purgeOptionsSchema.safeParse(optionsInput === undefined ? {} : optionsInput);
+  if (!options.success) {
+    const issue = options.error.issues[0];
+    throw new ConnectionError("cortex.invalidArgument.unspecified", {
+      reason: issue?.message ?? "malformed purge options",
+      path: issue?.path.join(".") || "options",
+    });
+  }
+  const batch = options.data.batchSize;
+  const maxBatches = options.data.maxBatches;
   let total = 0;
   for (let n = 0; n < maxBatches; n++) {
     const now = deps.clock.now();

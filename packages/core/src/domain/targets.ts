@@ -49,7 +49,8 @@ export function parseTargets(raw: unknown): ConnectionTarget[] {
       path: "targets",
     });
   }
-  return raw.map((entry, i) => {
+  // Array.from visits holes too (map would skip them and check nothing).
+  return Array.from(raw as unknown[], (entry, i) => {
     const parsed = connectionTargetSchema.safeParse(entry);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

@@ -39,11 +39,23 @@ export const emailSchema = z
       ),
   );
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True for text every store can keep: no NUL and no unpaired UTF-16 surrogate (PostgreSQL refuses both). */
+export function isStorableText(s: string): boolean {
+  return !s.includes("\u0000") && !LONE_SURROGATE.test(s);
+}
+
+/** Free text bounded to `max` characters that every store can keep. */
+export function storableText(max: number) {
+  return z.string().max(max).refine(isStorableText, "must not contain NUL or unpaired surrogate characters");
+}
+
 /** A person's name as connections carry it. */
 export const nameSchema = z
   .object({
-    first: z.string().max(100).optional(),
-    last: z.string().max(100).optional(),
+    first: storableText(100).optional(),
+    last: storableText(100).optional(),
   })
   .strict();
 
@@ -73,4 +85,4 @@ export const principalSchema = z.object({ org: orgSchema, accountId: idSchema.nu
 export type Principal = z.infer<typeof principalSchema>;
 
 /** The property that caused an invitation (spec §3 `contextSource`): a short string, or null. */
-export const contextSourceSchema = z.string().max(256).nullable();
+export const contextSourceSchema = storableText(256).nullable();
