@@ -71,8 +71,9 @@ function normaliseBasePath(basePath: string | undefined): string {
   return trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
 }
 
-/** The JSON of a fault answer with its status. */
+/** The JSON of a fault answer with its status; never cached, like every answer of the API. */
 function faultResponse(c: Context, error: ConnectionError): Response {
+  c.header("Cache-Control", "no-store");
   return c.json(error.toFault(), error.status as ContentfulStatusCode);
 }
 

@@ -54,13 +54,23 @@ type Plan =
       record: ConnectionRecord;
       event: "connection.created" | "connection.reinvited";
       token: string;
+      /** For a re-invitation: the stored invitation it must merge into. */
+      expectId?: string;
     }
   | {
       kind: "active";
       record: ConnectionRecord;
       event: "connection.created" | "connection.upgraded";
       previous?: number;
+      /** For an upgrade: the stored active connection it must merge into. */
+      expectId?: string;
     };
+
+/** Thrown inside the transaction when a record the plan merges into changed under it: the attempt is run again. */
+class StaleSnapshot extends Error {}
+
+/** Attempts of a create transaction whose snapshot went stale under a concurrent accept or delete. */
+const CREATE_ATTEMPTS = 3;
 
 /**
  * Creates connections on one context to many targets (spec §5). Whole-request checks fail the request with no
@@ -169,172 +179,186 @@ export async function createConnections(
   const expiry = expiresAt(now, orgSettings.pendingConnectionExpiry);
   const plural = pluralOf(settings, context.object);
 
-  const { plans, stored, events } = await deps.store.transaction(async (tx) => {
-    const snapshot = await tx.connections.findForCreate(
-      org,
-      context,
-      caller.account._id,
-      {
-        accounts: merged.flatMap((t) => (t.account === null ? [] : [t.account])),
-        emails: merged.flatMap((t) => {
-          const email = matchEmail(t);
-          return email === null ? [] : [email];
-        }),
-      },
-      now,
-    );
-    const plans = merged.map((t): Plan => {
-      const fault = autoFaults.get(t.index);
-      if (fault !== undefined) return { kind: "fault", error: fault };
-      const granted = grantedLevel(callerAccess, t.access, settings.shareChain);
-      const active =
-        t.account === null ? undefined : snapshot.active.find((a) => a.target.account === t.account);
-      if (active !== undefined) {
-        const addsRoles = t.roles.some((r) => !active.roles.includes(r));
-        if (granted <= active.access && !addsRoles) {
-          return { kind: "fault", error: new ConnectionError("cortex.conflict.connectionExists") };
-        }
-        return {
-          kind: "active",
-          event: "connection.upgraded",
-          previous: active.access,
-          record: {
-            ...active,
-            access: Math.max(active.access, granted) as AccessLevel,
-            roles: unionRoles(active.roles, t.roles),
-            updated: now,
-          },
-        };
-      }
-      if (t.auto) {
-        return {
-          kind: "active",
-          event: "connection.created",
-          record: newRecord(t, granted, ConnectionState.Active),
-        };
-      }
-      const issued = deps.tokens.issue();
-      const existing = snapshot.pending.find(
-        (p) =>
-          (t.account !== null && p.target.account === t.account) ||
-          (p.target.email !== null && p.target.email === matchEmail(t)),
-      );
-      if (existing !== undefined) {
-        return {
-          kind: "pending",
-          event: "connection.reinvited",
-          token: issued.token,
-          record: {
-            ...existing,
-            access: Math.max(existing.access, granted) as AccessLevel,
-            roles: unionRoles(existing.roles, t.roles),
-            // An unbound email invitation whose person has registered since is bound to the account now.
-            target: {
-              ...existing.target,
-              account: existing.target.account ?? t.account,
-              name: t.name ?? existing.target.name,
-            },
-            tokenHash: issued.hash,
-            tokenSeal: issued.seal,
-            expiresAt: expiry,
-            updated: now,
-          },
-        };
-      }
-      const record = newRecord(t, granted, ConnectionState.Pending);
-      record.tokenHash = issued.hash;
-      record.tokenSeal = issued.seal;
-      record.expiresAt = expiry;
-      return { kind: "pending", event: "connection.created", token: issued.token, record };
-    });
-
-    const pending = plans.flatMap((p) => (p.kind === "pending" ? [p.record] : []));
-    const active = plans.flatMap((p) => (p.kind === "active" ? [p.record] : []));
-    const [savedPending, savedActive] = [
-      pending.length > 0 ? await tx.connections.savePending(pending, now) : [],
-      active.length > 0 ? await tx.connections.saveActive(active) : [],
-    ];
-    const stored = new Map<number, ConnectionRecord>();
-    let pi = 0;
-    let ai = 0;
-    plans.forEach((p, i) => {
-      if (p.kind === "pending") stored.set(i, savedPending[pi++] as ConnectionRecord);
-      if (p.kind === "active") stored.set(i, savedActive[ai++] as ConnectionRecord);
-    });
-
-    const superseded: SupersededPending[] = [];
-    const notices: { id: string; org: string; notice: SealedNotice; availableAt: Date }[] = [];
-    const events: ConnectionEvent[] = [];
-    plans.forEach((p, i) => {
-      if (p.kind === "fault") return;
-      const record = stored.get(i) as ConnectionRecord;
-      const t = merged[i] as MergedTarget;
-      const event: ConnectionEvent = {
-        type: p.event,
+  const { plans, stored, events } = await withFreshSnapshot(() =>
+    deps.store.transaction(async (tx) => {
+      const snapshot = await tx.connections.findForCreate(
         org,
-        at: now,
-        actor: caller.account._id,
-        connection: snapshotOf(record),
-      };
-      if (p.kind === "active" && p.previous !== undefined) event.previousAccess = p.previous;
-      events.push(event);
-      if (p.kind === "active" && record.target.account !== null) {
-        superseded.push({ context, account: record.target.account, maxAccess: record.access });
-      }
-      const kind = match({ plan: p.kind, event: p.event, hasAccount: record.target.account !== null })
-        .returnType<NoticeKind | null>()
-        .with({ plan: "pending", hasAccount: true }, () => "invite-existing-user")
-        .with({ plan: "pending", hasAccount: false }, () => "invite-new-user")
-        .with({ plan: "active", event: "connection.created" }, () =>
-          settings.sendNotifications ? "connection-created" : null,
-        )
-        .otherwise(() => null);
-      if (kind === null) return;
-      const account = record.target.account === null ? undefined : accounts.get(record.target.account);
-      const id = deps.ids.next();
-      notices.push({
-        id,
-        org,
-        availableAt: now,
-        notice: {
-          kind,
-          idempotencyKey: `${org}:${id}`,
-          org: { code: org, name: orgSettings.name },
-          recipient: {
-            account: record.target.account,
-            email: account?.email ?? (record.target.email as string),
-            name: t.name ?? account?.name ?? null,
-          },
-          context: {
-            object: context.object,
-            _id: context._id,
-            path: `/${plural}/${context._id}`,
-            label: settings.label ?? null,
-          },
-          connectionId: record._id,
-          access: record.access,
-          creator: { _id: caller.account._id, name: caller.account.name },
-          tokenSeal: p.kind === "pending" ? record.tokenSeal : null,
-          acceptUrlBase: p.kind === "pending" ? (orgSettings.connectionUrl ?? null) : null,
-          expiresAt: p.kind === "pending" ? record.expiresAt : null,
+        context,
+        caller.account._id,
+        {
+          accounts: merged.flatMap((t) => (t.account === null ? [] : [t.account])),
+          emails: merged.flatMap((t) => {
+            const email = matchEmail(t);
+            return email === null ? [] : [email];
+          }),
         },
+        now,
+      );
+      const plans = merged.map((t): Plan => {
+        const fault = autoFaults.get(t.index);
+        if (fault !== undefined) return { kind: "fault", error: fault };
+        const granted = grantedLevel(callerAccess, t.access, settings.shareChain);
+        const active =
+          t.account === null ? undefined : snapshot.active.find((a) => a.target.account === t.account);
+        if (active !== undefined) {
+          const addsRoles = t.roles.some((r) => !active.roles.includes(r));
+          if (granted <= active.access && !addsRoles) {
+            return { kind: "fault", error: new ConnectionError("cortex.conflict.connectionExists") };
+          }
+          return {
+            kind: "active",
+            event: "connection.upgraded",
+            previous: active.access,
+            expectId: active._id,
+            record: {
+              ...active,
+              // A fresh id: saveActive keeps the stored id when it merges, so a different id back means the active
+              // connection was deleted meanwhile and this would recreate it (see StaleSnapshot).
+              _id: deps.ids.next(),
+              access: Math.max(active.access, granted) as AccessLevel,
+              roles: unionRoles(active.roles, t.roles),
+              updated: now,
+            },
+          };
+        }
+        if (t.auto) {
+          return {
+            kind: "active",
+            event: "connection.created",
+            record: newRecord(t, granted, ConnectionState.Active),
+          };
+        }
+        const issued = deps.tokens.issue();
+        const existing = snapshot.pending.find(
+          (p) =>
+            (t.account !== null && p.target.account === t.account) ||
+            (p.target.email !== null && p.target.email === matchEmail(t)),
+        );
+        if (existing !== undefined) {
+          return {
+            kind: "pending",
+            event: "connection.reinvited",
+            token: issued.token,
+            expectId: existing._id,
+            record: {
+              ...existing,
+              // A fresh id: savePending keeps the stored id when it merges, so a different id back means an accept
+              // claimed the invitation meanwhile (see StaleSnapshot) — and it never collides with the accepted id.
+              _id: deps.ids.next(),
+              access: Math.max(existing.access, granted) as AccessLevel,
+              roles: unionRoles(existing.roles, t.roles),
+              // An unbound email invitation whose person has registered since is bound to the account now.
+              target: {
+                ...existing.target,
+                account: existing.target.account ?? t.account,
+                name: t.name ?? existing.target.name,
+              },
+              tokenHash: issued.hash,
+              tokenSeal: issued.seal,
+              expiresAt: expiry,
+              updated: now,
+            },
+          };
+        }
+        const record = newRecord(t, granted, ConnectionState.Pending);
+        record.tokenHash = issued.hash;
+        record.tokenSeal = issued.seal;
+        record.expiresAt = expiry;
+        return { kind: "pending", event: "connection.created", token: issued.token, record };
       });
-    });
-    if (superseded.length > 0) {
-      const removed = await tx.connections.deleteSuperseded(org, superseded);
-      for (const r of removed) {
-        events.push({
-          type: "connection.superseded",
+
+      const pending = plans.flatMap((p) => (p.kind === "pending" ? [p.record] : []));
+      const active = plans.flatMap((p) => (p.kind === "active" ? [p.record] : []));
+      const [savedPending, savedActive] = [
+        pending.length > 0 ? await tx.connections.savePending(pending, now) : [],
+        active.length > 0 ? await tx.connections.saveActive(active) : [],
+      ];
+      const stored = new Map<number, ConnectionRecord>();
+      let pi = 0;
+      let ai = 0;
+      plans.forEach((p, i) => {
+        if (p.kind === "pending") stored.set(i, savedPending[pi++] as ConnectionRecord);
+        if (p.kind === "active") stored.set(i, savedActive[ai++] as ConnectionRecord);
+        // The record this plan merges into was claimed or deleted after the snapshot: plan again from a new one, so
+        // the outcome is one some serial order of the two calls gives.
+        if (p.kind !== "fault" && p.expectId !== undefined && stored.get(i)?._id !== p.expectId)
+          throw new StaleSnapshot();
+      });
+
+      const superseded: SupersededPending[] = [];
+      const notices: { id: string; org: string; notice: SealedNotice; availableAt: Date }[] = [];
+      const events: ConnectionEvent[] = [];
+      plans.forEach((p, i) => {
+        if (p.kind === "fault") return;
+        const record = stored.get(i) as ConnectionRecord;
+        const t = merged[i] as MergedTarget;
+        const event: ConnectionEvent = {
+          type: p.event,
           org,
           at: now,
           actor: caller.account._id,
-          connection: snapshotOf(r),
+          connection: snapshotOf(record),
+        };
+        if (p.kind === "active" && p.previous !== undefined) event.previousAccess = p.previous;
+        events.push(event);
+        if (p.kind === "active" && record.target.account !== null) {
+          superseded.push({ context, account: record.target.account, maxAccess: record.access });
+        }
+        const kind = match({ plan: p.kind, event: p.event, hasAccount: record.target.account !== null })
+          .returnType<NoticeKind | null>()
+          .with({ plan: "pending", hasAccount: true }, () => "invite-existing-user")
+          .with({ plan: "pending", hasAccount: false }, () => "invite-new-user")
+          .with({ plan: "active", event: "connection.created" }, () =>
+            settings.sendNotifications ? "connection-created" : null,
+          )
+          .otherwise(() => null);
+        if (kind === null) return;
+        const account = record.target.account === null ? undefined : accounts.get(record.target.account);
+        const id = deps.ids.next();
+        notices.push({
+          id,
+          org,
+          availableAt: now,
+          notice: {
+            kind,
+            idempotencyKey: `${org}:${id}`,
+            org: { code: org, name: orgSettings.name },
+            recipient: {
+              account: record.target.account,
+              email: account?.email ?? (record.target.email as string),
+              name: t.name ?? account?.name ?? null,
+            },
+            context: {
+              object: context.object,
+              _id: context._id,
+              path: `/${plural}/${context._id}`,
+              label: settings.label ?? null,
+            },
+            connectionId: record._id,
+            access: record.access,
+            creator: { _id: caller.account._id, name: caller.account.name },
+            tokenSeal: p.kind === "pending" ? record.tokenSeal : null,
+            acceptUrlBase: p.kind === "pending" ? (orgSettings.connectionUrl ?? null) : null,
+            expiresAt: p.kind === "pending" ? record.expiresAt : null,
+          },
         });
+      });
+      if (superseded.length > 0) {
+        const removed = await tx.connections.deleteSuperseded(org, superseded);
+        for (const r of removed) {
+          events.push({
+            type: "connection.superseded",
+            org,
+            at: now,
+            actor: caller.account._id,
+            connection: snapshotOf(r),
+          });
+        }
       }
-    }
-    if (notices.length > 0) await tx.outbox.enqueue(notices);
-    return { plans, stored, events };
-  });
+      if (notices.length > 0) await tx.outbox.enqueue(notices);
+      return { plans, stored, events };
+    }),
+  );
 
   await publish(deps, events);
   return plans.map((p, i): CreateResultEntry => {
@@ -372,5 +396,22 @@ export async function createConnections(
       tokenSeal: null,
       expiresAt: null,
     };
+  }
+}
+
+/** Runs a create transaction, again (up to {@link CREATE_ATTEMPTS} in all) when its snapshot went stale. */
+async function withFreshSnapshot<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof StaleSnapshot)) throw error;
+      if (n >= CREATE_ATTEMPTS) {
+        throw new ConnectionError("cortex.error.unspecified", {
+          reason: "the connections changed under this request on every attempt; try again",
+          retryable: true,
+        });
+      }
+    }
   }
 }

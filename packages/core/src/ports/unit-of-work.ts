@@ -9,6 +9,9 @@ export interface TransactionalStores {
 
 /** Runs work in one transaction: all of its writes commit together, or none do. */
 export interface UnitOfWork extends TransactionalStores {
-  /** Runs `work` in a transaction; commits when it resolves, rolls back when it throws. */
+  /**
+   * Runs `work` in a transaction; commits when it resolves, rolls back when it throws. An adapter may run `work` again
+   * when the database aborted the transaction (deadlock, serialization failure), so `work` touches nothing but `tx`.
+   */
   transaction<T>(work: (tx: TransactionalStores) => Promise<T>): Promise<T>;
 }
