@@ -1,0 +1,115 @@
+import type { StatementCount } from "./counting.js";
+import type { Timing } from "./harness.js";
+import type { HttpResult } from "./http.js";
+import type { Budget, DataSetSize, EngineName } from "./options.js";
+
+/** The scenarios every engine runs, in report order. */
+export const SCENARIOS = [
+  "resolveAccess.hit",
+  "resolveAccess.miss",
+  "activeAccess.hit",
+  "floor.hit",
+  "floor.miss",
+  "create.1",
+  "create.10",
+  "create.100",
+  "accept",
+  "reject",
+  "delete",
+  "list.first",
+  "list.deep",
+] as const;
+
+/** One scenario id. */
+export type ScenarioId = (typeof SCENARIOS)[number];
+
+/** Scenarios only the Postgres engines run. */
+export const SQL_ONLY_SCENARIOS = ["floor.unpreparedHit", "accept.analyzed", "reject.analyzed"] as const;
+
+/** The peer's scenarios. */
+export const PEER_SCENARIOS = [
+  "casbin.acl.hit",
+  "casbin.acl.miss",
+  "casbin.rbac.hit",
+  "casbin.rbac.miss",
+] as const;
+
+/** One timed scenario. */
+export interface ScenarioResult {
+  /** What was timed, in words. */
+  label: string;
+  timing: Timing;
+  /** SQL statements of one call (Postgres engines), counted on a separate, untimed call. */
+  statements?: StatementCount;
+}
+
+/** `purgeExpired` over the expired invitations: one timed run (it consumes its data set). */
+export interface PurgeResult {
+  rows: number;
+  removed: number;
+  ms: number;
+  rowsPerSec: number;
+  statements?: StatementCount;
+  /**
+   * One batch of the same purge on freshly written rows the planner's statistics do not know of yet (Postgres
+   * engines): measured after the purge above, on a second copy of the expired invitations.
+   */
+  staleBatch?: { rows: number; ms: number };
+}
+
+/** Everything measured on one engine. */
+export interface EngineResult {
+  engine: EngineName;
+  /** Seeding the warm data set. */
+  seed: { rows: number; ms: number };
+  /** Heap growth per connection of the warm data set (memory engine; needs `gc`). */
+  heapBytesPerConnection?: number;
+  /** pg_total_relation_size(connections) / rows after seeding the warm data set (Postgres engines). */
+  table?: { rows: number; bytes: number; bytesPerRow: number };
+  scenarios: Partial<Record<ScenarioId | (typeof SQL_ONLY_SCENARIOS)[number], ScenarioResult>>;
+  purge: PurgeResult;
+  http?: HttpResult;
+}
+
+/** The peer, measured in the same run on the same grants. */
+export interface PeerResult {
+  name: "casbin";
+  version: string;
+  grants: number;
+  loadMs: number;
+  scenarios: Partial<Record<(typeof PEER_SCENARIOS)[number], ScenarioResult>>;
+}
+
+/** One goal of the issue and how this run did against it. */
+export interface GoalResult {
+  id: string;
+  goal: string;
+  engine: EngineName | "all";
+  measured: string;
+  met: boolean;
+  /** Why, when missed (and what it would take); a note when met. */
+  note: string;
+}
+
+/** The whole result file. */
+export interface BenchResults {
+  meta: {
+    date: string;
+    mode: "full" | "quick";
+    node: string;
+    v8: string;
+    platform: string;
+    cpus: number;
+    cpuModel: string;
+    memoryGiB: number;
+    postgresServer: string | null;
+    harness: string;
+    gcExposed: boolean;
+    durationMs: number;
+  };
+  size: DataSetSize;
+  budgets: { reads: Budget; writes: Budget; http: { flows: number; concurrency: number } | null };
+  engines: EngineResult[];
+  peer: PeerResult | null;
+  goals: GoalResult[];
+}

@@ -1,0 +1,588 @@
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { cpus, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { AccessLevel, type ConnectionRecord, ConnectionState, type ContextRef } from "@conn/core";
+import type { StatementCount } from "./counting.js";
+import { checkSize, hitQueries, ids, missQueries, OBJECT, ORG, PURGE_ORG, random, rowOf } from "./dataset.js";
+import { type BenchEngine, openEngine, seedAccounts } from "./engines.js";
+import { evaluateGoals } from "./goals.js";
+import { measure, measureGroup, measureOnce, type TaskSpec, type Timing } from "./harness.js";
+import { runHttp } from "./http.js";
+import type { BenchOptions } from "./options.js";
+import { loadCasbin } from "./peer-casbin.js";
+import { renderMarkdown } from "./report.js";
+import type { BenchResults, EngineResult, PeerResult, ScenarioResult } from "./results.js";
+import { renderSvg } from "./svg.js";
+
+/** Rounds the look-up and list groups are interleaved in. */
+const ROUNDS = 5;
+
+/** What a run wrote. */
+export interface BenchOutput {
+  results: BenchResults;
+  jsonPath: string;
+  markdownPath: string;
+  svgPath: string;
+}
+
+/** `global.gc`, exposed by `--expose-gc` or, failing that, switched on at run time. */
+function getGc(): { gc: () => void; exposed: boolean } {
+  const g = globalThis as { gc?: () => void };
+  if (typeof g.gc === "function") return { gc: g.gc, exposed: true };
+  setFlagsFromString("--expose-gc");
+  return { gc: runInNewContext("gc") as () => void, exposed: false };
+}
+
+/** Heap in use after a full collection (twice, so finalisers settle). */
+function settledHeap(gc: () => void): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** The server's version string, or null. */
+async function serverVersion(engine: BenchEngine): Promise<string | null> {
+  if (engine.name !== "postgres" || engine.counter === null) return null;
+  const { rows } = await engine.counter.query<{ v: string }>("SELECT current_setting('server_version') AS v");
+  return rows[0]?.v ?? null;
+}
+
+/**
+ * Runs the whole bench: for each engine, seeds the warm data set, times every scenario against its floor, counts
+ * statements, runs the purge and the HTTP flow; times the peer on the same grants; then writes the JSON result
+ * and (outside quick mode) the doc and the chart.
+ */
+export async function runBench(options: BenchOptions): Promise<BenchOutput> {
+  const started = performance.now();
+  const { log, size } = options;
+  checkSize(size);
+  const { gc, exposed } = getGc();
+  const engines: EngineResult[] = [];
+  let postgresServer: string | null = null;
+
+  let peer: PeerResult | null = null;
+  if (options.peer) peer = await runPeer(options);
+
+  for (const name of options.engines) {
+    log(`[bench] ${name}: opening`);
+    const engine = await openEngine(name, options.pgUrl);
+    try {
+      if (name === "postgres") postgresServer = await serverVersion(engine);
+      engines.push(await runEngine(engine, options, gc));
+    } finally {
+      await engine.close();
+    }
+  }
+
+  const results: BenchResults = {
+    meta: {
+      date: new Date().toISOString(),
+      mode: options.quick ? "quick" : "full",
+      node: process.version,
+      v8: process.versions.v8,
+      platform: `${process.platform} ${process.arch}`,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+      memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+      postgresServer,
+      harness: `tinybench ${versionOf("tinybench")}`,
+      gcExposed: exposed,
+      durationMs: 0,
+    },
+    size,
+    budgets: { reads: options.reads, writes: options.writes, http: options.http },
+    engines,
+    peer,
+    goals: [],
+  };
+  results.meta.durationMs = Math.round(performance.now() - started);
+  return writeOutputs(results, options);
+}
+
+/**
+ * Writes the result file, the doc and the chart. The goals are (re)computed from the figures, so a result file
+ * can be rendered again (`pnpm bench --render`) after the report's wording changes, without measuring again.
+ */
+export async function writeOutputs(
+  results: BenchResults,
+  options: Pick<BenchOptions, "quick" | "resultsDir" | "docsDir" | "log">,
+): Promise<BenchOutput> {
+  results.goals = evaluateGoals(results);
+  await mkdir(options.resultsDir, { recursive: true });
+  const jsonPath = join(options.resultsDir, options.quick ? "quick.json" : "latest.json");
+  await writeFile(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+  const docsDir = options.docsDir ?? options.resultsDir;
+  const prefix = options.docsDir === null ? (options.quick ? "quick-" : "") : "";
+  const markdownPath = join(docsDir, `${prefix}benchmarks.md`);
+  const svgPath = join(docsDir, `${prefix}benchmarks.svg`);
+  await mkdir(docsDir, { recursive: true });
+  await writeFile(svgPath, renderSvg(results));
+  await writeFile(markdownPath, renderMarkdown(results, `${prefix}benchmarks.svg`));
+  options.log(
+    `[bench] wrote ${jsonPath}, ${markdownPath}, ${svgPath} (run took ${(results.meta.durationMs / 1000).toFixed(1)} s)`,
+  );
+  return { results, jsonPath, markdownPath, svgPath };
+}
+
+/** A dependency's version, from its package.json next to its resolved entry point. */
+function versionOf(name: string): string {
+  try {
+    const require = createRequire(import.meta.url);
+    let dir = dirname(require.resolve(name));
+    for (let i = 0; i < 4; i++) {
+      const file = join(dir, "package.json");
+      if (existsSync(file)) {
+        const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
+        if (pkg.name === name && pkg.version !== undefined) return pkg.version;
+      }
+      dir = dirname(dir);
+    }
+  } catch {
+    // fall through
+  }
+  return "?";
+}
+
+/** casbin on the same grants as the warm data set: both models, hit and miss. */
+async function runPeer(options: BenchOptions): Promise<PeerResult> {
+  const { log, size } = options;
+  log("[bench] casbin: loading the grants");
+  const start = performance.now();
+  const casbin = await loadCasbin(size);
+  const loadMs = performance.now() - start;
+  const hits = hitQueries(size, 10_000);
+  const misses = missQueries(size, 10_000);
+  const name = (level: number | null) =>
+    level === null ? "Read" : (Object.keys(AccessLevel)[level] ?? "Read");
+  const scenarios: PeerResult["scenarios"] = {};
+  let n = 0;
+  for (const [model, enforcer] of [
+    ["acl", casbin.acl],
+    ["rbac", casbin.rbac],
+  ] as const) {
+    for (const [kind, queries] of [
+      ["hit", hits],
+      ["miss", misses],
+    ] as const) {
+      const id = `casbin.${model}.${kind}` as const;
+      log(`[bench] casbin: ${id}`);
+      const expected = kind === "hit";
+      const first = queries[0];
+      if (first !== undefined) {
+        const allowed = await enforcer.enforce(first.account, first.context._id, name(first.expected));
+        if (allowed !== expected) throw new Error(`casbin ${id}: expected ${expected}, got ${allowed}`);
+      }
+      scenarios[id] = {
+        label: `enforce (${model === "acl" ? "basic ACL model, a policy line per grant" : "RBAC model, a role link per grant"}), ${kind}`,
+        timing: await measure(
+          {
+            name: id,
+            fn: () => {
+              const q = queries[n++ % queries.length] as (typeof queries)[number];
+              return enforcer.enforce(q.account, q.context._id, name(q.expected));
+            },
+          },
+          // casbin's ACL model scans its policy lines (a quarter of a second per check at 100,000 grants):
+          // fewer samples, or this one task would take minutes.
+          model === "acl" && !options.quick
+            ? { ...options.reads, time: 2_000, iterations: 8, warmupTime: 0, warmupIterations: 2 }
+            : options.reads,
+        ),
+      };
+    }
+  }
+  return { name: "casbin", version: versionOf("casbin"), grants: casbin.grants, loadMs, scenarios };
+}
+
+/** Counts the statements of one call on a Postgres engine (undefined for memory). */
+async function countOnce(
+  engine: BenchEngine,
+  setup: () => Promise<void>,
+  work: () => Promise<unknown>,
+): Promise<StatementCount | undefined> {
+  if (engine.counter === null) return undefined;
+  await setup();
+  return engine.counter.count(work);
+}
+
+/** Every scenario on one engine. */
+async function runEngine(engine: BenchEngine, options: BenchOptions, gc: () => void): Promise<EngineResult> {
+  const { log, size, reads, writes } = options;
+  const name = engine.name;
+  const facade = engine.connections;
+
+  seedAccounts(engine.accounts, size);
+  const heapBefore = name === "memory" ? settledHeap(gc) : 0;
+  const seedAt = new Date(Date.now() - 86_400_000);
+  log(`[bench] ${name}: seeding ${size.connections} connections`);
+  const seedStart = performance.now();
+  await engine.seedActive(size, 0, size.connections, seedAt);
+  const seedMs = performance.now() - seedStart;
+  const result: EngineResult = {
+    engine: name,
+    seed: { rows: size.connections, ms: seedMs },
+    scenarios: {},
+    purge: { rows: 0, removed: 0, ms: 0, rowsPerSec: 0 },
+  };
+  if (name === "memory") {
+    result.heapBytesPerConnection = Math.round((settledHeap(gc) - heapBefore) / size.connections);
+  }
+  const table = await engine.tableSize();
+  if (table !== null) {
+    result.table = { ...table, bytesPerRow: Math.round(table.bytes / Math.max(1, table.rows)) };
+  }
+
+  const add = (id: keyof EngineResult["scenarios"], scenario: ScenarioResult) => {
+    result.scenarios[id] = scenario;
+    const t = scenario.timing;
+    log(
+      `[bench] ${name}: ${id.padEnd(20)} median ${(t.medianNs / 1000).toFixed(2).padStart(9)} µs  p99 ${(t.p99Ns / 1000).toFixed(2).padStart(9)} µs  ${Math.round(t.opsPerSec).toLocaleString("en-US").padStart(11)} ops/s${scenario.statements === undefined ? "" : `  ${scenario.statements.statements} statements`}`,
+    );
+  };
+
+  // --- resolveAccess, the adapter's look-up alone, and the floor ---------------------------------------------
+  const hits = hitQueries(size, 10_000);
+  const misses = missQueries(size, 10_000);
+  const check = async (q: (typeof hits)[number]) => {
+    const level = await facade.resolveAccess(ORG, q.account, q.context);
+    if (level !== (q.expected ?? 0))
+      throw new Error(`${name}: resolveAccess gave ${level}, expected ${q.expected}`);
+  };
+  for (const q of [...hits.slice(0, 20), ...misses.slice(0, 20)]) await check(q);
+  const lookupBatch = name === "memory" ? reads.batch : 1;
+  type Query = (typeof hits)[number];
+  const cycle = (queries: readonly Query[]) => {
+    let i = 0;
+    return () => queries[i++ % queries.length] as Query;
+  };
+  const [hitStatements, missStatements] = [
+    await countOnce(
+      engine,
+      async () => {},
+      () => facade.resolveAccess(ORG, (hits[0] as Query).account, (hits[0] as Query).context),
+    ),
+    await countOnce(
+      engine,
+      async () => {},
+      () => facade.resolveAccess(ORG, (misses[0] as Query).account, (misses[0] as Query).context),
+    ),
+  ];
+  /** A scenario of the look-up groups: its id, label, task and statements. */
+  interface Lookup {
+    id: keyof EngineResult["scenarios"];
+    label: string;
+    spec: TaskSpec;
+    statements?: StatementCount | undefined;
+  }
+  const resolveTask = (kind: "hit" | "miss", queries: readonly Query[]): Lookup => {
+    const next = cycle(queries);
+    return {
+      id: `resolveAccess.${kind}`,
+      label: `resolveAccess, ${kind === "hit" ? "an active connection" : "no connection"} (the facade: input checks, the host's access and the adapter's look-up)`,
+      spec: {
+        name: `${name} resolveAccess.${kind}`,
+        fn: () => {
+          const q = next();
+          return facade.resolveAccess(ORG, q.account, q.context);
+        },
+        batch: lookupBatch,
+      },
+      statements: kind === "hit" ? hitStatements : missStatements,
+    };
+  };
+  const adapterTask = (): Lookup => {
+    const next = cycle(hits);
+    return {
+      id: "activeAccess.hit",
+      label: "the adapter's activeAccess alone (no facade), hit",
+      spec: {
+        name: `${name} activeAccess.hit`,
+        fn: () => {
+          const q = next();
+          return engine.store.connections.activeAccess(ORG, q.context, q.account);
+        },
+        batch: lookupBatch,
+      },
+    };
+  };
+  let floorTask: (kind: "hit" | "miss", queries: readonly Query[]) => Lookup;
+  const extra: Lookup[] = [];
+  if (engine.raw === null) {
+    // The floor in memory: a bare Map from "context\0account" to the level, holding the same grants.
+    const map = new Map<string, number>();
+    for (let i = 0; i < size.connections; i++) {
+      const row = rowOf(i, size);
+      map.set(`${ids.context(row.context)}\u0000${ids.account(row.account)}`, row.access);
+    }
+    floorTask = (kind, queries) => {
+      const next = cycle(queries);
+      return {
+        id: `floor.${kind}`,
+        label: `the floor: a bare Map look-up (composite string key), ${kind}`,
+        spec: {
+          name: `${name} floor.${kind}`,
+          fn: () => {
+            const q = next();
+            return map.get(`${q.context._id}\u0000${q.account}`) ?? null;
+          },
+          batch: reads.batch,
+          sync: true,
+        },
+      };
+    };
+  } else {
+    const raw = engine.raw;
+    const params = (q: Query) => [ORG, q.context.object, q.context._id, q.account];
+    const probe = await raw.prepared(params(hits[0] as Query));
+    if (probe.rows[0]?.access !== hits[0]?.expected)
+      throw new Error(`${name}: the floor statement found nothing`);
+    const floorLabel =
+      name === "postgres"
+        ? "the floor: the same SELECT as one named prepared statement through the same pg pool, same index"
+        : "the floor: the same SELECT straight through PGlite's query (PGlite has no named prepared statements)";
+    floorTask = (kind, queries) => {
+      const next = cycle(queries);
+      return {
+        id: `floor.${kind}`,
+        label: `${floorLabel}, ${kind}`,
+        spec: { name: `${name} floor.${kind}`, fn: () => raw.prepared(params(next())) },
+      };
+    };
+    // PGlite has one way to send a statement, so only the server gets the unprepared comparison.
+    if (name === "postgres") {
+      const next = cycle(hits);
+      extra.push({
+        id: "floor.unpreparedHit",
+        label: "the same SELECT unnamed (parsed and planned on every call), hit",
+        spec: { name: `${name} floor.unpreparedHit`, fn: () => raw.unprepared(params(next())) },
+      });
+    }
+  }
+  // Each group runs interleaved, so the ratios within it hold even when the machine's load comes and goes.
+  for (const group of [
+    [resolveTask("hit", hits), adapterTask(), ...extra, floorTask("hit", hits)],
+    [resolveTask("miss", misses), floorTask("miss", misses)],
+  ]) {
+    const timings = await measureGroup(
+      group.map((l) => l.spec),
+      reads,
+      ROUNDS,
+    );
+    group.forEach((l, i) => {
+      add(l.id, {
+        label: l.label,
+        timing: timings[i] as Timing,
+        ...(l.statements === undefined ? {} : { statements: l.statements }),
+      });
+    });
+  }
+
+  // --- list: first page vs a page `listDepth` rows deep ----------------------------------------------------
+  const owner = { org: ORG, accountId: ids.owner };
+  const deepCursor = ids.seeded(size.connections - size.listDepth);
+  const first = await facade.list(owner, { show: "creator" });
+  const deep = await facade.list(owner, { show: "creator", startingAfter: deepCursor });
+  if (first.data[0]?._id !== ids.seeded(size.connections - 1) || deep.data.length !== 100) {
+    throw new Error(`${name}: the list pages are not what the data set holds`);
+  }
+  if (deep.data[0]?._id !== ids.seeded(size.connections - size.listDepth - 1)) {
+    throw new Error(`${name}: the deep page does not start ${size.listDepth} rows deep`);
+  }
+  const firstQuery = { show: "creator" as const };
+  const deepQuery = { show: "creator" as const, startingAfter: deepCursor };
+  const listStatements = [
+    await countOnce(
+      engine,
+      async () => {},
+      () => facade.list(owner, firstQuery),
+    ),
+    await countOnce(
+      engine,
+      async () => {},
+      () => facade.list(owner, deepQuery),
+    ),
+  ];
+  const listTimings = await measureGroup(
+    [
+      { name: `${name} list.first`, fn: () => facade.list(owner, firstQuery) },
+      { name: `${name} list.deep`, fn: () => facade.list(owner, deepQuery) },
+    ],
+    writes,
+    ROUNDS,
+  );
+  (["first", "deep"] as const).forEach((kind, i) => {
+    const statements = listStatements[i];
+    add(`list.${kind}`, {
+      label:
+        kind === "first"
+          ? `list as creator of ${size.connections.toLocaleString("en-US")} connections, first page of 100`
+          : `the same list, the page ${size.listDepth.toLocaleString("en-US")} rows deep (startingAfter cursor)`,
+      timing: listTimings[i] as Timing,
+      ...(statements === undefined ? {} : { statements }),
+    });
+  });
+
+  // --- writes: create with 1, 10, 100 targets; accept; reject; delete ------------------------------------------
+  const creator = { org: ORG, accountId: ids.creator };
+  let fresh = 0;
+  let made = 0;
+  const freshContext = (): ContextRef => {
+    const context = { object: OBJECT, _id: ids.freshContext(fresh++) };
+    engine.contexts.grant(ORG, ids.creator, context, AccessLevel.Delete);
+    return context;
+  };
+  const pick = random(7);
+  for (const count of [1, 10, 100] as const) {
+    let context = freshContext();
+    let targets: { _id: string; access: number }[] = [];
+    const setup = async () => {
+      context = freshContext();
+      const offset = Math.floor(pick() * size.accounts);
+      targets = Array.from({ length: count }, (_, j) => ({
+        _id: ids.account((offset + j) % size.accounts),
+        access: AccessLevel.Read,
+      }));
+    };
+    const create = async () => {
+      const out = await facade.create(creator, context, targets);
+      if (out.length !== count || !out.every((r) => "object" in r && r.object === "connection")) {
+        throw new Error(`${name}: create ${count} did not create ${count} connections`);
+      }
+    };
+    const statements = await countOnce(engine, setup, create);
+    add(`create.${count}`, {
+      label: `create on a fresh context to ${count} account target${count === 1 ? "" : "s"} (pending, one notice each)`,
+      timing: await measure({ name: `${name} create.${count}`, fn: create, beforeEach: setup }, writes),
+      ...(statements === undefined ? {} : { statements }),
+    });
+  }
+
+  /** Stores a record the next timed call consumes: a pending invitation (with its token) or an active connection. */
+  const stage = async (state: ConnectionRecord["state"]) => {
+    const now = engine.clock.now();
+    const context = freshContext();
+    const account = ids.account(Math.floor(pick() * size.accounts));
+    const issued = engine.tokens.issue();
+    const record: ConnectionRecord = {
+      org: ORG,
+      _id: ids.made(made++),
+      access: AccessLevel.Read,
+      roles: [],
+      context,
+      contextSource: null,
+      created: now,
+      updated: now,
+      creator: ids.creator,
+      target: { account, email: null, name: null },
+      viaEmail: false,
+      targetKey: `account:${account}`,
+      state,
+      tokenHash: state === ConnectionState.Pending ? issued.hash : null,
+      tokenSeal: state === ConnectionState.Pending ? issued.seal : null,
+      expiresAt: state === ConnectionState.Pending ? new Date(now.getTime() + 7 * 86_400_000) : null,
+    };
+    if (state === ConnectionState.Pending) await engine.store.connections.savePending([record], now);
+    else await engine.store.connections.saveActive([record]);
+    return { id: record._id, account, token: issued.token };
+  };
+  let staged = { id: "", account: "", token: "" };
+  const stagePending = async () => {
+    staged = await stage(ConnectionState.Pending);
+  };
+  const stageActive = async () => {
+    staged = await stage(ConnectionState.Active);
+  };
+  const accept = async () => {
+    const view = await facade.accept({ org: ORG, accountId: staged.account }, staged.token);
+    if (view.state !== ConnectionState.Active) throw new Error(`${name}: accept did not activate`);
+  };
+  const reject = () => facade.reject({ org: ORG, accountId: staged.account }, staged.token);
+  const remove = () => facade.delete(creator, staged.id);
+  for (const [id, label, setup, work] of [
+    ["accept", "accept a pending invitation by token (as its target)", stagePending, accept],
+    ["reject", "reject a pending invitation by token (as its target)", stagePending, reject],
+    ["delete", "delete an active connection by id (as its creator)", stageActive, remove],
+  ] as const) {
+    const statements = await countOnce(engine, setup, work);
+    add(id, {
+      label,
+      timing: await measure({ name: `${name} ${id}`, fn: work, beforeEach: setup }, writes),
+      ...(statements === undefined ? {} : { statements }),
+    });
+  }
+  if (engine.counter !== null) {
+    // The creates above left thousands of pending invitations that the planner's statistics (taken after seeding,
+    // when the org had none) do not know of; a server's autovacuum re-analyzes only after 10% of the table changed,
+    // PGlite never. The same two calls again on fresh statistics show what that costs.
+    await engine.analyze();
+    for (const [id, label, work] of [
+      ["accept.analyzed", "accept, after ANALYZE", accept],
+      ["reject.analyzed", "reject, after ANALYZE", reject],
+    ] as const) {
+      add(id, {
+        label,
+        timing: await measure({ name: `${name} ${id}`, fn: work, beforeEach: stagePending }, writes),
+      });
+    }
+  }
+
+  // --- purgeExpired over the expired invitations ---------------------------------------------------------------
+  // Seeded in bulk, then ANALYZEd as autovacuum would do on a server (PGlite never does it by itself).
+  log(`[bench] ${name}: seeding ${size.expired} expired invitations`);
+  await engine.seedExpired(size, 0, size.expired, new Date());
+  await engine.analyze();
+  engine.counter?.reset();
+  let removed = 0;
+  const purge = await measureOnce(async () => {
+    removed = await facade.purgeExpired(PURGE_ORG);
+  });
+  const purgeStatements = engine.counter?.read();
+  if (removed !== size.expired)
+    throw new Error(`${name}: purgeExpired removed ${removed} of ${size.expired}`);
+  result.purge = {
+    rows: size.expired,
+    removed,
+    ms: purge.ns / 1e6,
+    rowsPerSec: size.expired / (purge.ns / 1e9),
+    ...(purgeStatements === undefined ? {} : { statements: purgeStatements }),
+  };
+  log(
+    `[bench] ${name}: purgeExpired ${removed} rows in ${(purge.ns / 1e6).toFixed(0)} ms${purgeStatements === undefined ? "" : ` (${purgeStatements.statements} statements)`}`,
+  );
+  if (engine.counter !== null) {
+    // The same purge right after a bulk write, before statistics catch up: the statistics (just refreshed, with
+    // the org empty) say the org has no rows. One batch only: the plan this gets is the point.
+    await engine.analyze();
+    await engine.seedExpired(size, 0, size.expired, new Date());
+    let staleRemoved = 0;
+    const stale = await measureOnce(async () => {
+      staleRemoved = await facade.purgeExpired(PURGE_ORG, { maxBatches: 1 });
+    });
+    result.purge.staleBatch = { rows: staleRemoved, ms: stale.ns / 1e6 };
+    log(
+      `[bench] ${name}: purgeExpired, stale statistics: one batch of ${staleRemoved} in ${(stale.ns / 1e6).toFixed(0)} ms`,
+    );
+    await engine.deleteOrg(PURGE_ORG);
+  }
+
+  // --- HTTP ------------------------------------------------------------------------------------------------------
+  if (options.http !== null) {
+    log(`[bench] ${name}: HTTP, ${options.http.flows} flows, ${options.http.concurrency} at a time`);
+    result.http = await runHttp(engine, {
+      flows: options.http.flows,
+      concurrency: options.http.concurrency,
+      contextBase: 1_000_000_000,
+      accounts: size.accounts,
+    });
+    const h = result.http;
+    log(
+      `[bench] ${name}: HTTP ${h.flowsPerSec.toFixed(0)} flows/s, ${h.requestsPerSec.toFixed(0)} requests/s, ${h.errors} errors${h.firstError === null ? "" : ` (${h.firstError})`}`,
+    );
+    if (h.errors > 0) throw new Error(`${name}: HTTP flows failed: ${h.firstError}`);
+  }
+  return result;
+}
