@@ -94,6 +94,19 @@ export const MIGRATIONS: readonly Migration[] = [
          ON ${s}.connection_outbox (available_at, id) WHERE status = 'pending'`,
     ],
   },
+  {
+    version: 2,
+    name: "analyze connections often",
+    // Pending invitations live in partial indexes (WHERE state = 0). With the server's default thresholds a table is
+    // re-analyzed only after ~10% of it changed, and until then the planner may think no pending row exists and walk
+    // the expiry index instead of the token index (the benchmark saw accept at 20 ms instead of 4 ms). Analyze after
+    // 2% + 500 rows changed instead.
+    statements: (s) => [
+      `ALTER TABLE ${s}.connections SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 500,
+         autovacuum_vacuum_scale_factor = 0.05)`,
+      `ALTER TABLE ${s}.connection_outbox SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_scale_factor = 0.05)`,
+    ],
+  },
 ];
 
 /** Options of {@link migrate}. */
