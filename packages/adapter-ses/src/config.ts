@@ -146,6 +146,11 @@ export const sesNotifierOptionsSchema = z
     endpoint: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
     credentials: credentialsSchema.optional(),
     maxAttempts: z.int().min(1).max(10).optional(),
+    /**
+     * How long one SendEmail may take before it fails as retryable (default 10 s). Keep it below the outbox relay's
+     * lease, or a hung send can be delivered twice.
+     */
+    requestTimeoutMs: z.int().min(100).max(300_000).default(10_000),
     client: z.custom<SESv2Client>(isClient, "must be an SESv2Client").optional(),
     timeZone: z
       .string()

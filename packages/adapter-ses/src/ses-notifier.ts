@@ -180,6 +180,11 @@ function clientConfig(config: SesNotifierConfig): SESv2ClientConfig {
   if (config.endpoint !== undefined) out.endpoint = config.endpoint;
   if (config.credentials !== undefined) out.credentials = config.credentials;
   if (config.maxAttempts !== undefined) out.maxAttempts = config.maxAttempts;
+  out.requestHandler = {
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: Math.min(5_000, config.requestTimeoutMs),
+    throwOnRequestTimeout: true,
+  };
   return out;
 }
 

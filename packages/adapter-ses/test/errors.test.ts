@@ -188,3 +188,34 @@ describe("classifySesError()", () => {
     expect(classifySesError(original)).toBe(original);
   });
 });
+
+describe("SesNotifier.send() when SES hangs", () => {
+  it("gives up after requestTimeoutMs with a retryable error, so a hung send never outlasts the relay's lease", async () => {
+    const { createServer } = await import("node:http");
+    // Accepts the request and never answers.
+    const server = createServer(() => {});
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    servers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    const { port } = server.address() as { port: number };
+    const notifier = new SesNotifier({
+      from: "no-reply@acme.example",
+      endpoint: `http://127.0.0.1:${port}`,
+      region: "us-east-1",
+      credentials,
+      maxAttempts: 1,
+      requestTimeoutMs: 300,
+    });
+    const notice = makeNotice("invite-existing-user");
+    const started = Date.now();
+    const err = await rejection(notifier.send(notice));
+    expect(err.retryable).toBe(true);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(err.message).not.toContain(notice.token ?? "<no token>");
+  });
+});
