@@ -84,19 +84,30 @@ function expiryLine(d: TemplateData): { html: string; text: string } {
 
 const IGNORE = "If you did not expect this invitation, you can ignore this email.";
 
-/** The default invite-existing-user email: the recipient already has an account. */
-export const inviteExistingUserTemplate: NoticeTemplate = (d) => {
-  const subject = `${d.creatorName} invited you to a shared ${d.objectLabel} on ${d.orgName}`;
+/** The parts in which the two invitation emails differ. */
+interface InvitationParts {
+  subject: string;
+  /** A paragraph before the button (HTML, already escaped), or "". */
+  leadHtml: string;
+  /** The line before the link in the text part. */
+  leadText: string;
+  buttonLabel: string;
+}
+
+/** An invitation email: greeting, what was shared, the accept link, the expiry, and the "ignore" line. */
+function invitationEmail(d: TemplateData, parts: InvitationParts): ReturnType<NoticeTemplate> {
   const url = d.acceptUrl ?? "";
   const expiry = expiryLine(d);
+  const shared = html`<p>${d.creatorName} invited you to a shared ${d.objectLabel} on ${d.orgName}, with ${d.accessName} access.</p>`;
   return {
-    subject,
+    subject: parts.subject,
     html: layout(
-      subject,
+      parts.subject,
       [
         html`<p>Hi ${d.recipientName},</p>`,
-        html`<p>${d.creatorName} invited you to a shared ${d.objectLabel} on ${d.orgName}, with ${d.accessName} access.</p>`,
-        button(url, "Accept the invitation"),
+        shared,
+        ...(parts.leadHtml === "" ? [] : [parts.leadHtml]),
+        button(url, parts.buttonLabel),
         expiry.html,
         html`<p style="font-size:13px;color:#57606a;">${IGNORE}</p>`,
       ].join("\n"),
@@ -104,38 +115,29 @@ export const inviteExistingUserTemplate: NoticeTemplate = (d) => {
     text:
       `Hi ${d.recipientName},\n\n` +
       `${d.creatorName} invited you to a shared ${d.objectLabel} on ${d.orgName}, with ${d.accessName} access.\n\n` +
-      `Accept the invitation:\n${url}\n\n` +
+      `${parts.leadText}\n${url}\n\n` +
       expiry.text +
       `${IGNORE}\n`,
   };
-};
+}
+
+/** The default invite-existing-user email: the recipient already has an account. */
+export const inviteExistingUserTemplate: NoticeTemplate = (d) =>
+  invitationEmail(d, {
+    subject: `${d.creatorName} invited you to a shared ${d.objectLabel} on ${d.orgName}`,
+    leadHtml: "",
+    leadText: "Accept the invitation:",
+    buttonLabel: "Accept the invitation",
+  });
 
 /** The default invite-new-user email: the recipient has no account yet and creates one on accepting. */
-export const inviteNewUserTemplate: NoticeTemplate = (d) => {
-  const subject = `${d.creatorName} invited you to join ${d.orgName}`;
-  const url = d.acceptUrl ?? "";
-  const expiry = expiryLine(d);
-  return {
-    subject,
-    html: layout(
-      subject,
-      [
-        html`<p>Hi ${d.recipientName},</p>`,
-        html`<p>${d.creatorName} invited you to a shared ${d.objectLabel} on ${d.orgName}, with ${d.accessName} access.</p>`,
-        html`<p>To accept, open the link below and create your account with this email address (${d.recipientEmail}).</p>`,
-        button(url, "Accept and create your account"),
-        expiry.html,
-        html`<p style="font-size:13px;color:#57606a;">${IGNORE}</p>`,
-      ].join("\n"),
-    ),
-    text:
-      `Hi ${d.recipientName},\n\n` +
-      `${d.creatorName} invited you to a shared ${d.objectLabel} on ${d.orgName}, with ${d.accessName} access.\n\n` +
-      `To accept, open the link below and create your account with this email address (${d.recipientEmail}):\n${url}\n\n` +
-      expiry.text +
-      `${IGNORE}\n`,
-  };
-};
+export const inviteNewUserTemplate: NoticeTemplate = (d) =>
+  invitationEmail(d, {
+    subject: `${d.creatorName} invited you to join ${d.orgName}`,
+    leadHtml: html`<p>To accept, open the link below and create your account with this email address (${d.recipientEmail}).</p>`,
+    leadText: `To accept, open the link below and create your account with this email address (${d.recipientEmail}):`,
+    buttonLabel: "Accept and create your account",
+  });
 
 /** The default connection-created email: access was granted at once, nothing to accept. */
 export const connectionCreatedTemplate: NoticeTemplate = (d) => {
