@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import {
   accessLevelSchema,
   emailSchema,
-  idSchema,
+  hostIdSchema,
   nameSchema,
   objectNameSchema,
   orgSchema,
@@ -41,7 +41,7 @@ export const friendlyEmailSchema = z.string().transform((s, ctx) => {
 const accountFixtureSchema = z
   .object({
     org: orgSchema,
-    _id: idSchema,
+    _id: hostIdSchema,
     email: friendlyEmailSchema,
     name: nameSchema,
     verified: z.boolean(),
@@ -69,9 +69,9 @@ const instanceFixtureSchema = z
   .object({
     org: orgSchema,
     object: objectNameSchema,
-    _id: idSchema,
+    _id: hostIdSchema,
     /** Each account's own access to the instance, by account `_id` (an owner holds 7). */
-    access: z.record(idSchema, accessLevelSchema),
+    access: z.record(hostIdSchema, accessLevelSchema),
   })
   .strict();
 

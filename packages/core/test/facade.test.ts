@@ -198,7 +198,7 @@ describe("every error code of spec §12, through the facade", () => {
   });
 
   it.each([
-    ["a malformed id", { _id: "12345" }],
+    ["a malformed id", { _id: "12 345" }],
     ["a malformed email", { email: "not an email" }],
     ["an object that is not an account", { object: "c_prescription", _id: contextId(1) }],
     ["the caller itself, by id", { _id: OWNER }],
@@ -294,14 +294,14 @@ describe("every error code of spec §12, through the facade", () => {
       await expectCode(w.connections.delete(w.as(OWNER), bad), "cortex.invalidArgument.unspecified");
     }
     await expectCode(
-      w.connections.create(w.as(OWNER), { object: "c_prescription", _id: "nope" }, [{ _id: B }]),
+      w.connections.create(w.as(OWNER), { object: "c_prescription", _id: "no pe" }, [{ _id: B }]),
       "cortex.invalidArgument.unspecified",
     );
     await expectCode(
-      w.connections.create({ org: ORG, accountId: "nope" }, CTX, [{ _id: B }]),
+      w.connections.create({ org: ORG, accountId: "no pe" }, CTX, [{ _id: B }]),
       "cortex.invalidArgument.unspecified",
     );
-    await expectCode(w.connections.resolveAccess(ORG, "nope", CTX), "cortex.invalidArgument.unspecified");
+    await expectCode(w.connections.resolveAccess(ORG, "no pe", CTX), "cortex.invalidArgument.unspecified");
     await expectCode(w.connections.list(w.as(B), { limit: 0 }), "cortex.invalidArgument.unspecified");
   });
 
@@ -1298,7 +1298,7 @@ describe("accounts that register later (spec §8)", () => {
 
   it("an unknown account is notFound.account; a malformed id is unspecified", async () => {
     await expectCode(w.connections.bindRegisteredAccount(ORG, NEW), "cortex.notFound.account");
-    await expectCode(w.connections.bindRegisteredAccount(ORG, "nope"), "cortex.invalidArgument.unspecified");
+    await expectCode(w.connections.bindRegisteredAccount(ORG, "no/pe"), "cortex.invalidArgument.unspecified");
     await expectCode(
       w.connections.bindRegisteredAccount("bad org!", NEW),
       "cortex.invalidArgument.unspecified",

@@ -3,9 +3,9 @@ import {
   type Connections,
   type ConnectionTargetInput,
   type ContextRef,
-  idSchema,
+  hostIdSchema,
   isConnectionError,
-  isId,
+  isConnectionId,
   orgSchema,
   type Principal,
 } from "@conn/core";
@@ -138,7 +138,7 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
   /** The context of `/{objects}/{id}/connections`. */
   async function contextOf(c: Context, org: string): Promise<ContextRef> {
     const plural = parseInput(pluralSchema, param(c, "objects"), "objects");
-    const _id = parseInput(idSchema, param(c, "id"), "id");
+    const _id = parseInput(hostIdSchema, param(c, "id"), "id");
     const object = await objectFromPlural(org, plural);
     if (object === null) {
       throw new ConnectionError("cortex.notFound.unspecified", {
@@ -165,7 +165,7 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
   app.get(route("/connections/:idOrToken"), async (c) => {
     const principal = await principalOf(c);
     const idOrToken = param(c, "idOrToken");
-    const view = isId(idOrToken)
+    const view = isConnectionId(idOrToken)
       ? await connections.get(principal, idOrToken)
       : await connections.getByToken(principal, idOrToken);
     return c.json(view);
@@ -181,7 +181,7 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
   app.delete(route("/connections/:idOrToken"), async (c) => {
     const principal = await principalOf(c);
     const idOrToken = param(c, "idOrToken");
-    const data = isId(idOrToken)
+    const data = isConnectionId(idOrToken)
       ? await connections.delete(principal, idOrToken)
       : await connections.reject(principal, idOrToken);
     return c.json({ object: "result", data });
@@ -217,6 +217,6 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
 export function redactedPath(url: string): string {
   const path = new URL(url, "http://localhost").pathname;
   return path.replace(/(\/connections\/)([^/]+)/, (whole, prefix: string, segment: string) =>
-    /^[0-9a-f]{24}$/.test(segment) ? whole : `${prefix}<token>`,
+    isConnectionId(segment) ? whole : `${prefix}<token>`,
   );
 }

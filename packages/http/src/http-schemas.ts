@@ -1,8 +1,9 @@
 import {
   ConnectionError,
+  connectionIdSchema,
   connectionTargetSchema,
   ERROR_CODES,
-  idSchema,
+  hostIdSchema,
   listQuerySchema,
   MAX_CONNECTION_TARGETS,
   nameSchema,
@@ -28,7 +29,7 @@ export const pluralSchema = z
 
 /** The `{idOrToken}` path segment: a 24-hex-digit connection id, or an invitation token (anything else). */
 export const idOrTokenSchema = z
-  .union([idSchema, tokenSchema])
+  .union([connectionIdSchema, tokenSchema])
   .describe("A 24-lower-hex-digit segment is a connection id; anything else is an invitation token.");
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -123,17 +124,17 @@ export const createBodyDocumentSchema = createBodySchema.extend({
 
 /** A reference to an account as responses carry it. */
 export const accountRefSchema = z
-  .object({ _id: idSchema, object: z.literal("account"), path: z.string() })
+  .object({ _id: hostIdSchema, object: z.literal("account"), path: z.string() })
   .strict();
 
 /** A connection as a response carries it (spec §3): the token and `expiresAt` only while pending. */
 export const connectionSchema = z
   .object({
-    _id: idSchema,
+    _id: connectionIdSchema,
     object: z.literal("connection"),
     access: z.number().int().min(0).max(8).describe("The access level granted (spec §2)."),
-    roles: z.array(idSchema),
-    context: z.object({ _id: idSchema, object: z.string(), path: z.string() }).strict(),
+    roles: z.array(hostIdSchema),
+    context: z.object({ _id: hostIdSchema, object: z.string(), path: z.string() }).strict(),
     contextSource: z.string().nullable(),
     created: z.iso.datetime(),
     creator: accountRefSchema,
@@ -171,7 +172,7 @@ export const faultSchema = z
 
 /** A per-target fault inside a create response: a fault plus the target it is about. */
 export const targetFaultSchema = faultSchema
-  .extend({ target: z.object({ _id: idSchema.optional(), email: z.string().optional() }).strict() })
+  .extend({ target: z.object({ _id: hostIdSchema.optional(), email: z.string().optional() }).strict() })
   .strict();
 
 /** The create response: one entry per merged target, in request order, and `hasMore` always false. */

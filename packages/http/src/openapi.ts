@@ -1,4 +1,4 @@
-import { ERROR_STATUS, type ErrorCode, idSchema, listQuerySchema, orgSchema } from "@conn/core";
+import { ERROR_STATUS, type ErrorCode, hostIdSchema, listQuerySchema, orgSchema } from "@conn/core";
 import { z } from "zod";
 import {
   accountRefSchema,
@@ -224,7 +224,11 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
       parameters: {
         org: pathParameter("org", orgSchema, "The org (tenant) code."),
         objects: pathParameter("objects", pluralSchema, "The plural name of the context's object."),
-        id: pathParameter("id", idSchema, "The context's `_id`."),
+        id: pathParameter(
+          "id",
+          hostIdSchema,
+          "The context's `_id`: the host's own id, 1..128 characters of `[A-Za-z0-9._:-]`.",
+        ),
         idOrToken: pathParameter(
           "idOrToken",
           idOrTokenSchema,

@@ -74,7 +74,7 @@ describe("GET /{org}/v2/openapi.json", () => {
       maxItems: MAX_CONNECTION_TARGETS,
       items: { $ref: "#/components/schemas/ConnectionTarget" },
     });
-    expect(components.schemas.ConnectionTarget.properties._id.pattern).toBe("^[0-9a-f]{24}$");
+    expect(components.schemas.ConnectionTarget.properties._id.pattern).toBe("^[A-Za-z0-9._:-]{1,128}$");
     expect(components.parameters["query.limit"].schema).toMatchObject({
       type: "integer",
       minimum: 1,

@@ -72,7 +72,7 @@ describe("basePath and objectFromPlural", () => {
 
   it("refuses a malformed context id with 400 at id", async () => {
     const fault = expectFault(
-      await call("GET", `/api/${ORG}/v2/c_patient_files/not-an-id/connections`, { as: A }),
+      await call("GET", `/api/${ORG}/v2/c_patient_files/not%20an%20id/connections`, { as: A }),
       400,
       "cortex.invalidArgument.unspecified",
     );

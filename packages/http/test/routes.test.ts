@@ -373,3 +373,39 @@ describe("every answer", () => {
     expect(fault.path).toBe("org");
   });
 });
+
+describe("host ids of any style (UUIDs, integers, slugs)", () => {
+  it("a UUID-keyed context and integer-keyed accounts go through create → accept → read → delete", async () => {
+    const [alice, dana] = ["1001", "1002"];
+    const file = { object: "c_patient_file", _id: "f81d4fae-7dec-11d0-a765-00a0c91e6bf6" };
+    world().accounts.put(ORG, {
+      _id: alice,
+      email: "alice2@acme.example",
+      name: { first: "A" },
+      verified: true,
+    });
+    world().accounts.put(ORG, {
+      _id: dana,
+      email: "dana@acme.example",
+      name: { first: "D" },
+      verified: true,
+    });
+    world().contexts.grant(ORG, alice, file, AccessLevel.Delete);
+    const created = await call("POST", contextPath(file), {
+      as: alice,
+      body: { targets: [{ _id: dana, access: AccessLevel.Read }] },
+    });
+    expect(created.status).toBe(200);
+    expect(created.body.data[0].context.path).toBe(`/c_patient_files/${file._id}`);
+    const token = (await call("GET", `/${ORG}/v2/connections?state=0`, { as: dana })).body.data[0].token;
+    const accepted = await call("POST", `/${ORG}/v2/connections/${token}`, { as: dana });
+    expect(accepted.body.target.account._id).toBe(dana);
+    const listed = await call("GET", contextPath(file), { as: alice });
+    expect(listed.body.data.map((v: { _id: string }) => v._id)).toEqual([accepted.body._id]);
+    expect(await world().connections.resolveAccess(ORG, dana, file)).toBe(AccessLevel.Read);
+    expect((await call("DELETE", `/${ORG}/v2/connections/${accepted.body._id}`, { as: alice })).status).toBe(
+      200,
+    );
+    expect(await world().connections.resolveAccess(ORG, dana, file)).toBe(AccessLevel.None);
+  });
+});

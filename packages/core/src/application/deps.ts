@@ -3,7 +3,7 @@ import { type ConnectionRecord, type ConnectionView, toConnectionView } from "..
 import { ConnectionError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
 import { type ObjectSettings, pluralOf } from "../domain/settings.js";
-import { type ContextRef, idSchema, type Principal, principalSchema } from "../domain/values.js";
+import { type ContextRef, connectionIdSchema, type Principal, principalSchema } from "../domain/values.js";
 import type { Account, AccountDirectory } from "../ports/account-directory.js";
 import type { ContextAccess, OrgDirectory } from "../ports/context-access.js";
 import type { Clock, EventPublisher, IdGenerator, TokenService } from "../ports/services.js";
@@ -67,7 +67,7 @@ export async function requireCaller(deps: ConnectionsDeps, principal: unknown): 
 
 /** Parses a connection id; a malformed one is an invalid argument. */
 export function parseId(id: unknown, path = "id"): string {
-  const parsed = idSchema.safeParse(id);
+  const parsed = connectionIdSchema.safeParse(id);
   if (!parsed.success)
     throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed id", path });
   return parsed.data;

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { AccessLevel } from "../domain/access-level.js";
 import type { ConnectionView } from "../domain/connection.js";
 import { ConnectionError } from "../domain/errors.js";
-import { idSchema, objectNameSchema } from "../domain/values.js";
+import { connectionIdSchema, objectNameSchema } from "../domain/values.js";
 import type { ConnectionListFilter } from "../ports/connection-repository.js";
 import { parseContext } from "./create-connections.js";
 import {
@@ -24,8 +24,8 @@ const pageFields = {
   state: z.union([z.literal(0), z.literal(1)]).optional(),
   objects: z.array(objectNameSchema).max(100).optional(),
   limit: z.number().int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT),
-  startingAfter: idSchema.optional(),
-  endingBefore: idSchema.optional(),
+  startingAfter: connectionIdSchema.optional(),
+  endingBefore: connectionIdSchema.optional(),
 };
 
 const oneCursor = [

@@ -3,8 +3,8 @@ import type { AccessLevel } from "../domain/access-level.js";
 import { snapshotOf } from "../domain/connection.js";
 import { ConnectionError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
-import { orgSchema } from "../domain/values.js";
-import { type ConnectionsDeps, effectiveAccess, parseId, publish } from "./deps.js";
+import { HOST_ID_PATTERN, hostIdSchema, orgSchema } from "../domain/values.js";
+import { type ConnectionsDeps, effectiveAccess, publish } from "./deps.js";
 
 /**
  * Binds every pending invitation of the org to the email of a newly registered (or newly verified) account, so
@@ -18,7 +18,14 @@ export async function bindRegisteredAccount(
   const org = orgSchema.safeParse(orgInput);
   if (!org.success)
     throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed org", path: "org" });
-  const id = parseId(accountId, "accountId");
+  const parsedId = hostIdSchema.safeParse(accountId);
+  if (!parsedId.success) {
+    throw new ConnectionError("cortex.invalidArgument.unspecified", {
+      reason: "malformed account id",
+      path: "accountId",
+    });
+  }
+  const id = parsedId.data;
   const [account] = await deps.accounts.findByIds(org.data, [id]);
   if (account === undefined)
     throw new ConnectionError("cortex.notFound.account", { reason: `unknown account: ${id}` });
@@ -41,8 +48,7 @@ export async function bindRegisteredAccount(
   return bound.length;
 }
 
-// The same rules as orgSchema, idSchema and objectNameSchema, precompiled: zod stays off the hot path.
-const HEX24 = /^[0-9a-f]{24}$/;
+// The same rules as orgSchema, hostIdSchema and objectNameSchema, precompiled: zod stays off the hot path.
 const ORG = /^[A-Za-z0-9_-]{1,64}$/;
 const OBJECT_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
@@ -60,7 +66,7 @@ export async function resolveAccess(
     typeof org !== "string" ||
     !ORG.test(org) ||
     typeof accountId !== "string" ||
-    !HEX24.test(accountId) ||
+    !HOST_ID_PATTERN.test(accountId) ||
     !isContext(context)
   ) {
     throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed access query" });
@@ -75,7 +81,7 @@ function isContext(c: unknown): c is { object: string; _id: string } {
     typeof (c as { object?: unknown }).object === "string" &&
     OBJECT_NAME.test((c as { object: string }).object) &&
     typeof (c as { _id?: unknown })._id === "string" &&
-    HEX24.test((c as { _id: string })._id)
+    HOST_ID_PATTERN.test((c as { _id: string })._id)
   );
 }
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AccessLevel } from "./access-level.js";
 import { ConnectionError } from "./errors.js";
-import { emailSchema, idSchema, type Name, nameSchema, roleSchema } from "./values.js";
+import { emailSchema, hostIdSchema, type Name, nameSchema, roleSchema } from "./values.js";
 
 /** The most targets one create request may carry (spec §5). */
 export const MAX_CONNECTION_TARGETS = 100;
@@ -10,7 +10,7 @@ export const MAX_CONNECTION_TARGETS = 100;
 export const connectionTargetSchema = z
   .object({
     object: z.literal("account").optional(),
-    _id: idSchema.optional(),
+    _id: hostIdSchema.optional(),
     email: emailSchema.optional(),
     name: nameSchema.optional(),
     /** The requested level; clamped, never refused for being too high. Defaults to Connected. */

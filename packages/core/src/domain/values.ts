@@ -1,11 +1,33 @@
 import { z } from "zod";
 
-/** A 24-hex-digit id, as Cortex ids look (e.g. `5b6c3ca2e4a1f1c3b4a5d6e7`). */
-export const idSchema = z.string().regex(/^[0-9a-f]{24}$/, "must be 24 lower-case hex digits");
+/** The shape of a connection id: 24 lower-case hex digits. */
+export const CONNECTION_ID_PATTERN = /^[0-9a-f]{24}$/;
 
-/** True when `value` is a 24-hex-digit id. */
-export function isId(value: unknown): value is string {
-  return typeof value === "string" && /^[0-9a-f]{24}$/.test(value);
+/**
+ * A connection id, the library's own: 24 lower-case hex digits, at least 64 of whose bits are random (so ids cannot
+ * be walked), e.g. `5b6c3ca2e4a1f1c3b4a5d6e7`.
+ */
+export const connectionIdSchema = z.string().regex(CONNECTION_ID_PATTERN, "must be 24 lower-case hex digits");
+
+/** True when `value` has the shape of a connection id (24 lower-case hex digits). */
+export function isConnectionId(value: unknown): value is string {
+  return typeof value === "string" && CONNECTION_ID_PATTERN.test(value);
+}
+
+/** The shape of a host id: 1..128 characters of `[A-Za-z0-9._:-]`. */
+export const HOST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * An id that belongs to the host app (an account, a context, a role): an opaque string of 1..128 characters of
+ * `[A-Za-z0-9._:-]`, so ObjectIds, UUIDs, integers and slugs all fit.
+ */
+export const hostIdSchema = z
+  .string()
+  .regex(HOST_ID_PATTERN, "must be 1..128 characters of letters, digits, '.', '_', ':' or '-'");
+
+/** True when `value` is a well-formed host id. */
+export function isHostId(value: unknown): value is string {
+  return typeof value === "string" && HOST_ID_PATTERN.test(value);
 }
 
 /** An org code: the tenant key every record is scoped by. */
@@ -62,11 +84,11 @@ export const nameSchema = z
 /** A person's name: `{ first?, last? }`. */
 export type Name = z.infer<typeof nameSchema>;
 
-/** An instance role id. */
-export const roleSchema = idSchema;
+/** An instance role id (the host's). */
+export const roleSchema = hostIdSchema;
 
 /** The object instance being shared: `{ object, _id }`. */
-export const contextSchema = z.object({ object: objectNameSchema, _id: idSchema }).strict();
+export const contextSchema = z.object({ object: objectNameSchema, _id: hostIdSchema }).strict();
 
 /** The object instance being shared. */
 export type ContextRef = z.infer<typeof contextSchema>;
@@ -79,7 +101,7 @@ export const tokenSchema = z
   .regex(/^[A-Za-z0-9_-]+$/);
 
 /** Who is calling: an org, and an account id or null for an anonymous caller. */
-export const principalSchema = z.object({ org: orgSchema, accountId: idSchema.nullable() }).strict();
+export const principalSchema = z.object({ org: orgSchema, accountId: hostIdSchema.nullable() }).strict();
 
 /** Who is calling. */
 export type Principal = z.infer<typeof principalSchema>;
