@@ -236,6 +236,21 @@ describe("every error code of spec §12, through the facade", () => {
     expect(w.records()).toEqual([]);
   });
 
+  it("requireConnectionAccept: auto on an account context, even where the object allows auto", async () => {
+    const account = { object: "account", _id: D };
+    w.contexts.defineObject(ORG, { name: "account", allowConnections: true, requireAccept: false });
+    w.contexts.grant(ORG, OWNER, account, AccessLevel.Delete);
+    const error = await expectCode(
+      w.connections.create(w.as(OWNER), account, [{ _id: C, auto: true }]),
+      "cortex.invalidArgument.requireConnectionAccept",
+    );
+    expect(error.reason).toContain("account");
+    expect(w.records()).toEqual([]);
+    // An invitation that waits for acceptance is fine.
+    const [pending] = await w.connections.create(w.as(OWNER), account, [{ _id: C }]);
+    expect((pending as ConnectionView).state).toBe(0);
+  });
+
   it("connectionToken: an unknown token and another account's valid token fail alike (no oracle)", async () => {
     const { token } = await invite(B);
     const unknown = "A".repeat(43);

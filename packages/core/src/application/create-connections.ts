@@ -128,8 +128,14 @@ export async function createConnections(
       throw new ConnectionError("cortex.invalidArgument.autoConnectionRequiresId", { path: `targets[${i}]` });
     }
   });
-  if (settings.requireAccept && parsed.some((t) => t.auto === true)) {
-    throw new ConnectionError("cortex.invalidArgument.requireConnectionAccept");
+  if (parsed.some((t) => t.auto === true)) {
+    if (settings.requireAccept) throw new ConnectionError("cortex.invalidArgument.requireConnectionAccept");
+    // A connection to an account is a connection between people: it is always accepted, never applied at once.
+    if (context.object === "account") {
+      throw new ConnectionError("cortex.invalidArgument.requireConnectionAccept", {
+        reason: "connections on an account context must be accepted",
+      });
+    }
   }
   const ids = [...new Set(parsed.flatMap((t) => (t._id === undefined ? [] : [t._id])))];
   const emails = [...new Set(parsed.flatMap((t) => (t.email === undefined ? [] : [t.email])))];
