@@ -13,7 +13,7 @@ import {
   CryptoTokenService,
   type CryptoTokenServiceOptions,
   ManualClock,
-  ObjectIdGenerator,
+  RandomIdGenerator,
   RecordingEventPublisher,
   RecordingNotifier,
 } from "./services.js";
@@ -40,7 +40,7 @@ export interface InMemoryConnections<C extends Clock = ManualClock> {
   contexts: InMemoryContextAccess;
   orgs: InMemoryOrgDirectory;
   tokens: CryptoTokenService;
-  ids: ObjectIdGenerator;
+  ids: RandomIdGenerator;
   clock: C;
   notifier: RecordingNotifier;
   events: RecordingEventPublisher;
@@ -58,7 +58,7 @@ export function createInMemoryConnections<C extends Clock = ManualClock>(
   const recording = new RecordingNotifier();
   const notifier = options.notifier ?? recording;
   const tokens = new CryptoTokenService({ key: options.tokenKey });
-  const ids = new ObjectIdGenerator(clock);
+  const ids = new RandomIdGenerator(clock);
   const events = new RecordingEventPublisher();
   let relay: OutboxRelay | undefined;
   const store = new InMemoryUnitOfWork({

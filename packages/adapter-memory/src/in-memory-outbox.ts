@@ -13,7 +13,7 @@ export class InMemoryOutbox implements Outbox {
     messages: readonly { id: string; org: string; notice: SealedNotice; availableAt: Date }[],
   ): Promise<void> {
     const rows = messages.map(
-      (m): OutboxRow => ({
+      (m): Omit<OutboxRow, "seq"> => ({
         id: m.id,
         org: m.org,
         notice: structuredClone(m.notice),
@@ -31,7 +31,7 @@ export class InMemoryOutbox implements Outbox {
         if (this.state.outbox.has(row.id))
           throw new Error(`in-memory outbox: duplicate message id ${row.id}`);
       }
-      for (const row of rows) this.state.putRow(row);
+      for (const row of rows) this.state.putRow({ ...row, seq: ++this.state.outboxSeq });
     });
   }
 
@@ -42,11 +42,11 @@ export class InMemoryOutbox implements Outbox {
           (r) =>
             r.status === "pending" && r.availableAt <= now && (r.leaseUntil === null || r.leaseUntil <= now),
         )
-        .sort((a, b) => a.availableAt.getTime() - b.availableAt.getTime() || (a.id < b.id ? -1 : 1))
+        .sort((a, b) => a.availableAt.getTime() - b.availableAt.getTime() || a.seq - b.seq)
         .slice(0, limit);
       return due.map((r) => {
         this.state.putRow({ ...copyRow(r), leaseUntil: new Date(now.getTime() + leaseMs) });
-        const { status: _s, leaseUntil: _l, created: _c, deliveredAt: _d, ...message } = copyRow(r);
+        const { seq: _q, status: _s, leaseUntil: _l, created: _c, deliveredAt: _d, ...message } = copyRow(r);
         return message;
       });
     });

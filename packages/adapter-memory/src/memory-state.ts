@@ -2,6 +2,8 @@ import type { ConnectionRecord, OutboxMessage, OutboxMessageStatus } from "@conn
 
 /** An outbox row as the in-memory outbox keeps it. */
 export interface OutboxRow extends OutboxMessage {
+  /** Enqueue order: due messages are claimed oldest first (ids are random, so they cannot tell). */
+  seq: number;
   status: OutboxMessageStatus;
   leaseUntil: Date | null;
   created: Date;
@@ -86,6 +88,8 @@ export class MemoryState {
   readonly byTargetEmail = new Map<string, Set<string>>();
   /** Outbox rows by id. */
   readonly outbox = new Map<string, OutboxRow>();
+  /** The enqueue sequence of the outbox: the last `seq` handed out. */
+  outboxSeq = 0;
 
   private tail: Promise<void> = Promise.resolve();
   private held = false;

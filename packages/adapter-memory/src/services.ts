@@ -79,28 +79,31 @@ export class ManualClock implements Clock {
   }
 }
 
+/** Random bytes drawn from the CSPRNG at once, then handed out 8 at a time (one system call per 512 ids). */
+const POOL_BYTES = 8 * 512;
+
 /**
- * Makes 24-hex-digit ids shaped like MongoDB ObjectIds: 4 bytes of seconds from the clock, 5 random bytes chosen
- * once per generator, and a 3-byte counter, so ids made later by one generator sort higher.
+ * Makes connection ids that cannot be walked (spec §1): 24 hex digits, the clock's seconds (8 digits, never going
+ * backwards within a generator, so ids of a later second sort higher) followed by 64 bits from the CSPRNG. Knowing
+ * one id tells nothing about any other made in the same second.
  */
-export class ObjectIdGenerator implements IdGenerator {
-  private readonly machine = randomBytes(5).toString("hex");
-  private counter = randomBytes(3).readUIntBE(0, 3);
+export class RandomIdGenerator implements IdGenerator {
+  private pool = Buffer.alloc(0);
+  private offset = 0;
   private lastSeconds = 0;
 
   constructor(private readonly clock: Clock = new SystemClock()) {}
 
   next(): string {
-    // Never let the time part go backwards, so ids stay ordered even when a manual clock is set back.
-    const seconds = Math.max(this.lastSeconds, Math.floor(this.clock.now().getTime() / 1000));
-    this.counter = (this.counter + 1) % 0x1000000;
-    if (this.counter === 0 && seconds === this.lastSeconds) this.lastSeconds = seconds + 1;
-    else this.lastSeconds = seconds;
-    return (
-      (this.lastSeconds >>> 0).toString(16).padStart(8, "0") +
-      this.machine +
-      this.counter.toString(16).padStart(6, "0")
-    );
+    // Never let the time part go backwards, so ids keep sorting by second even when a manual clock is set back.
+    this.lastSeconds = Math.max(this.lastSeconds, Math.floor(this.clock.now().getTime() / 1000));
+    if (this.offset + 8 > this.pool.length) {
+      this.pool = randomBytes(POOL_BYTES);
+      this.offset = 0;
+    }
+    const random = this.pool.toString("hex", this.offset, this.offset + 8);
+    this.offset += 8;
+    return (this.lastSeconds >>> 0).toString(16).padStart(8, "0") + random;
   }
 }
 

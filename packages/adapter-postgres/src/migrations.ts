@@ -107,6 +107,17 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${s}.connection_outbox SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_scale_factor = 0.05)`,
     ],
   },
+  {
+    version: 3,
+    name: "outbox enqueue order",
+    // Message ids are random (spec: ids cannot be walked), so they no longer tell which notice came first: an
+    // identity column does, and due messages are claimed in that order.
+    statements: (s) => [
+      `ALTER TABLE ${s}.connection_outbox ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY`,
+      `DROP INDEX ${s}.connection_outbox_due_idx`,
+      `CREATE INDEX connection_outbox_due_idx ON ${s}.connection_outbox (available_at, seq) WHERE status = 'pending'`,
+    ],
+  },
 ];
 
 /** Options of {@link migrate}. */

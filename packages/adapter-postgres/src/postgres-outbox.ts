@@ -23,11 +23,11 @@ function statementsFor(s: string) {
     claim: `UPDATE ${t} AS o SET lease_until = $3
       FROM (SELECT id FROM ${t}
             WHERE status = 'pending' AND available_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
-            ORDER BY available_at, id
+            ORDER BY available_at, seq
             LIMIT $2
             FOR UPDATE SKIP LOCKED) AS due
       WHERE o.id = due.id
-      RETURNING o.id, o.org, o.notice, o.attempts, o.available_at, o.last_error`,
+      RETURNING o.id, o.org, o.notice, o.attempts, o.available_at, o.last_error, o.seq::float8 AS seq`,
     markDelivered: `UPDATE ${t}
       SET status = 'delivered', delivered_at = $2, lease_until = NULL,
           notice = jsonb_set(notice, '{tokenSeal}', 'null'::jsonb)
@@ -95,7 +95,11 @@ export class PostgresOutbox implements Outbox {
     const { rows } = await guard("outbox.claim", () =>
       this.db.query<OutboxRow>(this.sql.claim, [now, limit, leaseUntil]),
     );
-    return rows
+    // RETURNING keeps no order: put the batch back in claim order (due time, then enqueue order).
+    return [...rows]
+      .sort(
+        (a, b) => new Date(a.available_at).getTime() - new Date(b.available_at).getTime() || a.seq - b.seq,
+      )
       .map((row) => ({
         id: row.id,
         org: row.org,
@@ -103,8 +107,7 @@ export class PostgresOutbox implements Outbox {
         attempts: row.attempts,
         availableAt: new Date(row.available_at),
         lastError: row.last_error,
-      }))
-      .sort((a, b) => a.availableAt.getTime() - b.availableAt.getTime() || (a.id < b.id ? -1 : 1));
+      }));
   }
 
   async markDelivered(id: string, now: Date): Promise<void> {

@@ -183,6 +183,8 @@ export interface OutboxRow {
   attempts: number;
   available_at: Date;
   last_error: string | null;
+  /** Enqueue order. */
+  seq: number;
 }
 
 /** A sealed notice as jsonb holds it: its date is an ISO string. */

@@ -4,7 +4,7 @@ import {
   InMemoryContextAccess,
   InMemoryOrgDirectory,
   ManualClock,
-  ObjectIdGenerator,
+  RandomIdGenerator,
 } from "@conn/adapter-memory";
 import { connectionRepositoryContract, facadeModelContract, type World } from "@conn/contract-tests";
 import { createConnections, type SealedNotice } from "@conn/core";
@@ -64,7 +64,7 @@ describeEngines("the shared contract suites", "contract", (ctx) => {
           contexts,
           orgs,
           tokens: new CryptoTokenService(),
-          ids: new ObjectIdGenerator(clock),
+          ids: new RandomIdGenerator(clock),
           clock,
         });
         return {

@@ -3,7 +3,7 @@ import {
   InMemoryAccountDirectory,
   InMemoryContextAccess,
   InMemoryOrgDirectory,
-  ObjectIdGenerator,
+  RandomIdGenerator,
   SystemClock,
 } from "@conn/adapter-memory";
 import { AccessLevel, type ConnectionView, createConnections, isConnectionError } from "@conn/core";
@@ -43,7 +43,7 @@ describeEngines(
         contexts,
         orgs,
         tokens: new CryptoTokenService(),
-        ids: new ObjectIdGenerator(clock),
+        ids: new RandomIdGenerator(clock),
         clock,
       });
       return connections;

@@ -4,7 +4,7 @@ import {
   InMemoryContextAccess,
   InMemoryOrgDirectory,
   InMemoryUnitOfWork,
-  ObjectIdGenerator,
+  RandomIdGenerator,
   SystemClock,
 } from "@conn/adapter-memory";
 import {
@@ -119,7 +119,7 @@ export async function openEngine(name: EngineName, pgUrl: string | undefined): P
   const { accounts, contexts, orgs } = hostPorts();
   const clock = new SystemClock();
   const tokens = new CryptoTokenService({ key: TOKEN_KEY });
-  const idGen = new ObjectIdGenerator(clock);
+  const idGen = new RandomIdGenerator(clock);
   const wire = (store: UnitOfWork) =>
     createConnections({ store, accounts, contexts, orgs, tokens, ids: idGen, clock, events: noEvents });
 

@@ -5,7 +5,7 @@ import {
   InMemoryContextAccess,
   InMemoryOrgDirectory,
   InMemoryUnitOfWork,
-  ObjectIdGenerator,
+  RandomIdGenerator,
   RecordingNotifier,
   SystemClock,
 } from "@conn/adapter-memory";
@@ -91,7 +91,7 @@ export async function createConnectionsContainer(
   container.register(TOKENS.Config, { useValue: config });
   container.register(TOKENS.Clock, { useValue: clock });
   container.register(TOKENS.IdGenerator, {
-    useFactory: instancePerContainerCachingFactory((c) => new ObjectIdGenerator(c.resolve(TOKENS.Clock))),
+    useFactory: instancePerContainerCachingFactory((c) => new RandomIdGenerator(c.resolve(TOKENS.Clock))),
   });
   if (config.tokenKey === undefined && config.persistence.kind !== "memory") {
     logger.warn(

@@ -830,6 +830,16 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         ]);
       });
 
+      it("claim hands out due messages in enqueue order, whatever their ids (ids are random)", async () => {
+        const ids = ["ffffffffffffffffffffff01", "000000000000000000000a02", "7777777777777777777777b3"];
+        await h.uow.outbox.enqueue([{ ...outboxMessage(), id: ids[0] as string }]);
+        await h.uow.outbox.enqueue([
+          { ...outboxMessage(), id: ids[1] as string },
+          { ...outboxMessage(), id: ids[2] as string },
+        ]);
+        expect((await h.uow.outbox.claim(T0, 10, 60_000)).map((m) => m.id)).toEqual(ids);
+      });
+
       it("claim leaves messages that are not due yet", async () => {
         const later = outboxMessage(at(HOUR));
         await h.uow.outbox.enqueue([later]);

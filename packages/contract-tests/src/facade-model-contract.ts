@@ -911,6 +911,8 @@ export function facadeModelContract(
         const [first] = await w.world.connections.create(w.as(w.owner), w.ctx, [{ email: newcomer.email }]);
         await w.world.clock.advance(2 * DAY);
         const [other] = await w.world.connections.create(w.as(w.owner), w.ctx, [{ _id: w.target }]);
+        // Ids sort by their creation second (the rest is random): the invitation sent again comes a second later.
+        await w.world.clock.advance(1000);
         const [again] = await w.world.connections.create(w.as(w.owner), w.ctx, [{ email: newcomer.email }]);
         const firstId = (first as ConnectionView)._id;
         const view = again as ConnectionView;

@@ -19,7 +19,7 @@ import {
   CryptoRandom,
   CryptoTokenService,
   ManualClock,
-  ObjectIdGenerator,
+  RandomIdGenerator,
   RecordingEventPublisher,
   RecordingNotifier,
 } from "@conn/adapter-memory";
@@ -152,7 +152,7 @@ for (const engine of ["pglite", "postgres"] as const) {
         contexts,
         orgs,
         tokens,
-        ids: new ObjectIdGenerator(clock),
+        ids: new RandomIdGenerator(clock),
         clock,
         events: new RecordingEventPublisher(),
       });

@@ -17,7 +17,7 @@ import {
   InMemoryOrgDirectory,
   InMemoryUnitOfWork,
   ManualClock,
-  ObjectIdGenerator,
+  RandomIdGenerator,
   RecordingEventPublisher,
   RecordingNotifier,
 } from "@conn/adapter-memory";
@@ -233,7 +233,7 @@ async function seedWorld(side: StoreSide): Promise<HostileWorld> {
     contexts,
     orgs,
     tokens,
-    ids: new ObjectIdGenerator(clock),
+    ids: new RandomIdGenerator(clock),
     clock,
     events,
   });

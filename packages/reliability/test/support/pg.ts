@@ -13,7 +13,7 @@ import {
   InMemoryAccountDirectory,
   InMemoryContextAccess,
   InMemoryOrgDirectory,
-  ObjectIdGenerator,
+  RandomIdGenerator,
   RecordingEventPublisher,
 } from "@conn/adapter-memory";
 import {
@@ -165,7 +165,7 @@ export function buildWorld(
     contexts,
     orgs,
     tokens,
-    ids: new ObjectIdGenerator(clock),
+    ids: new RandomIdGenerator(clock),
     clock,
     events,
   });
