@@ -3,14 +3,42 @@ import {
   InMemoryAccountDirectory,
   InMemoryContextAccess,
   InMemoryOrgDirectory,
+  InMemoryUnitOfWork,
   ManualClock,
   RandomIdGenerator,
 } from "@conn/adapter-memory";
-import { connectionRepositoryContract, facadeModelContract, type World } from "@conn/contract-tests";
+import {
+  connectionRepositoryContract,
+  facadeModelContract,
+  type KnownFailure,
+  linearizabilityContract,
+  type World,
+} from "@conn/contract-tests";
 import { createConnections, type SealedNotice } from "@conn/core";
 import { PostgresUnitOfWork } from "../src/index.js";
 import { type ConnectionRow, toRecord } from "../src/rows.js";
-import { describeEngines, type EngineContext } from "./support/engines.js";
+import { describeEngines, type EngineContext, type EngineName } from "./support/engines.js";
+
+/**
+ * TEMPORARY, issue 11: on main the linearizability property fails on both engines, and its cases are registered as
+ * KNOWN FAILUREs that must still fail. When the fix lands, set an engine's entry to `undefined` (its normal
+ * 200-batch case then runs).
+ * - postgres: delete racing accept loses the revocation (accept deletes the pending row and inserts the active one
+ *   under the same id; the delete, waiting on the row under READ COMMITTED, finds nothing and answers notFound while
+ *   the target keeps its access); also creates racing accepts or creates answer, or leave, what no serial order
+ *   gives, and delete checks the strictly-more rule outside its transaction (docs/reliability.md, Linearizability).
+ * - pglite: transactions run one at a time, so only the last of these shows: delete checks the strictly-more rule
+ *   outside its transaction.
+ */
+const LINEARIZABILITY_KNOWN_FAILURE: Record<EngineName, KnownFailure | undefined> = {
+  postgres: { reason: "issue 11: delete racing accept loses the revocation, and other races", runs: 1000 },
+  pglite: {
+    reason: "issue 11: delete checks the strictly-more rule outside its transaction",
+    seed: 7,
+    path: "1814",
+    runs: 3000,
+  },
+};
 
 /** Empties the suite's tables: each contract case (and each model run) starts from nothing. */
 async function reset(ctx: EngineContext): Promise<void> {
@@ -80,5 +108,22 @@ describeEngines("the shared contract suites", "contract", (ctx) => {
       // against adapter-memory; CONN_FC_RUNS or CONN_SLOW=1 run more here too.
     },
     { numRuns: 60 },
+  );
+
+  // On the server a batch runs truly at once (separate pooled clients); on PGlite, which runs one transaction at a
+  // time, under fc.scheduler interleavings of every port call. The reference is the in-memory adapter.
+  linearizabilityContract(
+    `adapter-postgres [${ctx.engine}]`,
+    {
+      mode: ctx.engine === "postgres" ? "parallel" : "scheduled",
+      async setup() {
+        // DELETE, not TRUNCATE: on a loaded server TRUNCATE took ~0.1 s per batch, DELETE of a few rows ~10 ms.
+        await ctx.db.query(`DELETE FROM ${ctx.s}.connections`);
+        await ctx.db.query(`DELETE FROM ${ctx.s}.connection_outbox`);
+        return new PostgresUnitOfWork(ctx.db, { schema: ctx.schema });
+      },
+      reference: () => new InMemoryUnitOfWork(),
+    },
+    { knownFailure: LINEARIZABILITY_KNOWN_FAILURE[ctx.engine] },
   );
 });

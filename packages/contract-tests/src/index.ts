@@ -22,6 +22,21 @@ export {
   type World,
   type WorldFactory,
 } from "./facade-model-contract.js";
+/** The linearizability check: concurrent batches of facade calls must each match some serial order. */
+export {
+  type BatchMode,
+  checkLinearizable,
+  formatStats,
+  type LinearizabilityFactory,
+  type LinearizabilityOptions,
+  type LinearizabilityStats,
+} from "./linearizability.js";
+/** The linearizability suite an adapter runs, with a visible known-failure flag. */
+export {
+  type KnownFailure,
+  type LinearizabilityContractOptions,
+  linearizabilityContract,
+} from "./linearizability-contract.js";
 /** The notifier suite and the harness an adapter hands it. */
 export {
   type DeliveredMessage,
