@@ -2,9 +2,8 @@
  * `pnpm web`: the invitation and "who has access" pages on http://127.0.0.1:3001 (PORT, HOST), stored in memory
  * unless the CONN_* variables say otherwise (docs/configuration.md). Sign-in is DEMO ONLY: no password.
  */
-import { ConfigurationError } from "@conn/container";
 import { z } from "zod";
-import { startWebServer, type WebServer } from "./server.js";
+import type { WebServer } from "./server.js";
 import { displayName, PATIENT_FILE, PEOPLE } from "./world.js";
 
 const env = process.env;
@@ -19,17 +18,24 @@ const publicUrl = z
   .optional()
   .safeParse(env.CONN_WEB_PUBLIC_URL || undefined);
 
+const problems = [
+  ...(port.success ? [] : [`PORT: must be a port number 0..65535, got "${env.PORT}"`]),
+  ...(publicUrl.success
+    ? []
+    : [`CONN_WEB_PUBLIC_URL: must be an http(s) URL, got "${env.CONN_WEB_PUBLIC_URL}"`]),
+];
+if (problems.length > 0) {
+  // Said before the library is even loaded.
+  console.error(`Invalid @conn configuration: ${problems.join("; ")}`);
+  process.exit(1);
+}
+
+const { ConfigurationError } = await import("@conn/container");
+const { startWebServer } = await import("./server.js");
 let server: WebServer;
 try {
-  if (!port.success)
-    throw new ConfigurationError([`PORT: must be a port number 0..65535, got "${env.PORT}"`]);
-  if (!publicUrl.success) {
-    throw new ConfigurationError([
-      `CONN_WEB_PUBLIC_URL: must be an http(s) URL, got "${env.CONN_WEB_PUBLIC_URL}"`,
-    ]);
-  }
   server = await startWebServer({
-    port: port.data,
+    port: port.data ?? 3001,
     hostname: env.HOST || "127.0.0.1",
     env,
     ...(publicUrl.data === undefined ? {} : { publicUrl: publicUrl.data }),

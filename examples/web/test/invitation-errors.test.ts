@@ -3,15 +3,14 @@
  * no page or address ever shows the token. One browser page for the file; each test starts with no cookies.
  */
 import { AccessLevel, type ConnectionTargetInput } from "@conn/core";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
-import { describeInBrowser, launchBrowser, screenshot } from "./support/browser.ts";
+import type { BrowserContext, Page } from "playwright-core";
+import { beforeAll, expect, it } from "vitest";
+import { describeInBrowser, screenshot, useOnePage } from "./support/browser.ts";
 import {
   ACCESS_PATH,
   eventually,
   freshEmail,
   invitationLink,
-  newPage,
   OffsetClock,
   ORG,
   PATIENT_FILE,
@@ -26,22 +25,12 @@ import {
 
 const DAY = 24 * 60 * 60 * 1000;
 const clock = new OffsetClock();
-let browser: Browser;
+const shared = useOnePage(() => startSite({ clock }));
 let context: BrowserContext;
 let page: Page;
 let site: TestSite;
-
-beforeAll(async () => {
-  [browser, site] = await Promise.all([launchBrowser(), startSite({ clock })]);
-  context = await browser.newContext();
-  page = await newPage(context);
-});
-afterAll(async () => {
-  await browser?.close();
-  await site?.close();
-});
-beforeEach(async () => {
-  await context.clearCookies();
+beforeAll(() => {
+  ({ context, page, subject: site } = shared);
 });
 
 /** Alice invites `target` to her patient file at Read; returns the link of the email it sends. */

@@ -52,8 +52,8 @@ afterAll(async () => {
   await browser?.close();
 });
 
-/** The story on a running site; `shots` names its screenshots. */
-async function story(site: TestSite, shots: string, docs: boolean): Promise<void> {
+/** The story on a running site; `docs`: take the two screenshots of docs/getting-started.md, else one. */
+async function story(site: TestSite, docs: boolean): Promise<void> {
   const dan = freshEmail("dan");
   const owner = await newPage(await browser.newContext());
   const person = await newPage(await browser.newContext());
@@ -71,7 +71,7 @@ async function story(site: TestSite, shots: string, docs: boolean): Promise<void
   );
   const pending = owner.getByRole("table", { name: "Invitations waiting for an answer" });
   await eventually(() => shown(pending.getByRole("row", { name: new RegExp(dan) }))).toContain("Pending");
-  await screenshot(owner, `${shots}-01-owner-invited`, docs ? "web-who-has-access" : undefined);
+  if (docs) await screenshot(owner, "flow-owner-invited", "web-who-has-access");
 
   // The email arrives; its link opens the invitation page, and the token leaves the address bar at once.
   const link = await invitationLink(site, dan);
@@ -89,7 +89,7 @@ async function story(site: TestSite, shots: string, docs: boolean): Promise<void
   await eventually(() => shown(facts)).toContain(dan);
   await eventually(() => shown(facts)).toMatch(/Open until\s*\d{1,2} \w+ \d{4} at \d\d:\d\d UTC/);
   expect(await tokenHidden(person, token)).toBe(true);
-  await screenshot(person, `${shots}-02-invitation`, docs ? "web-invitation" : undefined);
+  if (docs) await screenshot(person, "flow-invitation", "web-invitation");
 
   // Dan creates an account (demo) with the invited address, prefilled, and accepts.
   const register = person.getByRole("form", { name: "Create an account" });
@@ -103,7 +103,6 @@ async function story(site: TestSite, shots: string, docs: boolean): Promise<void
   );
   await eventually(() => shown(person.locator(".panel-ok"))).toContain("Read: can read the whole record");
   expect(await tokenHidden(person, token)).toBe(true);
-  await screenshot(person, `${shots}-03-accepted`);
   await person.getByRole("link", { name: "Open Erin Example" }).click();
   await person.getByText("Allergies").waitFor();
   const [account] = await site.world.accounts.findByEmails(ORG, [dan]);
@@ -119,7 +118,7 @@ async function story(site: TestSite, shots: string, docs: boolean): Promise<void
   await eventually(() =>
     owner.getByRole("table", { name: "Invitations waiting for an answer" }).count(),
   ).toBe(0);
-  await screenshot(owner, `${shots}-04-owner-active`);
+  if (!docs) await screenshot(owner, "postgres-owner-active");
   await active.getByRole("button", { name: "Revoke access of Dan" }).click();
   await eventually(() => shown(owner.getByRole("status"))).toBe("Dan no longer has access.");
   await eventually(() => owner.getByRole("row", { name: /Dan/ }).count()).toBe(0);
@@ -135,7 +134,6 @@ async function story(site: TestSite, shots: string, docs: boolean): Promise<void
   );
   const api = await person.request.get(`${site.url}/${ORG}/v2/connections?state=1`);
   expect((await api.json()).data).toEqual([]);
-  await screenshot(person, `${shots}-05-access-gone`);
 
   // The token was never logged: request lines show "<token>" in its place.
   expect(site.log.join("\n")).not.toContain(token);
@@ -148,7 +146,7 @@ describeInBrowser("the invitation, end to end in Chromium", () => {
   it("invite by email → email → link → create an account → accept → owner sees it active → revoke → access gone", async () => {
     const site = await startSite();
     try {
-      await story(site, "flow", true);
+      await story(site, true);
     } finally {
       await site.close();
     }
@@ -189,7 +187,6 @@ describeInBrowser("the invitation, end to end in Chromium", () => {
       expect(await site.conn.connections.resolveAccess(ORG, PEOPLE.bob._id, PATIENT_FILE.context)).toBe(
         AccessLevel.Read,
       );
-      await screenshot(page, "keyboard-02-accepted");
     } finally {
       await context.close();
       await site.close();
@@ -214,7 +211,7 @@ describeInBrowser("the invitation, end to end, on PostgreSQL", () => {
     });
     try {
       expect(site.conn.config.persistence.kind).toBe("postgres");
-      await story(site, "postgres", false);
+      await story(site, false);
     } finally {
       await site.close();
       const db = await connectPostgres({ connectionString: PG_URL, poolConfig: { max: 1 } });

@@ -2,10 +2,10 @@
  * Debian's Chromium driven by playwright-core (no browser download). `.ci/run` installs it with apt when missing;
  * with CI set, a missing browser fails the browser tests, and elsewhere it skips them with that reason.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { describe } from "vitest";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, beforeEach, describe } from "vitest";
 
 /** The browser binary (`CONN_CHROMIUM` overrides Debian's). */
 export const CHROMIUM = process.env.CONN_CHROMIUM || "/usr/bin/chromium";
@@ -46,13 +46,46 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 /**
- * Saves a full-page screenshot as `test-output/<name>.png`; with `CONN_UPDATE_DOCS_SCREENSHOTS=1` a `docsName`
- * also goes into docs/ (the two pictures of docs/getting-started.md).
+ * Saves what the page shows as `test-output/<name>.png`. A `docsName` makes it a full-page picture, which
+ * `CONN_UPDATE_DOCS_SCREENSHOTS=1` also writes into docs/ (the two pictures of docs/getting-started.md).
  */
 export async function screenshot(page: Page, name: string, docsName?: string): Promise<void> {
   mkdirSync(OUTPUT_DIR, { recursive: true });
-  await page.screenshot({ path: `${OUTPUT_DIR}${name}.png`, fullPage: true });
+  const picture = await page.screenshot({
+    path: `${OUTPUT_DIR}${name}.png`,
+    fullPage: docsName !== undefined,
+  });
   if (docsName !== undefined && process.env.CONN_UPDATE_DOCS_SCREENSHOTS === "1") {
-    await page.screenshot({ path: `${DOCS_DIR}${docsName}.png`, fullPage: true });
+    writeFileSync(`${DOCS_DIR}${docsName}.png`, picture);
   }
+}
+
+/** What {@link useOnePage} gives a test file: one browser, one context, one page, and the thing under test. */
+export interface OnePage<T> {
+  browser: Browser;
+  context: BrowserContext;
+  page: Page;
+  subject: T;
+}
+
+/**
+ * One browser, context and page for the whole file (opening pages is the slow part), plus `start()`'s subject
+ * (the site); each test begins with no cookies. Read the fields inside tests, once `beforeAll` has run.
+ */
+export function useOnePage<T extends { close(): Promise<void> }>(start: () => Promise<T>): OnePage<T> {
+  const shared = {} as OnePage<T>;
+  beforeAll(async () => {
+    [shared.browser, shared.subject] = await Promise.all([launchBrowser(), start()]);
+    shared.context = await shared.browser.newContext();
+    shared.page = await shared.context.newPage();
+    shared.page.setDefaultTimeout(10_000);
+  });
+  afterAll(async () => {
+    await shared.browser?.close();
+    await shared.subject?.close();
+  });
+  beforeEach(async () => {
+    await shared.context.clearCookies();
+  });
+  return shared;
 }

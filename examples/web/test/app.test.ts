@@ -1,0 +1,135 @@
+/**
+ * The web app over HTTP, without a browser: its headers, the token leaving the address at once, the request log,
+ * the REST API on the same session, the demo mailbox, and the edges of the forms. Emails go to the demo mailbox.
+ */
+import { AccessLevel } from "@conn/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startWebServer, type WebServer } from "../src/server.ts";
+import { ACCESS_PATH, ORG, PATIENT_FILE, PEOPLE } from "./support/site.ts";
+
+let site: WebServer;
+const log: string[] = [];
+
+beforeAll(async () => {
+  site = await startWebServer({ config: {}, log: (line) => log.push(line) });
+});
+afterAll(async () => {
+  await site?.close();
+});
+
+/** A browser-like client: one cookie jar, no automatic redirects, and the CSRF token of the last page. */
+function client() {
+  let cookie = "";
+  let csrf = "";
+  const call = async (method: string, path: string, form?: Record<string, string>) => {
+    const response = await fetch(`${site.url}${path}`, {
+      method,
+      redirect: "manual",
+      headers: {
+        cookie,
+        ...(form === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" }),
+      },
+      ...(form === undefined ? {} : { body: new URLSearchParams({ _csrf: csrf, ...form }).toString() }),
+    });
+    const set = response.headers.get("set-cookie");
+    if (set !== null) cookie = set.split(";")[0] ?? "";
+    const text = await response.text();
+    csrf = /name="_csrf" value="([^"]+)"/.exec(text)?.[1] ?? csrf;
+    return { response, text, location: response.headers.get("location") };
+  };
+  return { call, cookie: () => cookie };
+}
+
+describe("the web app over HTTP", () => {
+  it("every page: a strict CSP, no referrer, not cached, not framed, and an HttpOnly SameSite=Lax session cookie", async () => {
+    const { response } = await client().call("GET", `/${ORG}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-security-policy")).toBe(
+      "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    expect(response.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(response.headers.get("cache-control")).toBe("no-store");
+    expect(response.headers.get("x-frame-options")).toBe("DENY");
+    expect(response.headers.get("strict-transport-security")).toBeNull(); // plain HTTP here
+    expect(response.headers.get("set-cookie")).toMatch(
+      /^conn_demo_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax$/,
+    );
+    expect((await client().call("GET", "/")).location).toBe(`/${ORG}`);
+  });
+
+  it("an invitation link redirects at once to a page without the token, and the request log shows <token>", async () => {
+    const token = "T".repeat(43);
+    const { response, location, text } = await client().call("GET", `/${ORG}/connections/${token}`);
+    expect(response.status).toBe(303);
+    expect(location).toMatch(new RegExp(`^/${ORG}/invitation/[A-Za-z0-9_-]{22}$`));
+    expect(text).toBe("");
+    expect(log).toContain(`GET /${ORG}/connections/<token> 303`);
+    expect(log.join("\n")).not.toContain(token);
+  });
+
+  it("the REST API is mounted on the same session: anonymous is refused, signed in it answers; unknown paths are JSON", async () => {
+    const browser = client();
+    const anonymous = await browser.call("GET", `/${ORG}/v2/connections`);
+    expect(anonymous.response.status).toBe(403);
+    expect(JSON.parse(anonymous.text)).toMatchObject({ errCode: "cortex.accessDenied.notLoggedIn" });
+    await browser.call("GET", `/${ORG}/sign-in`);
+    const signedIn = await browser.call("POST", `/${ORG}/sign-in`, {
+      email: PEOPLE.bob.email,
+      next: `/${ORG}`,
+    });
+    expect(signedIn.response.status).toBe(303);
+    const mine = await browser.call("GET", `/${ORG}/v2/connections`);
+    expect(mine.response.status).toBe(200);
+    expect(JSON.parse(mine.text)).toEqual({ object: "list", data: [], hasMore: false });
+    const unknown = await browser.call("GET", `/${ORG}/v2/nothing/here`);
+    expect(unknown.response.status).toBe(404);
+    expect(JSON.parse(unknown.text)).toMatchObject({
+      object: "fault",
+      errCode: "cortex.notFound.unspecified",
+    });
+  });
+
+  it("sign-in rotates the session id, and `next` never leaves the site", async () => {
+    const browser = client();
+    await browser.call("GET", `/${ORG}/sign-in`);
+    const before = browser.cookie();
+    const { location } = await browser.call("POST", `/${ORG}/sign-in`, {
+      email: PEOPLE.alice.email,
+      next: "//evil.example/steal",
+    });
+    expect(location).toBe(`/${ORG}`);
+    expect(browser.cookie()).not.toBe(before);
+    const old = await fetch(`${site.url}/${ORG}/v2/connections`, { headers: { cookie: before } });
+    expect(old.status).toBe(403); // the pre-sign-in id is worth nothing
+  });
+
+  it("without an email service, the demo mailbox shows the invitation and its link, which opens the invitation", async () => {
+    expect(site.mailbox).not.toBeNull();
+    await site.conn.connections.create({ org: ORG, accountId: PEOPLE.alice._id }, PATIENT_FILE.context, [
+      { email: "mia@elsewhere.example", access: AccessLevel.Read },
+    ]);
+    const browser = client();
+    const { text } = await browser.call("GET", `/${ORG}/demo/mailbox`);
+    expect(text).toContain("Demo only.");
+    const link = new RegExp(`href="(${site.url}/${ORG}/connections/[A-Za-z0-9_-]{43})"`).exec(text)?.[1];
+    expect(link).toBeDefined();
+    const opened = await browser.call("GET", new URL(link as string).pathname);
+    const page = await browser.call("GET", opened.location as string);
+    expect(page.response.status).toBe(200);
+    expect(page.text).toContain("Alice Owner invited you to a patient file");
+    expect(page.text).toContain("mia@elsewhere.example");
+  });
+
+  it("a form body over 16 kB is refused (413); an unknown org or record is a 404 page", async () => {
+    const browser = client();
+    await browser.call("GET", `/${ORG}/sign-in`);
+    const big = await browser.call("POST", `/${ORG}/sign-in`, { email: "x".repeat(17 * 1024) });
+    expect(big.response.status).toBe(413);
+    for (const path of ["/globex", `/globex/${PATIENT_FILE.plural}/x`, `/${ORG}/c_nothing/x/access`]) {
+      const { response, text } = await browser.call("GET", path);
+      expect(response.status, path).toBe(404);
+      expect(text).toContain("<h1>Page not found</h1>");
+    }
+    expect((await browser.call("GET", ACCESS_PATH)).response.status).toBe(403);
+  });
+});
