@@ -5,6 +5,7 @@
 import { AccessLevel } from "@conn/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWebServer, type WebServer } from "../src/server.ts";
+import { client } from "./support/http-client.ts";
 import { ACCESS_PATH, ORG, PATIENT_FILE, PEOPLE } from "./support/site.ts";
 
 let site: WebServer;
@@ -17,32 +18,9 @@ afterAll(async () => {
   await site?.close();
 });
 
-/** A browser-like client: one cookie jar, no automatic redirects, and the CSRF token of the last page. */
-function client() {
-  let cookie = "";
-  let csrf = "";
-  const call = async (method: string, path: string, form?: Record<string, string>) => {
-    const response = await fetch(`${site.url}${path}`, {
-      method,
-      redirect: "manual",
-      headers: {
-        cookie,
-        ...(form === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" }),
-      },
-      ...(form === undefined ? {} : { body: new URLSearchParams({ _csrf: csrf, ...form }).toString() }),
-    });
-    const set = response.headers.get("set-cookie");
-    if (set !== null) cookie = set.split(";")[0] ?? "";
-    const text = await response.text();
-    csrf = /name="_csrf" value="([^"]+)"/.exec(text)?.[1] ?? csrf;
-    return { response, text, location: response.headers.get("location") };
-  };
-  return { call, cookie: () => cookie };
-}
-
 describe("the web app over HTTP", () => {
   it("every page: a strict CSP, no referrer, not cached, not framed, and an HttpOnly SameSite=Lax session cookie", async () => {
-    const { response } = await client().call("GET", `/${ORG}`);
+    const { response } = await client(site).call("GET", `/${ORG}`);
     expect(response.status).toBe(200);
     expect(response.headers.get("content-security-policy")).toBe(
       "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -54,12 +32,12 @@ describe("the web app over HTTP", () => {
     expect(response.headers.get("set-cookie")).toMatch(
       /^conn_demo_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax$/,
     );
-    expect((await client().call("GET", "/")).location).toBe(`/${ORG}`);
+    expect((await client(site).call("GET", "/")).location).toBe(`/${ORG}`);
   });
 
   it("an invitation link redirects at once to a page without the token, and the request log shows <token>", async () => {
     const token = "T".repeat(43);
-    const { response, location, text } = await client().call("GET", `/${ORG}/connections/${token}`);
+    const { response, location, text } = await client(site).call("GET", `/${ORG}/connections/${token}`);
     expect(response.status).toBe(303);
     expect(location).toMatch(new RegExp(`^/${ORG}/invitation/[A-Za-z0-9_-]{22}$`));
     expect(text).toBe("");
@@ -68,7 +46,7 @@ describe("the web app over HTTP", () => {
   });
 
   it("the REST API is mounted on the same session: anonymous is refused, signed in it answers; unknown paths are JSON", async () => {
-    const browser = client();
+    const browser = client(site);
     const anonymous = await browser.call("GET", `/${ORG}/v2/connections`);
     expect(anonymous.response.status).toBe(403);
     expect(JSON.parse(anonymous.text)).toMatchObject({ errCode: "cortex.accessDenied.notLoggedIn" });
@@ -90,7 +68,7 @@ describe("the web app over HTTP", () => {
   });
 
   it("sign-in rotates the session id, and `next` never leaves the site", async () => {
-    const browser = client();
+    const browser = client(site);
     await browser.call("GET", `/${ORG}/sign-in`);
     const before = browser.cookie();
     const { location } = await browser.call("POST", `/${ORG}/sign-in`, {
@@ -108,7 +86,7 @@ describe("the web app over HTTP", () => {
     await site.conn.connections.create({ org: ORG, accountId: PEOPLE.alice._id }, PATIENT_FILE.context, [
       { email: "mia@elsewhere.example", access: AccessLevel.Read },
     ]);
-    const browser = client();
+    const browser = client(site);
     const { text } = await browser.call("GET", `/${ORG}/demo/mailbox`);
     expect(text).toContain("Demo only.");
     const link = new RegExp(`href="(${site.url}/${ORG}/connections/[A-Za-z0-9_-]{43})"`).exec(text)?.[1];
@@ -120,8 +98,37 @@ describe("the web app over HTTP", () => {
     expect(page.text).toContain("mia@elsewhere.example");
   });
 
+  it("a link accepted through the API, not the page: 'can no longer be used', and to its acceptor 'already accepted'", async () => {
+    await site.conn.connections.create({ org: ORG, accountId: PEOPLE.alice._id }, PATIENT_FILE.context, [
+      { _id: PEOPLE.carol._id, access: AccessLevel.Read },
+    ]);
+    const token = site.mailbox?.list(ORG).find((n) => n.recipient.email === PEOPLE.carol.email)
+      ?.token as string;
+    await site.conn.connections.accept({ org: ORG, accountId: PEOPLE.carol._id }, token);
+
+    const stranger = client(site);
+    const page = await stranger.call(
+      "GET",
+      (await stranger.call("GET", `/${ORG}/connections/${token}`)).location as string,
+    );
+    expect(page.response.status).toBe(410);
+    expect(page.text).toContain("<h1>This invitation can no longer be used</h1>");
+    expect(page.text).not.toContain(token);
+
+    const carol = client(site);
+    await carol.call("GET", `/${ORG}/sign-in`);
+    await carol.call("POST", `/${ORG}/sign-in`, { email: PEOPLE.carol.email });
+    const hers = await carol.call(
+      "GET",
+      (await carol.call("GET", `/${ORG}/connections/${token}`)).location as string,
+    );
+    expect(hers.response.status).toBe(410);
+    expect(hers.text).toContain("You accepted it already: there is nothing more to do.");
+    expect(hers.text).toContain(`href="/${ORG}/${PATIENT_FILE.plural}/${PATIENT_FILE.context._id}"`);
+  });
+
   it("a form body over 16 kB is refused (413); an unknown org or record is a 404 page", async () => {
-    const browser = client();
+    const browser = client(site);
     await browser.call("GET", `/${ORG}/sign-in`);
     const big = await browser.call("POST", `/${ORG}/sign-in`, { email: "x".repeat(17 * 1024) });
     expect(big.response.status).toBe(413);
