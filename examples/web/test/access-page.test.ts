@@ -17,7 +17,6 @@ import {
   ORG,
   PATIENT_FILE,
   PEOPLE,
-  RECORD_PATH,
   shown,
   signIn,
   startSite,
@@ -192,10 +191,10 @@ describeInBrowser("the who-has-access page", () => {
     const violations = [
       ...(await audit(link.pathname)), // the invitation, anonymous: details and the sign-in forms
       ...(await audit(`/${ORG}/connections/${"A".repeat(43)}`)), // an error state
-      ...(await audit(`/${ORG}/sign-in`)),
     ];
     await signIn(page, site, PEOPLE.alice.email);
-    violations.push(...(await audit(ACCESS_PATH)), ...(await audit(RECORD_PATH)));
+    violations.push(...(await audit(ACCESS_PATH))); // tables, row forms, the invite forms
+    await screenshot(page, "access-record-audited");
     expect(violations).toEqual([]);
   });
 });
