@@ -13,7 +13,8 @@ export default defineProject({
       AWS_ACCESS_KEY_ID: "test",
       AWS_SECRET_ACCESS_KEY: "test",
     },
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // Generous for a loaded machine: a browser story takes seconds, but never fails for being slow.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
   },
 });

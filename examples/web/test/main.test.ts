@@ -64,7 +64,7 @@ it("prints where to go and the demo accounts, serves the pages, logs requests to
   expect(await run.exit).toEqual({ code: 0 });
   expect(run.stdout()).toMatch(/SIGTERM: stopping…\nstopped\n$/);
   expect(run.stderr()).toBe("");
-}, 40_000);
+}, 60_000);
 
 it("bad settings stop it before it listens, naming each one", async () => {
   const run = start({ PORT: "eighty", CONN_WEB_PUBLIC_URL: "ftp://x" });
@@ -74,4 +74,4 @@ it("bad settings stop it before it listens, naming each one", async () => {
       'CONN_WEB_PUBLIC_URL: must be an http(s) URL, got "ftp://x"',
   );
   expect(run.stdout()).not.toContain("listening");
-}, 40_000);
+}, 60_000);
