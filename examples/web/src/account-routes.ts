@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { emailSchema, nameSchema } from "@conn/core";
 import type { Hono } from "hono";
+import { z } from "zod";
 import { signInPage } from "./views/sign-in.js";
 import {
   field,
@@ -20,6 +21,25 @@ import {
   type WebEnv,
 } from "./web-context.js";
 import { displayName } from "./world.js";
+
+/** The registration form: an email address, a first name and an optional last name, each with its message. */
+const registrationSchema = z
+  .object({
+    email: z.string().transform((s, ctx) => {
+      const email = emailSchema.safeParse(s);
+      if (email.success) return email.data;
+      ctx.addIssue({ code: "custom", message: "Enter an email address, like name@example.com." });
+      return z.NEVER;
+    }),
+    first: z.string().min(1, "Enter your first name.").max(100, "A first name has at most 100 characters."),
+    last: z.string().max(100, "A last name has at most 100 characters."),
+  })
+  .transform(({ email, first, last }, ctx) => {
+    const name = nameSchema.safeParse(last === "" ? { first } : { first, last });
+    if (name.success) return { email, name: name.data };
+    ctx.addIssue({ code: "custom", path: ["first"], message: "A name cannot hold control characters." });
+    return z.NEVER;
+  });
 
 /** Signs the session in as `accountId` under a new session id (a planted id is worth nothing after sign-in). */
 function signIn(c: WebContext, parts: WebAppParts, org: string, accountId: string): void {
@@ -68,27 +88,14 @@ export function registerAccountRoutes(app: Hono<WebEnv>, parts: WebAppParts): vo
     const form = await c.req.parseBody();
     const next = safeNext(form.next, org);
     const values = { email: field(form, "email"), first: field(form, "first"), last: field(form, "last") };
-    const email = emailSchema.safeParse(values.email);
-    const name = nameSchema.safeParse({
-      first: values.first,
-      ...(values.last === "" ? {} : { last: values.last }),
-    });
-    const taken = email.success && (await world.accounts.findByEmails(org, [email.data])).length > 0;
-    const problem = !email.success
-      ? { field: "register-email", text: "Enter an email address, like name@example.com." }
-      : taken
-        ? {
-            field: "register-email",
-            text: "An account with this email address exists already: sign in instead.",
-          }
-        : values.first === "" || !name.success
-          ? { field: "register-first", text: "Enter your first name (at most 100 characters)." }
-          : null;
-    if (problem !== null || !email.success || !name.success) {
+    const parsed = registrationSchema.safeParse(values);
+    const taken = parsed.success && (await world.accounts.findByEmails(org, [parsed.data.email])).length > 0;
+    if (!parsed.success || taken) {
+      const issue = parsed.success ? null : parsed.error.issues[0];
       flash(c, {
         kind: "error",
-        text: problem?.text ?? "Check the form.",
-        field: problem?.field ?? "",
+        text: issue?.message ?? "An account with this email address exists already: sign in instead.",
+        field: `register-${String(issue?.path[0] ?? "email")}`,
         values,
       });
       return c.redirect(next, 303);
@@ -96,8 +103,8 @@ export function registerAccountRoutes(app: Hono<WebEnv>, parts: WebAppParts): vo
     // DEMO ONLY: the account counts as verified at once; a real app verifies the address first.
     const account = world.addAccount({
       _id: randomBytes(12).toString("hex"),
-      email: email.data,
-      name: name.data,
+      email: parsed.data.email,
+      name: parsed.data.name,
       verified: true,
     });
     await connections.bindRegisteredAccount(org, account._id);

@@ -127,6 +127,31 @@ describe("the web app over HTTP", () => {
     expect(hers.text).toContain(`href="/${ORG}/${PATIENT_FILE.plural}/${PATIENT_FILE.context._id}"`);
   });
 
+  it("registration refuses a bad address, a missing first name and a taken address, keeping what was typed", async () => {
+    const browser = client(site);
+    await browser.call("GET", `/${ORG}/sign-in`);
+    const cases = [
+      [
+        { email: "not an address", first: "Ann" },
+        "Enter an email address, like name@example.com.",
+        "register-email",
+      ],
+      [{ email: "ann@elsewhere.example", first: "" }, "Enter your first name.", "register-first"],
+      [
+        { email: PEOPLE.bob.email, first: "Bob" },
+        "An account with this email address exists already",
+        "register-email",
+      ],
+    ] as const;
+    for (const [form, message, field] of cases) {
+      const page = await browser.submit(`/${ORG}/register`, { ...form, last: "", next: `/${ORG}/sign-in` });
+      expect(page.text).toContain(message);
+      expect(page.text).toMatch(new RegExp(`id="${field}"[^>]*aria-invalid="true"`));
+      expect(page.text).toContain(`value="${form.email}"`);
+    }
+    expect(await site.world.accounts.findByEmails(ORG, ["ann@elsewhere.example"])).toEqual([]);
+  });
+
   it("a form body over 16 kB is refused (413); an unknown org or record is a 404 page", async () => {
     const browser = client(site);
     await browser.call("GET", `/${ORG}/sign-in`);
