@@ -172,6 +172,8 @@ describeInBrowser("the invitation, end to end in Chromium", () => {
       await page.keyboard.type(PEOPLE.bob.email);
       await page.keyboard.press("Enter");
       await eventually(() => shown(page.getByRole("status"))).toContain("Signed in as Bob Doctor");
+      // The library shows the token to its target: the page, signed in as Bob, still does not.
+      expect(await tokenHidden(page, tokenOf(link))).toBe(true);
       await tabTo(/^BUTTON Accept invitation$/);
       await screenshot(page, "keyboard-01-accept-focused");
       await page.keyboard.press("Enter");
