@@ -170,7 +170,7 @@ class PgliteDatabase implements Database {
 
 /**
  * Connects to a PostgreSQL server through a node-postgres pool and checks that it answers; an unreachable server
- * fails with a retryable `ConnectionError`.
+ * fails with a retryable `cortex.error.unavailable`.
  */
 export async function connectPostgres(options: PostgresConnectOptions): Promise<Database> {
   let database: PgDatabase;

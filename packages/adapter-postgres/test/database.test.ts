@@ -104,8 +104,11 @@ describeEngines("Database", "db", (ctx) => {
           await repo.savePending([second], T0);
         })
         .catch((e: unknown) => e);
-      expect(isConnectionError(outcome, "cortex.error.unspecified")).toBe(true);
+      expect(isConnectionError(outcome, "cortex.error.unavailable")).toBe(true);
       expect((outcome as ConnectionError).retryable).toBe(true);
+      // The driver error (57P01, or "Client has encountered a connection error") is the cause, never the reason.
+      expect((outcome as ConnectionError).cause).toBeInstanceOf(Error);
+      expect((outcome as ConnectionError).reason ?? "").not.toMatch(/57P01|terminat|connection error/i);
       expect(await ctx.repo.findById("acme", first._id, T0)).toBeNull();
       expect(await ctx.repo.findById("acme", second._id, T0)).toBeNull();
       // The pool recovers: the next call works.
@@ -115,11 +118,11 @@ describeEngines("Database", "db", (ctx) => {
 });
 
 describe("connectPostgres", () => {
-  it("fails with a retryable ConnectionError when the server cannot be reached", async () => {
+  it("fails with a retryable cortex.error.unavailable when the server cannot be reached", async () => {
     const error = await connectPostgres({ connectionString: "postgres://postgres@127.0.0.1:1/none" }).catch(
       (e: unknown) => e,
     );
-    expect(isConnectionError(error, "cortex.error.unspecified")).toBe(true);
+    expect(isConnectionError(error, "cortex.error.unavailable")).toBe(true);
     expect((error as ConnectionError).retryable).toBe(true);
     expect((error as ConnectionError).cause).toBeDefined();
   });
@@ -173,7 +176,17 @@ describe("error classification", () => {
   const coded = (code: string, message = "x") => Object.assign(new Error(message), { code });
 
   it("retries lost connections, serialization failures, deadlocks and shutdowns", () => {
-    for (const code of ["40001", "40P01", "57P01", "08006", "08003", "ECONNRESET", "ECONNREFUSED"]) {
+    for (const code of [
+      "40001",
+      "40P01",
+      "57P01",
+      "57P03",
+      "53300",
+      "08006",
+      "08003",
+      "ECONNRESET",
+      "ECONNREFUSED",
+    ]) {
       expect(isRetryableDriverError(coded(code)), code).toBe(true);
     }
     expect(isRetryableDriverError(new Error("Connection terminated unexpectedly"))).toBe(true);
@@ -184,6 +197,35 @@ describe("error classification", () => {
       expect(isRetryableDriverError(coded(code)), code).toBe(false);
     }
     expect(isRetryableDriverError("a string")).toBe(false);
+  });
+
+  it("an outage is cortex.error.unavailable (retryable), anything else cortex.error.unspecified; the reason names only the call", () => {
+    const outages = [
+      coded("57P01", "terminating connection due to administrator command"),
+      coded("57P03", "the database system is shutting down"),
+      coded("53300", "sorry, too many clients already"),
+      coded("57014", "canceling statement due to statement timeout"),
+      coded("08006", "connection failure"),
+      coded("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5432"),
+      new Error("Connection terminated unexpectedly"),
+      new Error("timeout exceeded when trying to connect"),
+    ];
+    for (const driverError of outages) {
+      const error = toConnectionError(driverError, "claimPending");
+      expect(error.code, driverError.message).toBe("cortex.error.unavailable");
+      expect(error.retryable).toBe(true);
+      expect(error.cause).toBe(driverError);
+      expect(error.reason).toBe("claimPending");
+      expect(error.message).toBe(new ConnectionError("cortex.error.unavailable").message);
+    }
+    const bug = toConnectionError(coded("42P01", 'relation "x" does not exist'), "findById");
+    expect(bug).toMatchObject({ code: "cortex.error.unspecified", retryable: false, reason: "findById" });
+    const conflict = toConnectionError(
+      coded("23505", "duplicate key"),
+      "savePending",
+      "cortex.conflict.connectionExists",
+    );
+    expect(conflict.reason).toBeUndefined();
   });
 
   it("passes a ConnectionError through and maps a unique violation to the code given", () => {
