@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ConnectionError, isConnectionError } from "@conn/core";
 import { PGlite } from "@electric-sql/pglite";
 import { Pool } from "pg";
@@ -115,6 +117,42 @@ describeEngines("Database", "db", (ctx) => {
       await ctx.repo.saveActive([active()]);
     });
   }
+});
+
+/** Runs the terminated-backends fixture in its own process; resolves with its exit code and output. */
+function runTerminatedBackends(
+  mode: "owned" | "borrowed",
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      "pnpm",
+      ["exec", "tsx", "--conditions=@conn/source", "test/fixtures/terminated-backends.ts", mode, "4000"],
+      { cwd: fileURLToPath(new URL("..", import.meta.url)), timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe("a pool whose backends are terminated again and again (its own process)", () => {
+  // Before every pooled client was listened to from the moment the pool hands it out, this process died within a
+  // second or two with `Unhandled 'error' event … 57P01` (3 runs of 3 on the development machine).
+  (POSTGRES_ENABLED ? it : it.skip).each(["owned", "borrowed"] as const)(
+    "%s pool: the process survives 4 s of pg_terminate_backend every 10 ms under 16 transactions, and recovers",
+    async (mode) => {
+      const { code, stdout, stderr } = await runTerminatedBackends(mode);
+      expect(stderr).not.toMatch(/Unhandled 'error' event/);
+      expect(code, stderr).toBe(0);
+      const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
+      expect(result).toMatchObject({ survived: true, mode, after: 1 });
+      expect(result.terminated, "backends were really terminated").toBeGreaterThan(0);
+      expect(result.failed, "transactions really failed").toBeGreaterThan(0);
+      expect(result.ok, "transactions succeeded between the terminations").toBeGreaterThan(0);
+    },
+    70_000,
+  );
 });
 
 describe("connectPostgres", () => {
