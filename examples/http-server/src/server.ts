@@ -11,19 +11,18 @@ import {
   LogNotifier,
   TOKENS,
 } from "@conn/container";
-import { ConnectionError, isConnectionError, nameSchema, orgSchema } from "@conn/core";
+import { ConnectionError, nameSchema, orgSchema } from "@conn/core";
 import {
   type Authenticate,
+  type ConnectionsAppOptions,
   createConnectionsApp,
   DEFAULT_MAX_BODY_BYTES,
-  NO_ROUTE_REASON,
   parseInput,
   type RunningServer,
   readJsonBody,
   startServer,
 } from "@conn/http";
-import { type Context, Hono } from "hono";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { Hono } from "hono";
 import { z } from "zod";
 import { DEFAULT_FIXTURE, type Fixture, friendlyEmailSchema, loadFixture } from "./fixture.js";
 import { FixtureAccountDirectory, FixtureContextAccess, FixtureOrgDirectory } from "./host.js";
@@ -64,38 +63,25 @@ export interface DemoAppParts {
   contexts: FixtureContextAccess;
   /** The fixture's orgs. */
   orgs: FixtureOrgDirectory;
-}
-
-function fault(c: Context, error: ConnectionError): Response {
-  return c.json(error.toFault(), error.status as ContentfulStatusCode);
+  /** Where 5xx answers are reported, with the request id the client got (the `@conn/http` default logs them). */
+  onUnexpectedError?: ConnectionsAppOptions["onUnexpectedError"];
 }
 
 /**
- * The demo's Hono app: the `@conn/http` app mounted at the root, plus the DEMO-ONLY route
- * `POST /{org}/v2/accounts` `{ "email", "name"? }`, which registers a verified account with a new id and binds the
- * pending invitations to its email (`bindRegisteredAccount`, spec §8). Answers `201` with the account and
- * `invitationsBound`.
+ * The demo's Hono app: the `@conn/http` app, plus the DEMO-ONLY route `POST /{org}/v2/accounts`
+ * `{ "email", "name"? }`, which registers a verified account with a new id and binds the pending invitations to its
+ * email (`bindRegisteredAccount`, spec §8). Answers `201` with the account and `invitationsBound`. The route is
+ * added to the API's own app, so its answers get the same request ids, faults and error reporting.
  */
-export function createDemoApp({ conn, accounts, contexts, orgs }: DemoAppParts): Hono {
+export function createDemoApp({ conn, accounts, contexts, orgs, onUnexpectedError }: DemoAppParts): Hono {
   const { connections } = conn;
   const ids = conn.resolve(TOKENS.IdGenerator);
-  const api = createConnectionsApp({
+  const app = createConnectionsApp({
     connections,
     authenticate: demoBearerAuthentication(accounts),
     objectFromPlural: (org, plural) => contexts.objectFromPlural(org, plural),
+    ...(onUnexpectedError === undefined ? {} : { onUnexpectedError }),
   });
-
-  const app = new Hono();
-  app.onError((error, c) => {
-    if (isConnectionError(error)) return fault(c, error);
-    console.error(`demo server: unexpected error on ${c.req.method} ${c.req.url}`, error);
-    return fault(c, new ConnectionError("cortex.error.unspecified"));
-  });
-  app.notFound((c) =>
-    fault(c, new ConnectionError("cortex.notFound.unspecified", { reason: NO_ROUTE_REASON })),
-  );
-  // Mounted first: its middleware under /{org}/v2/* (faults, Cache-Control: no-store) then covers the route below.
-  app.route("/", api);
 
   // DEMO ONLY: anyone may register an account. A real host registers accounts its own way, then calls
   // bindRegisteredAccount.

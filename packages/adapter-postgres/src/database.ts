@@ -32,19 +32,56 @@ export interface Database extends Queryable {
 }
 
 /** Options of {@link connectPostgres}: a connection string (the adapter owns the pool) or a pool of the caller's. */
-export type PostgresConnectOptions =
+export type PostgresConnectOptions = (
   | {
       /** e.g. `postgres://user@host:5432/db`. */
       connectionString: string;
       /** More node-postgres pool settings (size, timeouts, ssl). */
       poolConfig?: Omit<PoolConfig, "connectionString">;
-      /** Called when an idle pooled client fails (the pool drops it); ignored by default. */
-      onIdleError?: (error: Error) => void;
     }
   | {
-      /** A pool the caller owns: `close()` leaves it open. */
+      /** A pool the caller owns: `close()` leaves it open (and takes off the listeners this adapter added). */
       pool: Pool;
-    };
+    }
+) & {
+  /**
+   * Called when an idle pooled client fails (the server terminated it, restarted, the network dropped): the pool
+   * drops that client and the next call opens a new one. Ignored by default; never a reason for the process to exit.
+   */
+  onIdleError?: (error: Error) => void;
+};
+
+/**
+ * Keeps a pool's connection failures from ending the process. node-postgres emits `error` on a client whose
+ * connection dies; with no listener, Node throws it and the process exits. The pool listens only while a client is
+ * idle, and a transaction's own listener comes only after `pool.connect()` resolves, too late when the error
+ * arrives in the same read as the answer that freed the client. So every client gets a listener of its own the
+ * moment the pool hands it out (`acquire`, emitted synchronously before the pool takes its idle listener off, for
+ * new and for already-open clients alike), and the pool gets one for idle clients. A failure seen there also fails
+ * the statement running on that client, which reports it. Returns what takes the pool's listeners off again.
+ */
+function hearPoolErrors(pool: Pool, onIdleError: (error: Error) => void): () => void {
+  const heard = new WeakSet<PoolClient>();
+  const ignore = (): void => {};
+  const hear = (client: PoolClient): void => {
+    if (heard.has(client)) return;
+    heard.add(client);
+    client.on("error", ignore);
+  };
+  const onError = (error: Error): void => {
+    try {
+      onIdleError(error);
+    } catch {
+      // The host's reporter failed; the pool has dropped the client either way.
+    }
+  };
+  pool.on("acquire", hear);
+  pool.on("error", onError);
+  return () => {
+    pool.off("acquire", hear);
+    pool.off("error", onError);
+  };
+}
 
 const statementNames = new Map<string, string>();
 
@@ -67,10 +104,15 @@ function prepared(text: string, params: unknown[] | undefined): QueryConfig {
 class PgDatabase implements Database {
   readonly engine = "postgres" as const;
 
+  private readonly unhear: () => void;
+
   constructor(
     private readonly pool: Pool,
     private readonly owned: boolean,
-  ) {}
+    onIdleError: (error: Error) => void,
+  ) {
+    this.unhear = hearPoolErrors(pool, onIdleError);
+  }
 
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
     return this.pool.query<R & Record<string, unknown>>(prepared(text, params));
@@ -80,8 +122,8 @@ class PgDatabase implements Database {
     const client: PoolClient = await guard("transaction: connect", () => this.pool.connect());
     // A client whose BEGIN, COMMIT or ROLLBACK failed may be broken: it is destroyed, not returned to the pool.
     let broken: Error | undefined;
-    // A checked-out client whose connection dies between statements emits "error"; unheard, that would crash the
-    // process. Record it: the next statement fails anyway, and the client is destroyed on release.
+    // A checked-out client whose connection dies between statements emits "error" (heard from the start, see
+    // hearPoolErrors). Record it: the next statement fails anyway, and the client is destroyed on release.
     const onError = (error: Error): void => {
       broken = error;
     };
@@ -129,6 +171,7 @@ class PgDatabase implements Database {
 
   async close(): Promise<void> {
     if (this.owned) await this.pool.end();
+    else this.unhear();
   }
 }
 
@@ -170,18 +213,19 @@ class PgliteDatabase implements Database {
 
 /**
  * Connects to a PostgreSQL server through a node-postgres pool and checks that it answers; an unreachable server
- * fails with a retryable `ConnectionError`.
+ * fails with a retryable `cortex.error.unavailable`. Every pooled client is listened to from the moment the pool
+ * hands it out, so a terminated backend or a restarted server fails the calls on it and never ends the process.
  */
 export async function connectPostgres(options: PostgresConnectOptions): Promise<Database> {
-  let database: PgDatabase;
-  if ("pool" in options) {
-    database = new PgDatabase(options.pool, false);
-  } else {
-    const pool = new Pool({ ...options.poolConfig, connectionString: options.connectionString });
-    const onIdleError = options.onIdleError ?? (() => {});
-    pool.on("error", onIdleError);
-    database = new PgDatabase(pool, true);
-  }
+  const onIdleError = options.onIdleError ?? (() => {});
+  const database =
+    "pool" in options
+      ? new PgDatabase(options.pool, false, onIdleError)
+      : new PgDatabase(
+          new Pool({ ...options.poolConfig, connectionString: options.connectionString }),
+          true,
+          onIdleError,
+        );
   try {
     await guard("connect", () => database.query("SELECT 1"));
   } catch (error) {

@@ -1,30 +1,36 @@
 import { ConnectionError, type ErrorCode } from "@conn/core";
 
-/** SQLSTATE codes (besides class 08, connection exceptions) after which the same call may succeed if retried. */
+/**
+ * SQLSTATE codes (besides classes 08, connection exception, and 53, insufficient resources) after which the server
+ * is down, restarting, busy or timed out, or aborted the transaction: the same call may succeed if retried.
+ */
 const RETRYABLE_SQLSTATES = new Set([
   "40001", // serialization_failure
   "40P01", // deadlock_detected
   "55P03", // lock_not_available
-  "57P01", // admin_shutdown (e.g. pg_terminate_backend)
+  "57014", // query_canceled (statement_timeout)
+  "57P01", // admin_shutdown (e.g. pg_terminate_backend, a fast shutdown)
   "57P02", // crash_shutdown
-  "57P03", // cannot_connect_now
-  "53300", // too_many_connections
+  "57P03", // cannot_connect_now (starting up, shutting down)
+  "57P05", // idle_session_timeout
 ]);
 
-/** Node socket error codes that mean the connection to the server failed. */
+/** Node socket error codes that mean the connection to the server failed or timed out. */
 const RETRYABLE_ERRNOS = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
+  "ECONNABORTED",
   "ETIMEDOUT",
   "EPIPE",
   "EHOSTUNREACH",
   "ENETUNREACH",
+  "ENETDOWN",
   "EAI_AGAIN",
 ]);
 
-/** Messages node-postgres uses for lost or failed connections, which carry no code. */
+/** Messages node-postgres uses for lost, refused or timed-out connections, which carry no code. */
 const RETRYABLE_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i;
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i;
 
 /** The SQLSTATE or errno code of a driver error, if it has one. */
 export function driverCode(error: unknown): string | undefined {
@@ -33,11 +39,15 @@ export function driverCode(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
-/** True when a driver error is a fault worth retrying: a lost connection, a serialization failure or deadlock. */
+/**
+ * True when a driver error means the database is down, unreachable, restarting, overloaded or timed out, or aborted
+ * the transaction (deadlock, serialization failure): the same call may succeed if retried.
+ */
 export function isRetryableDriverError(error: unknown): boolean {
   const code = driverCode(error);
   if (code !== undefined) {
-    if (code.startsWith("08") || RETRYABLE_SQLSTATES.has(code) || RETRYABLE_ERRNOS.has(code)) return true;
+    if (code.startsWith("08") || code.startsWith("53")) return true;
+    if (RETRYABLE_SQLSTATES.has(code) || RETRYABLE_ERRNOS.has(code)) return true;
   }
   return error instanceof Error && RETRYABLE_MESSAGES.test(error.message);
 }
@@ -49,10 +59,12 @@ export type UniqueViolationCode = Extract<
 >;
 
 /**
- * Turns anything a driver threw into a {@link ConnectionError} with the driver error as `cause`: a unique violation
- * becomes `uniqueViolation` (not retryable), everything else `cortex.error.unspecified`, retryable for lost
- * connections, serialization failures and deadlocks. A `ConnectionError` passes through unchanged. Statement
- * parameters never reach the message or reason (they may hold token hashes).
+ * Turns anything a driver threw into a {@link ConnectionError} whose `reason` is only the adapter call that failed
+ * (`operation`, e.g. `claimPending`; none for a conflict); the driver error is its `cause`, and nothing of it (message, SQLSTATE, host,
+ * port, statement, parameters) reaches the message or reason. A unique violation becomes `uniqueViolation` (not
+ * retryable); a fault after which the call may succeed (see {@link isRetryableDriverError})
+ * `cortex.error.unavailable` (retryable); anything else `cortex.error.unspecified`. A `ConnectionError` passes
+ * through unchanged. The facade answers callers with the code alone and keeps this error as its `cause`.
  */
 export function toConnectionError(
   error: unknown,
@@ -60,17 +72,16 @@ export function toConnectionError(
   uniqueViolation: UniqueViolationCode = "cortex.error.unspecified",
 ): ConnectionError {
   if (error instanceof ConnectionError) return error;
-  const code = driverCode(error);
-  const message = error instanceof Error ? error.message : String(error);
-  const reason = `${operation}: ${code === undefined ? "" : `[${code}] `}${message}`;
-  if (code === "23505") {
-    return new ConnectionError(uniqueViolation, { cause: error, reason, retryable: false });
+  const reason = operation;
+  if (driverCode(error) === "23505") {
+    // A conflict is an answer a caller sees as is: it says nothing of the adapter.
+    const where = uniqueViolation === "cortex.error.unspecified" ? { reason } : {};
+    return new ConnectionError(uniqueViolation, { cause: error, ...where, retryable: false });
   }
-  return new ConnectionError("cortex.error.unspecified", {
-    cause: error,
-    reason,
-    retryable: isRetryableDriverError(error),
-  });
+  if (isRetryableDriverError(error)) {
+    return new ConnectionError("cortex.error.unavailable", { cause: error, reason, retryable: true });
+  }
+  return new ConnectionError("cortex.error.unspecified", { cause: error, reason, retryable: false });
 }
 
 /** Runs `fn`, rethrowing any driver error as a {@link ConnectionError} (see {@link toConnectionError}). */

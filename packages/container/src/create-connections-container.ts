@@ -33,11 +33,16 @@ import {
 import { LogNotifier } from "./log-notifier.js";
 import { TOKENS } from "./tokens.js";
 
-/** Where the container writes what it has to say (relay failures, warnings). */
+/**
+ * The host's logger and error reporter for what the container catches itself, where no caller would see it: outbox
+ * relay failures and pooled database connections that fail while idle (each with the full error and its cause
+ * chain), and configuration warnings. Failures of facade calls reach their caller instead (and, through
+ * `@conn/http`, its `onUnexpectedError` with the request id). Nothing the container passes here holds a token.
+ */
 export interface ContainerLogger {
   /** Something worth knowing. */
   warn(message: string): void;
-  /** Something that failed. */
+  /** Something that failed, and the error itself. */
   error(message: string, error?: unknown): void;
 }
 
@@ -48,7 +53,7 @@ export interface ConnectionsContainerOptions {
    * `TOKENS.AccountDirectory`, `TOKENS.ContextAccess` and `TOKENS.OrgDirectory` over the host's own tables.
    */
   register?: (container: DependencyContainer) => void;
-  /** Where relay failures and warnings go (default `console`). */
+  /** Where relay failures, failed idle database connections and warnings go (default `console`). */
   logger?: ContainerLogger;
 }
 
@@ -119,6 +124,8 @@ export async function createConnectionsContainer(
         : await connectPostgres({
             connectionString: config.persistence.url,
             poolConfig: { max: config.persistence.poolSize },
+            onIdleError: (error) =>
+              logger.error("[conn] postgres: an idle pooled connection failed; the pool replaces it", error),
           });
     try {
       await migrate(db, { schema: config.schema });

@@ -123,6 +123,62 @@ describe("createConnectionsContainer: the facade from the container, one scenari
           await conn.dispose();
         }
       });
+
+      it("the logger gets what the container catches: an idle pooled connection terminated, a relay drain that failed", async () => {
+        const appName = `conn-logger-${process.pid}`;
+        const schema = uniqueSchema("logger");
+        const errors: { message: string; error: unknown }[] = [];
+        const url = new URL(requirePgUrl());
+        url.searchParams.set("application_name", appName);
+        const conn = await createConnectionsContainer(
+          {
+            persistence: { kind: "postgres", url: url.toString(), poolSize: 2 },
+            schema,
+            tokenKey: TEST_KEY,
+            relay: { intervalMs: 20, maxAttempts: 3, batchSize: 10 },
+          },
+          { logger: { warn: () => {}, error: (message, error) => errors.push({ message, error }) } },
+        );
+        const admin = new pg.Client({ connectionString: requirePgUrl() });
+        await admin.connect();
+        try {
+          seed(conn);
+          await story(conn);
+          expect(errors).toEqual([]);
+          // The pool's clients are terminated (again, until one was idle at the time): the pool drops an idle one,
+          // and the logger hears why.
+          await expect
+            .poll(async () => {
+              await admin.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                [appName],
+              );
+              await new Promise((resolve) => setTimeout(resolve, 50));
+              return errors.filter((e) => e.message.includes("idle pooled connection")).length;
+            })
+            .toBeGreaterThan(0);
+          const idle = errors.find((e) => e.message.includes("idle pooled connection"));
+          expect(idle?.error).toMatchObject({ code: "57P01" });
+          // The relay cannot claim from its outbox: each failed drain reaches the logger with the full error.
+          const missingTable = () =>
+            errors.filter(
+              (e) =>
+                e.message.includes("outbox relay") &&
+                (e.error as { cause?: { code?: string } } | undefined)?.cause?.code === "42P01",
+            );
+          expect(missingTable()).toEqual([]);
+          await admin.query(`ALTER TABLE "${schema}".connection_outbox RENAME TO outbox_away`);
+          await expect.poll(() => missingTable().length).toBeGreaterThan(0);
+          expect(missingTable()[0]?.error).toMatchObject({ code: "cortex.error.unspecified" });
+          await admin.query(`ALTER TABLE "${schema}".outbox_away RENAME TO connection_outbox`);
+          // The facade still works afterwards: the pool opened new connections.
+          expect(await conn.connections.resolveAccess(ORG, A, FILE)).toBe(AccessLevel.Delete);
+        } finally {
+          await conn.dispose();
+          await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await admin.end();
+        }
+      });
     },
   );
 });

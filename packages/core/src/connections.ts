@@ -23,22 +23,25 @@ import {
 import { getConnectionByToken, rejectConnection } from "./application/reject-connection.js";
 import type { AccessLevel } from "./domain/access-level.js";
 import type { ConnectionView } from "./domain/connection.js";
-import { ConnectionError, isConnectionError } from "./domain/errors.js";
+import { publicError } from "./domain/errors.js";
 import type { ConnectionTargetInput } from "./domain/targets.js";
 import type { ContextRef, Principal } from "./domain/values.js";
 
-/** Turns a failure that is not a ConnectionError (a host port's plain Error) into `cortex.error.unspecified`. */
+/**
+ * Answers every failure with what a caller may see ({@link publicError}): a 4xx `ConnectionError` as is; an outage
+ * (a retryable 5xx `ConnectionError`, `cortex.error.unavailable`, a `TimeoutError`) as a bare
+ * `cortex.error.unavailable`; anything else as a bare `cortex.error.unspecified`. The original error is the `cause`.
+ */
 function guard<T>(work: Promise<T>): Promise<T> {
   return work.catch((error: unknown) => {
-    throw isConnectionError(error)
-      ? error
-      : new ConnectionError("cortex.error.unspecified", { cause: error });
+    throw publicError(error);
   });
 }
 
 /**
  * The one entry point host apps call: every use case of the spec, over the ports in `deps`. Every method parses its
- * input and fails with a `ConnectionError` carrying a spec code; a failed call writes nothing.
+ * input and fails with a `ConnectionError` carrying a spec code; a failed call writes nothing. A 5xx failure carries
+ * only its code and standard message: what went wrong underneath is its `cause`, for the host's error reporter.
  */
 export class Connections {
   constructor(private readonly deps: ConnectionsDeps) {}

@@ -4,6 +4,8 @@ import {
   ERROR_STATUS,
   type ErrorCode,
   isConnectionError,
+  isUnavailable,
+  publicError,
   toFault,
 } from "@conn/core";
 import { describe, expect, it } from "vitest";
@@ -27,6 +29,7 @@ const SPEC_TABLE: [ErrorCode, number][] = [
   ["cortex.conflict.connectionExists", 409],
   ["cortex.tooLarge.connectionTargets", 413],
   ["cortex.error.unspecified", 500],
+  ["cortex.error.unavailable", 503],
 ];
 
 const FAULT_CODE: Record<string, string> = {
@@ -41,7 +44,7 @@ const FAULT_CODE: Record<string, string> = {
 describe("error codes (spec §12)", () => {
   it("ERROR_CODES is exactly the spec's list, in its order", () => {
     expect(ERROR_CODES).toEqual(SPEC_TABLE.map(([code]) => code));
-    expect(Object.keys(ERROR_STATUS)).toHaveLength(17);
+    expect(Object.keys(ERROR_STATUS)).toHaveLength(18);
   });
 
   it.each(SPEC_TABLE)("%s has status %s", (code, status) => {
@@ -77,6 +80,14 @@ describe("ConnectionError", () => {
     expect(error.retryable).toBe(true);
   });
 
+  it("unavailable is retryable unless told otherwise; every other code is not", () => {
+    expect(new ConnectionError("cortex.error.unavailable").retryable).toBe(true);
+    expect(new ConnectionError("cortex.error.unavailable", { retryable: false }).retryable).toBe(false);
+    for (const code of ERROR_CODES.filter((c) => c !== "cortex.error.unavailable")) {
+      expect(new ConnectionError(code).retryable, code).toBe(false);
+    }
+  });
+
   it("defaults: the code's message, no reason, no path, no cause, not retryable", () => {
     const error = new ConnectionError("cortex.accessDenied.shareAccess");
     expect(error.message).toBe("Share access is required.");
@@ -105,7 +116,7 @@ describe("toFault (spec §13)", () => {
       object: "fault",
       name: "fault",
       errCode: code,
-      code: FAULT_CODE[family],
+      code: code === "cortex.error.unavailable" ? "kUnavailable" : FAULT_CODE[family],
       status,
       message: new ConnectionError(code).message,
     });
@@ -141,5 +152,97 @@ describe("toFault (spec §13)", () => {
     });
     expect(JSON.stringify(fault)).not.toContain("secret internals");
     expect(JSON.parse(JSON.stringify(fault))).toEqual(fault);
+  });
+});
+
+describe("publicError: faults carry codes, not internals", () => {
+  /** A driver error as node-postgres throws it when its backend is terminated. */
+  const terminated = Object.assign(new Error("terminating connection due to administrator command"), {
+    code: "57P01",
+  });
+  /** Everything a 5xx answer must never show. */
+  const internals = /administrator|57P01|127\.0\.0\.1|5432|ECONN|password|hunter2|\bat\s|\.ts:|\.js:/;
+
+  const visible = (error: ConnectionError) =>
+    JSON.stringify({
+      fault: error.toFault(),
+      message: error.message,
+      reason: error.reason,
+      path: error.path,
+    });
+
+  it("a 4xx ConnectionError is the caller's business: returned as is, reason and path included", () => {
+    const error = new ConnectionError("cortex.invalidArgument.connectionTarget", {
+      reason: "x",
+      path: "targets[0]",
+    });
+    expect(publicError(error)).toBe(error);
+  });
+
+  it.each([
+    [
+      "unavailable with the driver's words",
+      new ConnectionError("cortex.error.unavailable", {
+        reason: "claimPending: [57P01] terminating connection due to administrator command",
+        cause: terminated,
+      }),
+    ],
+    [
+      "unspecified and retryable (the former way of saying it)",
+      new ConnectionError("cortex.error.unspecified", {
+        retryable: true,
+        message: "connect ECONNREFUSED 127.0.0.1:5432",
+      }),
+    ],
+    [
+      "a TimeoutError (AbortSignal.timeout)",
+      new DOMException("The operation was aborted due to timeout: 127.0.0.1:5432", "TimeoutError"),
+    ],
+  ])("%s → a bare, retryable cortex.error.unavailable with the error as cause", (_label, error) => {
+    expect(isUnavailable(error)).toBe(true);
+    const answer = publicError(error);
+    expect(answer.code).toBe("cortex.error.unavailable");
+    expect(answer.status).toBe(503);
+    expect(answer.retryable).toBe(true);
+    expect(answer.cause).toBe(error);
+    expect(answer.toFault()).toEqual({
+      object: "fault",
+      name: "fault",
+      errCode: "cortex.error.unavailable",
+      code: "kUnavailable",
+      status: 503,
+      message: "The service is temporarily unavailable; try again later.",
+    });
+    expect(visible(answer)).not.toMatch(internals);
+  });
+
+  it.each([
+    ["a plain Error of a host port", new Error("connect ECONNREFUSED 127.0.0.1:5432 (password=hunter2)")],
+    [
+      "a driver error that is no outage",
+      Object.assign(new Error('relation "x" does not exist'), { code: "42P01" }),
+    ],
+    [
+      "an unspecified ConnectionError with a reason",
+      new ConnectionError("cortex.error.unspecified", { reason: "at query (db.ts:12)" }),
+    ],
+    ["a thrown string", "password=hunter2"],
+    ["undefined", undefined],
+  ])("%s → a bare, not retryable cortex.error.unspecified with the error as cause", (_label, error) => {
+    expect(isUnavailable(error)).toBe(false);
+    const answer = publicError(error);
+    expect(answer.code).toBe("cortex.error.unspecified");
+    expect(answer.retryable).toBe(false);
+    expect(answer.cause).toBe(error);
+    expect(answer.reason).toBeUndefined();
+    expect(answer.message).toBe("An unexpected error occurred.");
+    expect(visible(answer)).not.toMatch(internals);
+  });
+
+  it("wraps once: a bare answer passed again is returned as is", () => {
+    const once = publicError(terminated);
+    expect(publicError(once)).toBe(once);
+    const unavailable = publicError(new ConnectionError("cortex.error.unavailable", { cause: terminated }));
+    expect(publicError(unavailable)).toBe(unavailable);
   });
 });

@@ -82,6 +82,7 @@ function statusOf(code: ErrorCode): number {
   if (code.startsWith("cortex.notFound.")) return 404;
   if (code === "cortex.conflict.connectionExists") return 409;
   if (code === "cortex.tooLarge.connectionTargets") return 413;
+  if (code === "cortex.error.unavailable") return 503;
   return 500;
 }
 
@@ -371,24 +372,62 @@ describe("every error code of spec §12, through the facade", () => {
     expect(w.records()).toEqual([]);
   });
 
-  it("error.unspecified: an infrastructure ConnectionError from a port reaches the caller as is", async () => {
-    const failing: AccountDirectory = {
+  it("error.unavailable: a store whose transaction fails as a lost connection answers 503, retryable, with nothing of the driver", async () => {
+    const lost = Object.assign(new Error("terminating connection due to administrator command"), {
+      code: "57P01",
+    });
+    const down = new ConnectionError("cortex.error.unavailable", { cause: lost });
+    const store: UnitOfWork = {
+      connections: w.store.connections,
+      outbox: w.store.outbox,
+      transaction: async () => {
+        throw down;
+      },
+    };
+    const connections = createConnections({ ...deps(w), store });
+    const error = await expectCode(
+      connections.create(w.as(OWNER), CTX, [{ _id: B }]),
+      "cortex.error.unavailable",
+    );
+    expect(error.retryable).toBe(true);
+    expect(error.cause).toBe(lost);
+    // Only the code's own fault: nothing of the driver.
+    expect(error.toFault()).toEqual(new ConnectionError("cortex.error.unavailable").toFault());
+    expect(w.records()).toEqual([]);
+  });
+
+  it("error.unavailable: a host port that says it is down (retryable) or times out (TimeoutError)", async () => {
+    const saysDown: AccountDirectory = {
       findByIds: async () => {
-        throw new ConnectionError("cortex.error.unspecified", { reason: "directory down", retryable: true });
+        throw new ConnectionError("cortex.error.unspecified", {
+          reason: "directory down: 10.0.0.7:389",
+          retryable: true,
+        });
       },
       findByEmails: async () => [],
     };
-    const connections = createConnections({ ...deps(w), accounts: failing });
-    const error = await expectCode(
-      connections.create(w.as(OWNER), CTX, [{ _id: B }]),
-      "cortex.error.unspecified",
+    const down = await expectCode(
+      createConnections({ ...deps(w), accounts: saysDown }).create(w.as(OWNER), CTX, [{ _id: B }]),
+      "cortex.error.unavailable",
     );
-    expect(error.retryable).toBe(true);
-    expect(error.toFault()).toMatchObject({ code: "kError", status: 500 });
+    expect(down.reason).toBeUndefined();
+    expect(down.retryable).toBe(true);
+    const timeout = new DOMException("signal timed out", "TimeoutError");
+    const slow: AccountDirectory = {
+      findByIds: async () => {
+        throw timeout;
+      },
+      findByEmails: async () => [],
+    };
+    const timedOut = await expectCode(
+      createConnections({ ...deps(w), accounts: slow }).create(w.as(OWNER), CTX, [{ _id: B }]),
+      "cortex.error.unavailable",
+    );
+    expect(timedOut.cause).toBe(timeout);
   });
 
-  it("error.unspecified: a plain error thrown by a host port is reported with a spec code, as its cause", async () => {
-    const boom = new Error("ECONNRESET");
+  it("error.unspecified: a plain error thrown by a host port (a bug) is its cause, never its message", async () => {
+    const boom = new Error("ECONNRESET 10.0.0.7:389 at lookup (directory.ts:12)");
     const failing: AccountDirectory = {
       findByIds: async () => {
         throw boom;
@@ -401,6 +440,32 @@ describe("every error code of spec §12, through the facade", () => {
       "cortex.error.unspecified",
     );
     expect(error.cause).toBe(boom);
+    expect(error.retryable).toBe(false);
+    expect(error.message).toBe("An unexpected error occurred.");
+    expect(JSON.stringify(error.toFault())).not.toMatch(/ECONNRESET|10\.0\.0\.7|directory\.ts/);
+  });
+
+  it("error.unspecified: a port's 5xx ConnectionError loses its message and reason on the way out", async () => {
+    const failing: AccountDirectory = {
+      findByIds: async () => {
+        throw new ConnectionError("cortex.error.unspecified", {
+          message: "LDAP bind as cn=admin failed",
+          reason: "10.0.0.7:389",
+        });
+      },
+      findByEmails: async () => [],
+    };
+    const error = await expectCode(
+      createConnections({ ...deps(w), accounts: failing }).create(w.as(OWNER), CTX, [{ _id: B }]),
+      "cortex.error.unspecified",
+    );
+    expect(error.toFault()).toMatchObject({
+      code: "kError",
+      status: 500,
+      message: "An unexpected error occurred.",
+    });
+    expect(error.reason).toBeUndefined();
+    expect(String((error.cause as Error).message)).toContain("LDAP");
   });
 });
 

@@ -3,11 +3,12 @@ import {
   type Connections,
   type ConnectionTargetInput,
   type ContextRef,
+  type ErrorCode,
   hostIdSchema,
-  isConnectionError,
   isConnectionId,
   orgSchema,
   type Principal,
+  publicError,
 } from "@conn/core";
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -50,11 +51,46 @@ export interface ConnectionsAppOptions {
   /** Maps a URL's plural object name to the object; by default strips one trailing "s". */
   objectFromPlural?: ObjectFromPlural;
   /**
-   * Called with every error that is not a `ConnectionError` (the client gets a bare 500 fault); logs by default, with
-   * the token in the path redacted. The request's URL may carry a token: never log it as is (see `redactedPath`).
+   * The host's error reporter: called exactly once for every answer with a 5xx status (`cortex.error.unspecified`
+   * or `cortex.error.unavailable`), with the full error (what went wrong underneath is in its `cause` chain: the
+   * driver's message, SQL state, host, port, stack), the request, and a report naming the request id the client got
+   * in its fault and in the `X-Request-Id` header. The client's fault says only its code. By default it writes the
+   * report and the error with `console.error`. The request's URL may carry a token: log `report.path` (redacted) or
+   * `report.route`, never `request.url` (see {@link redactedPath}).
    */
-  onUnexpectedError?: (error: unknown, request: Request) => void;
+  onUnexpectedError?: (error: unknown, request: Request, report: UnexpectedErrorReport) => void;
+  /**
+   * Use a caller's own `X-Request-Id` (1..128 characters of `[A-Za-z0-9._:=-]`) as the request id, when a proxy or
+   * gateway of the host sets it; off by default: an id is generated for every request.
+   */
+  trustRequestId?: boolean;
+  /** Makes a request id; `crypto.randomUUID()` by default. */
+  generateRequestId?: () => string;
+  /** The `Retry-After` (seconds) of a 503 `cortex.error.unavailable`; 1 by default. */
+  retryAfterSeconds?: number;
 }
+
+/** What {@link ConnectionsAppOptions.onUnexpectedError} gets besides the error: where it happened, and its id. */
+export interface UnexpectedErrorReport {
+  /** The id the client got in the fault's `requestId` and in the `X-Request-Id` header. */
+  requestId: string;
+  /** The request's method. */
+  method: string;
+  /** The route that matched, e.g. `/:org/v2/connections/:idOrToken` (a pattern: never a token). */
+  route: string;
+  /** The request's path with a token segment redacted and the query dropped ({@link redactedPath}). */
+  path: string;
+  /** The status the client got: 500 or 503. */
+  status: number;
+  /** The code the client got. */
+  code: ErrorCode;
+}
+
+/** The header that carries the request id, in and out. */
+export const REQUEST_ID_HEADER = "X-Request-Id";
+
+/** A request id a host may pass in: 1..128 characters that cannot break a log line or a header. */
+const TRUSTED_REQUEST_ID = /^[A-Za-z0-9._:=-]{1,128}$/;
 
 /** The default {@link ObjectFromPlural}: `c_prescriptions` → `c_prescription`; a name without a trailing "s" is kept. */
 export function stripTrailingS(_org: string, plural: string): string {
@@ -71,12 +107,6 @@ function normaliseBasePath(basePath: string | undefined): string {
   return trimmed.startsWith("/") ? trimmed : `/${trimmed}`;
 }
 
-/** The JSON of a fault answer with its status; never cached, like every answer of the API. */
-function faultResponse(c: Context, error: ConnectionError): Response {
-  c.header("Cache-Control", "no-store");
-  return c.json(error.toFault(), error.status as ContentfulStatusCode);
-}
-
 /**
  * Builds a Hono app serving the connections REST API of spec §13 under `{basePath}/{org}/v2`, plus its OpenAPI 3.1
  * document at `{basePath}/{org}/v2/openapi.json`. Mount it in any Fetch-API server (`app.fetch`), in another Hono
@@ -90,24 +120,60 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
     throw new RangeError(`maxBodyBytes must be a positive integer, got ${maxBodyBytes}`);
   }
   const objectFromPlural = options.objectFromPlural ?? stripTrailingS;
-  const onUnexpectedError =
-    options.onUnexpectedError ??
-    ((error: unknown, request: Request) =>
-      console.error(`@conn/http: unexpected error on ${request.method} ${redactedPath(request.url)}`, error));
+  const onUnexpectedError = options.onUnexpectedError ?? reportToConsole;
+  const generateRequestId = options.generateRequestId ?? (() => crypto.randomUUID());
+  const retryAfterSeconds = options.retryAfterSeconds ?? 1;
+  if (!Number.isSafeInteger(retryAfterSeconds) || retryAfterSeconds < 0) {
+    throw new RangeError(`retryAfterSeconds must be a non-negative integer, got ${retryAfterSeconds}`);
+  }
   const route = (path: string) => `${base}/:org/v2${path}`;
   let openApiDocument: string | undefined;
 
   const app = new Hono();
 
-  /** A fault for any failure: its own for a `ConnectionError`, a bare 500 for anything else (reported to the host). */
-  const answerError = (error: unknown, c: Context): Response => {
-    if (isConnectionError(error)) return faultResponse(c, error);
-    try {
-      onUnexpectedError(error, c.req.raw);
-    } catch {
-      // The host's reporter failed too; the client still gets its fault.
+  const requestIds = new WeakMap<Context, string>();
+  /** The id of this request: made once, the first time it is asked for, and sent back in `X-Request-Id`. */
+  const requestIdOf = (c: Context): string => {
+    let id = requestIds.get(c);
+    if (id === undefined) {
+      const given = options.trustRequestId === true ? c.req.header(REQUEST_ID_HEADER) : undefined;
+      id = given !== undefined && TRUSTED_REQUEST_ID.test(given) ? given : generateRequestId();
+      requestIds.set(c, id);
+      c.header(REQUEST_ID_HEADER, id);
     }
-    return faultResponse(c, new ConnectionError("cortex.error.unspecified"));
+    return id;
+  };
+
+  /** The JSON of a fault answer with its status and the request id; never cached, like every answer of the API. */
+  const faultResponse = (c: Context, error: ConnectionError): Response => {
+    const requestId = requestIdOf(c);
+    c.header("Cache-Control", "no-store");
+    if (error.code === "cortex.error.unavailable") c.header("Retry-After", String(retryAfterSeconds));
+    return c.json({ ...error.toFault(), requestId }, error.status as ContentfulStatusCode);
+  };
+
+  /**
+   * A fault for any failure: a 4xx `ConnectionError` as it is; anything else as the bare 500 or 503 of
+   * `publicError`, reported to the host with the full error, once.
+   */
+  const answerError = (error: unknown, c: Context): Response => {
+    const answer = publicError(error);
+    if (answer.status >= 500) {
+      const report: UnexpectedErrorReport = {
+        requestId: requestIdOf(c),
+        method: c.req.method,
+        route: c.req.routePath,
+        path: redactedPath(c.req.url),
+        status: answer.status,
+        code: answer.code,
+      };
+      try {
+        onUnexpectedError(error, c.req.raw, report);
+      } catch {
+        // The host's reporter failed too; the client still gets its fault.
+      }
+    }
+    return faultResponse(c, answer);
   };
   app.onError(answerError);
   app.notFound((c) =>
@@ -116,6 +182,7 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
 
   // Scoped to the API's own paths, so that a host app this one is mounted in keeps its own behaviour.
   app.use(route("/*"), async (c, next) => {
+    requestIdOf(c);
     try {
       await next();
     } catch (error) {
@@ -208,6 +275,14 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
   });
 
   return app;
+}
+
+/** The default reporter: one `console.error` with the report's fields (no token) and the full error. */
+function reportToConsole(error: unknown, _request: Request, report: UnexpectedErrorReport): void {
+  console.error(
+    `@conn/http: ${report.status} ${report.code} on ${report.method} ${report.path} (request ${report.requestId})`,
+    error,
+  );
 }
 
 /**

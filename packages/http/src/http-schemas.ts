@@ -167,11 +167,19 @@ export const faultSchema = z
     message: z.string(),
     reason: z.string().optional(),
     path: z.string().optional(),
+    requestId: z
+      .string()
+      .optional()
+      .describe(
+        "The request's id, also in the `X-Request-Id` header: the host's error reporter got the same id with the " +
+          "full error. Every fault answer carries it.",
+      ),
   })
   .strict();
 
-/** A per-target fault inside a create response: a fault plus the target it is about. */
+/** A per-target fault inside a create response: a fault plus the target it is about (the answer's header has the id). */
 export const targetFaultSchema = faultSchema
+  .omit({ requestId: true })
   .extend({ target: z.object({ _id: hostIdSchema.optional(), email: z.string().optional() }).strict() })
   .strict();
 

@@ -25,8 +25,10 @@ export {
   createConnectionsApp,
   NO_ROUTE_REASON,
   type ObjectFromPlural,
+  REQUEST_ID_HEADER,
   redactedPath,
   stripTrailingS,
+  type UnexpectedErrorReport,
 } from "./create-connections-app.js";
 export * from "./http-schemas.js";
 export {

@@ -52,11 +52,14 @@ function componentSchemas(
   );
 }
 
-const ref = (kind: "schemas" | "parameters" | "responses", id: string) => ({
+const ref = (kind: "schemas" | "parameters" | "responses" | "headers", id: string) => ({
   $ref: `#/components/${kind}/${id}`,
 });
 
 const json = (schema: JsonObject) => ({ "application/json": { schema } });
+
+/** The headers of every answer of the API. */
+const answerHeaders = () => ({ "X-Request-Id": ref("headers", "X-Request-Id") });
 
 /** The statuses of spec §12, each with the codes that answer with it. */
 function faultResponses(): Record<string, JsonObject> {
@@ -64,20 +67,30 @@ function faultResponses(): Record<string, JsonObject> {
   for (const [code, status] of Object.entries(ERROR_STATUS) as [ErrorCode, number][]) {
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
+  const notes: Record<number, string> = {
+    500: " Nothing of what went wrong underneath is in it: the host's error reporter got that, with the same request id.",
+    503:
+      " Storage or a host port is down or timed out: try again after `Retry-After` seconds. Nothing of the" +
+      " underlying fault is in it: the host's error reporter got that, with the same request id.",
+  };
   return Object.fromEntries(
     [...byStatus].map(([status, codes]) => [
       `Fault${status}`,
       {
-        description: `A fault: ${codes.map((c) => `\`${c}\``).join(", ")}.`,
+        description: `A fault: ${codes.map((c) => `\`${c}\``).join(", ")}.${notes[status] ?? ""}`,
+        headers:
+          status === 503
+            ? { ...answerHeaders(), "Retry-After": ref("headers", "Retry-After") }
+            : answerHeaders(),
         content: json(ref("schemas", "Fault")),
       },
     ]),
   );
 }
 
-/** The fault responses of an operation, by status. */
+/** The fault responses of an operation, by status; every operation may also answer 500 and 503. */
 function faults(...statuses: number[]): Record<string, JsonObject> {
-  return Object.fromEntries(statuses.map((s) => [String(s), ref("responses", `Fault${s}`)]));
+  return Object.fromEntries([...statuses, 500, 503].map((s) => [String(s), ref("responses", `Fault${s}`)]));
 }
 
 /** The query parameters of the list routes: the facade's own list schema, field by field. */
@@ -125,7 +138,7 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
   const idOrToken = ref("parameters", "idOrToken");
   const contextParameters = [org, ref("parameters", "objects"), ref("parameters", "id")];
   const ok = (description: string, schema: string) => ({
-    "200": { description, content: json(ref("schemas", schema)) },
+    "200": { description, headers: answerHeaders(), content: json(ref("schemas", schema)) },
   });
 
   return {
@@ -136,7 +149,8 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
       description:
         "Share a record with another person at an access level, the way Cortex connections work. " +
         "Authentication is the host application's: a request without credentials is anonymous. " +
-        "Every failure is a JSON fault with the HTTP status of its code.",
+        "Every failure is a JSON fault with the HTTP status of its code and the request's id (`requestId`, also in " +
+        "the `X-Request-Id` header of every answer); a 5xx fault says only its code.",
     },
     servers: [{ url: options.basePath === undefined || options.basePath === "" ? "/" : options.basePath }],
     paths: {
@@ -151,14 +165,14 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
           requestBody: { required: true, content: json(ref("schemas", "CreateConnectionsBody")) },
           responses: {
             ...ok("One entry per merged target.", "CreateConnectionsResponse"),
-            ...faults(400, 403, 404, 413, 500),
+            ...faults(400, 403, 404, 413),
           },
         },
         get: {
           operationId: "listContextConnections",
           summary: "List the connections on a context (needs Share on it).",
           parameters: pageQuery,
-          responses: { ...ok("A page of connections.", "ConnectionList"), ...faults(400, 403, 404, 500) },
+          responses: { ...ok("A page of connections.", "ConnectionList"), ...faults(400, 403, 404) },
         },
       },
       "/{org}/v2/connections": {
@@ -166,7 +180,7 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
           operationId: "listConnections",
           summary: "List the caller's connections, as target or as creator.",
           parameters: [org, ref("parameters", "query.show"), ...pageQuery],
-          responses: { ...ok("A page of connections.", "ConnectionList"), ...faults(400, 403, 500) },
+          responses: { ...ok("A page of connections.", "ConnectionList"), ...faults(400, 403) },
         },
       },
       "/{org}/v2/connections/{idOrToken}": {
@@ -174,18 +188,18 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
         get: {
           operationId: "readConnection",
           summary: "Read a connection by id, or a pending invitation by token (anonymous callers allowed).",
-          responses: { ...ok("The connection.", "Connection"), ...faults(400, 403, 404, 500) },
+          responses: { ...ok("The connection.", "Connection"), ...faults(400, 403, 404) },
         },
         post: {
           operationId: "acceptConnection",
           summary: "Accept a pending invitation by token; the caller must be its verified target.",
           description: "A connection id is not a token: it is refused as a malformed token (400).",
-          responses: { ...ok("The active connection.", "Connection"), ...faults(400, 403, 500) },
+          responses: { ...ok("The active connection.", "Connection"), ...faults(400, 403) },
         },
         delete: {
           operationId: "deleteConnection",
           summary: "Delete a connection by id, or reject a pending invitation by token (anonymous allowed).",
-          responses: { ...ok("Done.", "Result"), ...faults(400, 403, 404, 500) },
+          responses: { ...ok("Done.", "Result"), ...faults(400, 403, 404) },
         },
       },
       "/{org}/v2/openapi.json": {
@@ -237,6 +251,18 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
         ...listParameters(),
       },
       responses: faultResponses(),
+      headers: {
+        "X-Request-Id": {
+          description:
+            "The request's id, generated for each request (or the caller's own `X-Request-Id` when the host " +
+            "trusts it): the host's error reporter gets the same id.",
+          schema: { type: "string" },
+        },
+        "Retry-After": {
+          description: "Seconds to wait before trying again.",
+          schema: { type: "integer", minimum: 0 },
+        },
+      },
     },
   };
 }

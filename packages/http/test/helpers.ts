@@ -151,11 +151,16 @@ export function useServer(options: Partial<ConnectionsAppOptions> = {}) {
   };
 }
 
-/** Asserts a fault answer: its status, its code, and that the body is a well-formed fault with that status. */
+/**
+ * Asserts a fault answer: its status, its code, that the body is a well-formed fault with that status, and that it
+ * carries the request id of its `X-Request-Id` header.
+ */
 export function expectFault(answer: Answer, status: number, errCode: string): z.output<typeof faultSchema> {
   expect({ status: answer.status, errCode: answer.body?.errCode }).toEqual({ status, errCode });
   const fault = faultSchema.parse(answer.body);
   expect(fault.status).toBe(status);
   expect(answer.headers.get("content-type")).toMatch(/^application\/json/);
+  expect(fault.requestId, "every fault carries its request id").toMatch(/^[A-Za-z0-9._:=-]{1,128}$/);
+  expect(answer.headers.get("x-request-id")).toBe(fault.requestId);
   return fault;
 }

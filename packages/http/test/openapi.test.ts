@@ -51,7 +51,15 @@ describe("GET /{org}/v2/openapi.json", () => {
     expect(create.post.requestBody.content["application/json"].schema).toEqual({
       $ref: "#/components/schemas/CreateConnectionsBody",
     });
-    expect(Object.keys(create.post.responses).sort()).toEqual(["200", "400", "403", "404", "413", "500"]);
+    expect(Object.keys(create.post.responses).sort()).toEqual([
+      "200",
+      "400",
+      "403",
+      "404",
+      "413",
+      "500",
+      "503",
+    ]);
     const listParameters = document.paths["/{org}/v2/connections"].get.parameters.map(
       (p: Json) => document.components.parameters[p.$ref.split("/").at(-1)].name,
     );
@@ -90,6 +98,28 @@ describe("GET /{org}/v2/openapi.json", () => {
     });
     expect(components.responses.Fault403.description).toContain("cortex.accessDenied.notLoggedIn");
     expect(components.responses.Fault413.description).toContain("cortex.tooLarge.connectionTargets");
+  });
+
+  it("documents the request id of every answer, the fault's requestId, and the Retry-After of a 503", async () => {
+    const document = await fetchDocument();
+    const { components } = document;
+    expect(components.schemas.Fault.properties.requestId).toMatchObject({ type: "string" });
+    expect(components.schemas.TargetFault.properties.requestId).toBeUndefined();
+    expect(components.responses.Fault503.description).toContain("cortex.error.unavailable");
+    expect(Object.keys(components.responses.Fault503.headers).sort()).toEqual([
+      "Retry-After",
+      "X-Request-Id",
+    ]);
+    expect(components.headers["Retry-After"].schema).toMatchObject({ type: "integer" });
+    for (const [path, item] of Object.entries(document.paths as Record<string, Json>)) {
+      if (path.endsWith("openapi.json")) continue;
+      for (const [method, operation] of Object.entries(item as Json)) {
+        if (method === "parameters") continue;
+        const responses = (operation as Json).responses;
+        expect(responses["503"], `${method} ${path}`).toEqual({ $ref: "#/components/responses/Fault503" });
+        expect(responses["200"].headers["X-Request-Id"], `${method} ${path}`).toBeDefined();
+      }
+    }
   });
 
   it("every route it lists answers with a status it documents, never route-not-found", async () => {

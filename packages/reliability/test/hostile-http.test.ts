@@ -545,7 +545,7 @@ function answerProblems(
   if (ERROR_STATUS[code] !== res.status || fault.data.status !== res.status) {
     problems.push(`status ${res.status} for ${code} (fault says ${fault.data.status})`);
   }
-  if (code === "cortex.error.unspecified") problems.push("cortex.error.unspecified with no failing port");
+  if (code.startsWith("cortex.error.")) problems.push(`${code} with no failing port`);
   return { problems, code };
 }
 

@@ -25,6 +25,7 @@ import {
   buildWorld,
   bump,
   CountingNotifier,
+  causeText,
   checkInvariants,
   clean,
   collectConnectionIds,
@@ -204,12 +205,10 @@ async function soak(t: TestDb, plan: SoakPlan): Promise<Record<string, unknown>>
         // No fault is injected here: an infrastructure error, or a create refused as a whole with the per-target
         // code connectionExists (spec §5 lists it per target only), is a finding.
         if (
-          code === "cortex.error.unspecified" ||
+          code.startsWith("cortex.error.") ||
           (kind === "create" && code === "cortex.conflict.connectionExists")
         ) {
-          tally.unexpected.push(
-            `${kind}: ${code}: ${error.reason ?? error.message} (retryable ${error.retryable})`,
-          );
+          tally.unexpected.push(`${kind}: ${code}: ${causeText(error)} (retryable ${error.retryable})`);
         }
       }
       bump(tally.errorsByCode, code);

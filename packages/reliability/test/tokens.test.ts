@@ -6,7 +6,7 @@
  *     every token path, carry no token;
  * (c) never in anyone's view but the target's — creator, Share holder, lists, reads by id, events, others' notices;
  * (d) no oracle — a wrong account's valid token and an unknown, expired or used token are indistinguishable, through
- *     the facade and byte for byte over HTTP (headers but `Date` included);
+ *     the facade and byte for byte over HTTP (headers but `Date` and the random request id included);
  * (e) constant-time and strong — the presented token's digest always has the stored digest's length, so the
  *     comparison always reaches `timingSafeEqual` (counted through a pass-through mock of node:crypto); tokens are
  *     43 URL-safe characters, unique over 10,000 issues; a re-invite invalidates the old token.
@@ -610,7 +610,7 @@ describe("(d) a wrong account's valid token and an unknown token are indistingui
     figures.noOracleFacade = { comparisons: compared };
   });
 
-  it("over HTTP: byte-identical answers, headers but Date included", async () => {
+  it("over HTTP: byte-identical answers, headers but Date and the request id included", async () => {
     const { world, server } = need();
     const origin = { host: "127.0.0.1", port: server.port };
     const [, daveToken, carolToken] = world.pools.tokens as [string, string, string];
@@ -621,9 +621,14 @@ describe("(d) a wrong account's valid token and an unknown token are indistingui
         path: `/${ORG}/v2/connections/${token}`,
         headers: who === null ? {} : { authorization: `Bearer ${who}` },
       });
+    // The request id is random per request (a fresh UUID, the same length every time) and says nothing of the
+    // token: it is checked to match its header, then left out, like Date.
     const comparable = (r: RawResponse) => {
-      const { date: _date, ...headers } = r.headers;
-      return { status: r.status, headers, text: r.text };
+      const { date: _date, "x-request-id": requestId, ...headers } = r.headers;
+      expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+      const text = r.text.replace(`"requestId":"${requestId}"`, '"requestId":"<id>"');
+      expect(text).toContain('"requestId":"<id>"');
+      return { status: r.status, headers, text };
     };
     let compared = 0;
     for (const method of ["GET", "POST", "DELETE"]) {

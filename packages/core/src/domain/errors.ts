@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   "cortex.conflict.connectionExists": 409,
   "cortex.tooLarge.connectionTargets": 413,
   "cortex.error.unspecified": 500,
+  "cortex.error.unavailable": 503,
 } as const;
 
 /** A spec error code, e.g. `cortex.accessDenied.shareAccess`. */
@@ -33,6 +34,11 @@ const FAULT_KIND: Record<string, string> = {
   conflict: "kExists",
   tooLarge: "kTooLarge",
   error: "kError",
+};
+
+/** Codes whose fault kind is not their family's. */
+const CODE_KIND: Partial<Record<ErrorCode, string>> = {
+  "cortex.error.unavailable": "kUnavailable",
 };
 
 /** Default human messages, one per code. */
@@ -56,6 +62,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   "cortex.conflict.connectionExists": "The connection already exists.",
   "cortex.tooLarge.connectionTargets": "Too many connection targets.",
   "cortex.error.unspecified": "An unexpected error occurred.",
+  "cortex.error.unavailable": "The service is temporarily unavailable; try again later.",
 };
 
 /** Optional details of a {@link ConnectionError}. */
@@ -68,7 +75,10 @@ export interface ConnectionErrorOptions {
   path?: string;
   /** The underlying fault. */
   cause?: unknown;
-  /** True when the same call may succeed if retried (an infrastructure fault such as a lost connection). */
+  /**
+   * True when the same call may succeed if retried (an infrastructure fault such as a lost connection); defaults to
+   * true for `cortex.error.unavailable`, false for every other code.
+   */
   retryable?: boolean;
 }
 
@@ -95,7 +105,7 @@ export class ConnectionError extends Error {
     this.status = ERROR_STATUS[code];
     this.reason = options.reason;
     this.path = options.path;
-    this.retryable = options.retryable ?? false;
+    this.retryable = options.retryable ?? code === "cortex.error.unavailable";
   }
 
   /** The JSON fault shape of spec §13. */
@@ -114,6 +124,8 @@ export interface Fault {
   message: string;
   reason?: string;
   path?: string;
+  /** The id of the request that failed, as the server's error reporter received it (set by the HTTP layer). */
+  requestId?: string;
 }
 
 /** Builds the JSON fault of spec §13 from an error. */
@@ -123,7 +135,7 @@ export function toFault(error: ConnectionError): Fault {
     object: "fault",
     name: "fault",
     errCode: error.code,
-    code: FAULT_KIND[family] ?? "kError",
+    code: CODE_KIND[error.code] ?? FAULT_KIND[family] ?? "kError",
     status: error.status,
     message: error.message,
   };
@@ -135,4 +147,43 @@ export function toFault(error: ConnectionError): Fault {
 /** True when `value` is a {@link ConnectionError}, optionally with the given code. */
 export function isConnectionError(value: unknown, code?: ErrorCode): value is ConnectionError {
   return value instanceof ConnectionError && (code === undefined || value.code === code);
+}
+
+/**
+ * True when `error` says that what it came from (storage, a host port) is down or timed out, so the same call may
+ * succeed later: a `ConnectionError` with code `cortex.error.unavailable`, a 5xx `ConnectionError` marked
+ * `retryable`, or an error named `TimeoutError` (what `AbortSignal.timeout` aborts a `fetch` with).
+ */
+export function isUnavailable(error: unknown): boolean {
+  if (error instanceof ConnectionError) {
+    return error.code === "cortex.error.unavailable" || (error.status >= 500 && error.retryable);
+  }
+  return error instanceof Error && error.name === "TimeoutError";
+}
+
+/** True when a 5xx error carries nothing but its code: the standard message, no reason, no path. */
+function bare(error: ConnectionError): boolean {
+  return error.message === MESSAGES[error.code] && error.reason === undefined && error.path === undefined;
+}
+
+/**
+ * What a caller may be told about any failure. A 4xx `ConnectionError` is returned as is: it is about the caller's
+ * own input or rights. Anything else becomes a bare `cortex.error.unavailable` (retryable; see
+ * {@link isUnavailable}) or `cortex.error.unspecified` (not retryable): the standard message, no reason, no path,
+ * and the original error only as `cause`, so no driver message, SQL state, host, port or stack reaches an answer.
+ * A bare error that already has the right code is returned as is, so applying it twice wraps once.
+ */
+export function publicError(error: unknown): ConnectionError {
+  if (error instanceof ConnectionError && error.status < 500) return error;
+  const code: ErrorCode = isUnavailable(error) ? "cortex.error.unavailable" : "cortex.error.unspecified";
+  const retryable = code === "cortex.error.unavailable";
+  if (
+    error instanceof ConnectionError &&
+    error.code === code &&
+    error.retryable === retryable &&
+    bare(error)
+  ) {
+    return error;
+  }
+  return new ConnectionError(code, { cause: error, retryable });
 }

@@ -1,10 +1,9 @@
 /**
  * Helpers of the tenancy, faults and soak suites: server gating (as adapter-postgres does it), one schema per test
  * file, a facade over the Postgres adapters with in-memory host ports, a statement-capturing database, SQL
- * invariants, admin actions on the server (terminate backends, restart) and the results files.
+ * invariants, admin actions on the server (terminate backends) and the results files.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { execFile } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
@@ -520,7 +519,7 @@ export function eventIds(events: readonly ConnectionEvent[], into: Set<string>):
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The server itself: admin sessions, terminating backends, restarting.
+// The server itself: admin sessions, terminating backends (never a restart: see survival.test.ts).
 
 /** Runs one statement in a fresh session of its own (not a pooled one). */
 export async function adminQuery<R extends Record<string, unknown>>(
@@ -548,65 +547,6 @@ export async function terminateBackends(appName: string): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-/** True when the server answers a query. */
-export async function serverAnswers(): Promise<boolean> {
-  try {
-    await adminQuery("SELECT 1");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Waits until the server answers, up to `timeoutMs`; returns whether it did. */
-export async function waitForServer(timeoutMs = 30_000): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await serverAnswers()) return true;
-    await sleep(200);
-  }
-  return false;
-}
-
-function run(command: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; output: string }> {
-  return new Promise((resolve) => {
-    execFile(command, args, { timeout: timeoutMs }, (error, stdout, stderr) => {
-      resolve({ ok: error === null, output: `${stdout}${stderr}`.trim() });
-    });
-  });
-}
-
-/** The cluster version under /etc/postgresql (e.g. "15"), if there is one. */
-async function clusterVersion(): Promise<string | null> {
-  const { ok, output } = await run("ls", ["/etc/postgresql"], 5_000);
-  return ok && output !== "" ? (output.split(/\s+/)[0] ?? null) : null;
-}
-
-/** Restarts the local cluster with pg_ctlcluster; returns how long until it answered again, or an error. */
-export async function restartServer(
-  timeoutMs = 20_000,
-): Promise<{ ok: boolean; ms: number; output: string }> {
-  const version = await clusterVersion();
-  if (version === null) return { ok: false, ms: 0, output: "no cluster under /etc/postgresql" };
-  const started = Date.now();
-  const result = await run(
-    "pg_ctlcluster",
-    ["--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
-    timeoutMs,
-  );
-  const back = await waitForServer(timeoutMs);
-  return { ok: result.ok && back, ms: Date.now() - started, output: result.output };
-}
-
-/** Makes sure the server is up at the end of a suite: starts the cluster if it does not answer. */
-export async function ensureServerUp(): Promise<boolean> {
-  if (await waitForServer(5_000)) return true;
-  const version = await clusterVersion();
-  if (version !== null)
-    await run("pg_ctlcluster", ["--skip-systemctl-redirect", version, "main", "start"], 30_000);
-  return waitForServer(30_000);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Results.
 
@@ -615,6 +555,15 @@ export function writeResult(name: string, data: unknown): void {
   const dir = new URL("../../results/", import.meta.url);
   mkdirSync(dir, { recursive: true });
   writeFileSync(new URL(`${name}${LONG ? "-long" : ""}.json`, dir), `${JSON.stringify(data, null, 2)}\n`);
+}
+
+/** The words at the end of an error's cause chain (`[57P01] terminating connection …`): what only a reporter sees. */
+export function causeText(error: unknown): string {
+  let inner: unknown = error;
+  while (inner instanceof Error && inner.cause !== undefined) inner = inner.cause;
+  const code = (inner as { code?: unknown } | null)?.code;
+  const message = inner instanceof Error ? inner.message : String(inner);
+  return `${typeof code === "string" ? `[${code}] ` : ""}${message}`;
 }
 
 /** Increments `map[key]`. */
