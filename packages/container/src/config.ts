@@ -116,6 +116,11 @@ export const connectionsConfigSchema = z
         message: `must be greater than sendTimeoutMs + ${RELAY_LEASE_MARGIN_MS} ms, so a send always ends inside its lease`,
       })
       .default(RELAY_DEFAULTS),
+    /**
+     * Traces and metrics through `@opentelemetry/api` (a span per use case and per send, outbox gauges): a no-op
+     * until the host installs an OpenTelemetry SDK, so on by default.
+     */
+    telemetry: z.boolean().default(true),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -155,6 +160,7 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   "relay.leaseMs": "CONN_RELAY_LEASE_MS",
   "relay.sendTimeoutMs": "CONN_RELAY_SEND_TIMEOUT_MS",
   "relay.retentionHours": "CONN_OUTBOX_RETENTION_HOURS",
+  telemetry: "CONN_TELEMETRY",
 };
 
 /** A configuration that cannot work; the message names each bad setting and its environment variable. */
@@ -230,9 +236,18 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     sendTimeoutMs: integer(env.CONN_RELAY_SEND_TIMEOUT_MS),
     retentionHours: integer(env.CONN_OUTBOX_RETENTION_HOURS),
   });
+  const telemetry = env.CONN_TELEMETRY?.trim().toLowerCase();
   return defined({
     persistence,
     notices,
+    telemetry:
+      telemetry === undefined || telemetry === ""
+        ? undefined
+        : ["0", "false", "off", "no"].includes(telemetry)
+          ? false
+          : ["1", "true", "on", "yes"].includes(telemetry)
+            ? true
+            : telemetry,
     schema: env.CONN_DATABASE_SCHEMA,
     tokenKey: env.CONN_TOKEN_KEY,
     relay: Object.keys(relay).length > 0 ? { ...RELAY_DEFAULTS, ...relay } : undefined,

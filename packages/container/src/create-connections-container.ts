@@ -18,6 +18,7 @@ import {
 } from "@conn/adapter-postgres";
 import { SesNotifier } from "@conn/adapter-ses";
 import { Connections, type EventPublisher, type Notifier, OutboxRelay, type UnitOfWork } from "@conn/core";
+import { instrumentConnections, observeOutbox, outboxObserver } from "@conn/opentelemetry";
 import {
   type DependencyContainer,
   type InjectionToken,
@@ -145,6 +146,7 @@ export async function createConnectionsContainer(
             tokens: c.resolve(TOKENS.TokenService),
             clock: c.resolve(TOKENS.Clock),
             random: c.resolve(TOKENS.RandomSource),
+            observer: config.telemetry ? outboxObserver() : undefined,
           },
           {
             idleMs: config.relay.intervalMs,
@@ -160,25 +162,27 @@ export async function createConnectionsContainer(
     ),
   });
   container.register(TOKENS.Connections, {
-    useFactory: instancePerContainerCachingFactory(
-      (c) =>
-        new Connections({
-          store: c.resolve(TOKENS.UnitOfWork),
-          accounts: c.resolve(TOKENS.AccountDirectory),
-          contexts: c.resolve(TOKENS.ContextAccess),
-          orgs: c.resolve(TOKENS.OrgDirectory),
-          tokens: c.resolve(TOKENS.TokenService),
-          ids: c.resolve(TOKENS.IdGenerator),
-          clock: c.resolve(TOKENS.Clock),
-          events: c.resolve(TOKENS.EventPublisher),
-        }),
-    ),
+    useFactory: instancePerContainerCachingFactory((c) => {
+      const connections = new Connections({
+        store: c.resolve(TOKENS.UnitOfWork),
+        accounts: c.resolve(TOKENS.AccountDirectory),
+        contexts: c.resolve(TOKENS.ContextAccess),
+        orgs: c.resolve(TOKENS.OrgDirectory),
+        tokens: c.resolve(TOKENS.TokenService),
+        ids: c.resolve(TOKENS.IdGenerator),
+        clock: c.resolve(TOKENS.Clock),
+        events: c.resolve(TOKENS.EventPublisher),
+      });
+      // Decorated from outside, so @conn/core stays free of telemetry (a no-op until the host installs an SDK).
+      return config.telemetry ? instrumentConnections(connections) : connections;
+    }),
   });
 
   options.register?.(container);
 
   const relay = container.resolve(TOKENS.OutboxRelay);
   relay.start((error) => logger.error("[conn] outbox relay: drain failed", error));
+  const stopObserving = config.telemetry ? observeOutbox(relay) : () => {};
 
   let disposing: Promise<void> | null = null;
   return {
@@ -193,6 +197,7 @@ export async function createConnectionsContainer(
     },
     dispose() {
       disposing ??= (async () => {
+        stopObserving();
         await relay.stop();
         await db?.close();
         await container.dispose();
