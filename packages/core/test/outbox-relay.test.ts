@@ -536,7 +536,7 @@ describe("OutboxRelay: retention and dead letters", () => {
     expect(dead.map((e) => e.id).sort()).toEqual([a.id, b.id].sort());
     expect(dead[0]?.lastError).toContain("mailbox does not exist");
     expect(JSON.stringify(dead)).not.toContain("tokenSeal");
-    expect(() => r.deadLetters({ limit: 0 })).toThrow(ConnectionError);
+    await expect(r.deadLetters({ limit: 0 })).rejects.toThrow(ConnectionError);
     expect(await r.message(a.id)).toMatchObject({ id: a.id, status: "dead" });
 
     notifier.failWith(null);

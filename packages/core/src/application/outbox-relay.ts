@@ -230,7 +230,7 @@ export class OutboxRelay {
   }
 
   /** Dead letters in (org, id) order, without token seals: of one org or of all, a page of at most `limit`. */
-  deadLetters(
+  async deadLetters(
     query: { org?: string; limit?: number; after?: { org: string; id: string } } = {},
   ): Promise<OutboxEntry[]> {
     const limit = query.limit ?? 100;
