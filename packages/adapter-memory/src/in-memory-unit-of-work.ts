@@ -36,9 +36,9 @@ export class InMemoryUnitOfWork implements UnitOfWork {
   }
 
   async transaction<T>(work: (tx: TransactionalStores) => Promise<T>): Promise<T> {
-    const outboxBefore = this.state.outbox.size;
+    const enqueuedBefore = this.state.outboxSeq;
     const result = await this.state.exclusive(() => work(this.tx));
-    if (this.options.afterCommit !== undefined && this.state.outbox.size > outboxBefore)
+    if (this.options.afterCommit !== undefined && this.state.outboxSeq > enqueuedBefore)
       await this.options.afterCommit();
     return result;
   }

@@ -16,4 +16,5 @@ export * from "./in-memory-connection-repository.js";
 export * from "./in-memory-outbox.js";
 export * from "./in-memory-unit-of-work.js";
 export { copyRecord, MemoryState, type OutboxRow } from "./memory-state.js";
+export { type IndexEntry, OutboxRows, SortedIndex } from "./outbox-rows.js";
 export * from "./services.js";

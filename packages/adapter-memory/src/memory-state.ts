@@ -1,14 +1,7 @@
-import type { ConnectionRecord, OutboxMessage, OutboxMessageStatus } from "@conn/core";
+import type { ConnectionRecord } from "@conn/core";
+import { type OutboxRow, OutboxRows } from "./outbox-rows.js";
 
-/** An outbox row as the in-memory outbox keeps it. */
-export interface OutboxRow extends OutboxMessage {
-  /** Enqueue order: due messages are claimed oldest first (ids are random, so they cannot tell). */
-  seq: number;
-  status: OutboxMessageStatus;
-  leaseUntil: Date | null;
-  created: Date;
-  deliveredAt: Date | null;
-}
+export { copyRow, type OutboxRow } from "./outbox-rows.js";
 
 /** A reversible change, recorded so a failed unit of work can be undone. */
 type Undo = () => void;
@@ -28,11 +21,6 @@ export function copyRecord(r: ConnectionRecord): ConnectionRecord {
     },
     expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt),
   };
-}
-
-/** Copies an outbox row. */
-export function copyRow(r: OutboxRow): OutboxRow {
-  return structuredClone(r);
 }
 
 const SEP = "\u0000";
@@ -86,8 +74,8 @@ export class MemoryState {
   readonly byCreator = new Map<string, Set<string>>();
   readonly byTargetAccount = new Map<string, Set<string>>();
   readonly byTargetEmail = new Map<string, Set<string>>();
-  /** Outbox rows by id. */
-  readonly outbox = new Map<string, OutboxRow>();
+  /** Outbox rows by id, with their indexes. */
+  readonly outbox = new OutboxRows();
   /** The enqueue sequence of the outbox: the last `seq` handed out. */
   outboxSeq = 0;
 
@@ -159,14 +147,20 @@ export class MemoryState {
     return before;
   }
 
-  /** Stores an outbox row, keeping the undo log. */
+  /** Stores an outbox row, keeping its indexes and the undo log. */
   putRow(row: OutboxRow): void {
     const before = this.outbox.get(row.id);
-    this.outbox.set(row.id, row);
+    this.outbox.set(row);
     this.undo?.push(() => {
       if (before === undefined) this.outbox.delete(row.id);
-      else this.outbox.set(row.id, before);
+      else this.outbox.set(before);
     });
+  }
+
+  /** Deletes an outbox row, keeping its indexes and the undo log. */
+  deleteRow(id: string): void {
+    const before = this.outbox.delete(id);
+    if (before !== undefined) this.undo?.push(() => this.outbox.set(before));
   }
 
   private checkUnique(key: string, r: ConnectionRecord): void {

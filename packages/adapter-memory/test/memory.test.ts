@@ -106,7 +106,7 @@ describe("copies in and out: nothing a caller holds is what is stored", () => {
     const n = notice("m1");
     await store.outbox.enqueue([{ id: "m1", org: ORG, notice: n, availableAt: NOW }]);
     n.recipient.email = "mallory@example.com";
-    const [claimed] = await store.outbox.claim(NOW, 10, 1000);
+    const [claimed] = await store.outbox.claim(ORG, NOW, 10, 1000);
     (claimed as { notice: SealedNotice }).notice.recipient.email = "eve@example.com";
     const rows = await store.outbox.rows();
     (rows[0] as { notice: SealedNotice }).notice.access = 7;

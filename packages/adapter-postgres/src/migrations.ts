@@ -118,6 +118,26 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX connection_outbox_due_idx ON ${s}.connection_outbox (available_at, seq) WHERE status = 'pending'`,
     ],
   },
+  {
+    version: 10,
+    name: "outbox by org: fenced claims, retention and dead-letter indexes",
+    // Every key leads with org so the table can be sharded by org (e.g. Citus): the primary key becomes (org, id),
+    // and claims go org by org through (org, available_at, seq). `claims` counts the claims of a message: it is the
+    // fencing token a relay names to renew, release or settle its claim. The delivered indexes serve retention (which
+    // orgs have old deliveries; an org's oldest first); the dead index serves the dead-letter list.
+    statements: (s) => [
+      `ALTER TABLE ${s}.connection_outbox ADD COLUMN claims integer NOT NULL DEFAULT 0`,
+      `ALTER TABLE ${s}.connection_outbox DROP CONSTRAINT connection_outbox_pkey`,
+      `ALTER TABLE ${s}.connection_outbox ADD CONSTRAINT connection_outbox_pkey PRIMARY KEY (org, id)`,
+      `CREATE INDEX connection_outbox_org_due_idx
+         ON ${s}.connection_outbox (org, available_at, seq) WHERE status = 'pending'`,
+      `CREATE INDEX connection_outbox_delivered_idx
+         ON ${s}.connection_outbox (delivered_at) WHERE status = 'delivered'`,
+      `CREATE INDEX connection_outbox_org_delivered_idx
+         ON ${s}.connection_outbox (org, delivered_at) WHERE status = 'delivered'`,
+      `CREATE INDEX connection_outbox_dead_idx ON ${s}.connection_outbox (org, id) WHERE status = 'dead'`,
+    ],
+  },
 ];
 
 /** Options of {@link migrate}. */

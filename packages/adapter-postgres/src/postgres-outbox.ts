@@ -1,45 +1,108 @@
 import {
   ConnectionError,
   type Outbox,
+  type OutboxClaim,
+  type OutboxEntry,
+  type OutboxListQuery,
   type OutboxMessage,
   type OutboxMessageStatus,
+  type OutboxStats,
+  type RequeueOutcome,
   type SealedNotice,
 } from "@conn/core";
 import type { Queryable } from "./database.js";
 import { guard } from "./errors.js";
-import { type OutboxRow, toSealedNotice } from "./rows.js";
+import { type OutboxEntryRow, type OutboxRow, toSealedNotice } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
 
 /** The longest `last_error` kept; longer errors are cut. */
 export const MAX_LAST_ERROR_LENGTH = 2000;
 
-/** The statements of one schema, built once per schema. */
+/** How many of the oldest due (or delivered) rows the cross-org discovery reads look at, per org asked for. */
+const SAMPLE_PER_ORG = 64;
+
+/** The operator's columns: the notice without its token seal. */
+const ENTRY_COLUMNS = `id, org, status, notice - 'tokenSeal' AS notice, attempts, available_at, last_error,
+  last_attempt_at, delivered_at`;
+
+/** The statements of one schema, built once per schema. Every write and claim names one org (`org = $1`). */
 function statementsFor(s: string) {
   const t = `${s}.connection_outbox`;
+  const claimable = `status = 'pending' AND available_at <= $2 AND (lease_until IS NULL OR lease_until <= $3)`;
+  const held = `org = $1 AND id = $2 AND claims = $3 AND status = 'pending'`;
   return {
     enqueue: `INSERT INTO ${t} (id, org, notice, available_at)
       SELECT x.id, x.org, x.notice, x.available_at
       FROM jsonb_to_recordset($1::jsonb) AS x(id text, org text, notice jsonb, available_at timestamptz)`,
-    claim: `UPDATE ${t} AS o SET lease_until = $3
-      FROM (SELECT id FROM ${t}
-            WHERE status = 'pending' AND available_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
-            ORDER BY available_at, seq
-            LIMIT $2
+    // Cross-org, read-only: the orgs of the oldest due messages (a bounded sample, so a backlog costs nothing).
+    dueOrgs: `SELECT org FROM (
+        SELECT org, available_at, seq FROM ${t}
+        WHERE status = 'pending' AND available_at <= $1 AND (lease_until IS NULL OR lease_until <= $2)
+        ORDER BY available_at, seq LIMIT $4) AS due
+      GROUP BY org ORDER BY min(available_at) LIMIT $3`,
+    claim: `UPDATE ${t} AS o SET lease_until = $4, claims = o.claims + 1
+      FROM (SELECT id FROM ${t} WHERE org = $1 AND ${claimable}
+            ORDER BY available_at, seq LIMIT $5
             FOR UPDATE SKIP LOCKED) AS due
-      WHERE o.id = due.id
-      RETURNING o.id, o.org, o.notice, o.attempts, o.available_at, o.last_error, o.seq::float8 AS seq`,
+      WHERE o.org = $1 AND o.id = due.id
+      RETURNING o.id, o.org, o.notice, o.attempts, o.available_at, o.last_error, o.seq::float8 AS seq, o.claims,
+                o.lease_until`,
+    renew: `UPDATE ${t} SET lease_until = $4 WHERE ${held} RETURNING claims`,
+    release: `UPDATE ${t} SET lease_until = NULL WHERE ${held} RETURNING claims`,
     markDelivered: `UPDATE ${t}
-      SET status = 'delivered', delivered_at = $2, lease_until = NULL,
+      SET status = 'delivered', delivered_at = $4, last_attempt_at = $4, lease_until = NULL,
           notice = jsonb_set(notice, '{tokenSeal}', 'null'::jsonb)
-      WHERE id = $1 AND status = 'pending'`,
+      WHERE ${held} RETURNING claims`,
     markFailed: `UPDATE ${t}
-      SET attempts = attempts + 1, last_error = $2, last_attempt_at = $4, lease_until = NULL,
-          status = CASE WHEN $3::timestamptz IS NULL THEN 'dead' ELSE 'pending' END,
-          available_at = COALESCE($3::timestamptz, available_at),
-          notice = CASE WHEN $3::timestamptz IS NULL THEN jsonb_set(notice, '{tokenSeal}', 'null'::jsonb)
+      SET attempts = attempts + 1, last_error = $4, last_attempt_at = $6, lease_until = NULL,
+          status = CASE WHEN $5::timestamptz IS NULL THEN 'dead' ELSE 'pending' END,
+          available_at = COALESCE($5::timestamptz, available_at),
+          notice = CASE WHEN $5::timestamptz IS NULL THEN jsonb_set(notice, '{tokenSeal}', 'null'::jsonb)
                         ELSE notice END
-      WHERE id = $1 AND status = 'pending'`,
+      WHERE ${held} RETURNING claims`,
+    // Cross-org, read-only figures.
     counts: `SELECT status, count(*)::int AS n FROM ${t} GROUP BY status`,
+    pendingStats: `SELECT count(*)::int AS pending,
+        count(*) FILTER (WHERE available_at <= $1 AND (lease_until IS NULL OR lease_until <= $1))::int AS due,
+        min(available_at) FILTER (WHERE available_at <= $1 AND (lease_until IS NULL OR lease_until <= $1))
+          AS oldest_due_at
+      FROM ${t} WHERE status = 'pending'`,
+    deadCount: `SELECT count(*)::int AS dead FROM ${t} WHERE status = 'dead'`,
+    // Cross-org, read-only: the orgs of the oldest deliveries past retention (a bounded sample).
+    purgeableOrgs: `SELECT org FROM (
+        SELECT org, delivered_at FROM ${t} WHERE status = 'delivered' AND delivered_at < $1
+        ORDER BY delivered_at LIMIT $3) AS old
+      GROUP BY org ORDER BY min(delivered_at) LIMIT $2`,
+    purgePick: `SELECT id FROM ${t} WHERE org = $1 AND status = 'delivered' AND delivered_at < $2
+      ORDER BY delivered_at LIMIT $3`,
+    purgeDelete: `DELETE FROM ${t} WHERE org = $1 AND id = ANY($2::text[]) AND status = 'delivered'
+      RETURNING id`,
+    listInOrg: `SELECT ${ENTRY_COLUMNS} FROM ${t}
+      WHERE org = $1 AND status = $2 AND id > $3 ORDER BY id LIMIT $4`,
+    // Cross-org, read-only (operators): a page of every org's messages of one status.
+    listAll: `SELECT ${ENTRY_COLUMNS} FROM ${t}
+      WHERE status = $1 AND (org, id) > ($2::text, $3::text) ORDER BY org, id LIMIT $4`,
+    getInOrg: `SELECT ${ENTRY_COLUMNS} FROM ${t} WHERE org = $1 AND id = $2`,
+    // Cross-org, read-only (operators): a message by id alone.
+    getById: `SELECT ${ENTRY_COLUMNS} FROM ${t} WHERE id = $1 ORDER BY org LIMIT 1`,
+    // An invitation gets back the seal and expiry of its connection, which must still be a pending, unexpired
+    // invitation of the same org; any other notice is requeued as it is.
+    requeue: `WITH m AS (
+        SELECT o.status, o.notice->>'kind' AS kind, c.token_seal, c.expires_at
+        FROM ${t} AS o
+        LEFT JOIN ${s}.connections AS c
+          ON c.org = o.org AND c.id = (o.notice->>'connectionId') COLLATE "C" AND c.state = 0 AND c.expires_at > $3
+        WHERE o.org = $1 AND o.id = $2),
+      u AS (
+        UPDATE ${t} AS o SET status = 'pending', attempts = 0, available_at = $3, lease_until = NULL,
+          notice = CASE WHEN m.kind = 'connection-created' THEN o.notice
+                        ELSE o.notice || jsonb_build_object('tokenSeal', m.token_seal, 'expiresAt', m.expires_at) END
+        FROM m
+        WHERE o.org = $1 AND o.id = $2 AND o.status = 'dead'
+          AND (m.kind = 'connection-created' OR m.token_seal IS NOT NULL)
+        RETURNING o.id)
+      SELECT m.status, (SELECT count(*) FROM u)::int AS requeued FROM m`,
+    purgeDead: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND status = 'dead' RETURNING id`,
   };
 }
 
@@ -48,13 +111,41 @@ type Statements = ReturnType<typeof statementsFor>;
 /** The statements of a schema (built on first use). */
 const statements = statementsBySchema(statementsFor);
 
+/** Maps an operator row to an {@link OutboxEntry}. */
+function toEntry(row: OutboxEntryRow): OutboxEntry {
+  return {
+    id: row.id,
+    org: row.org,
+    status: row.status,
+    notice: {
+      ...row.notice,
+      expiresAt: row.notice.expiresAt === null ? null : new Date(row.notice.expiresAt),
+    },
+    attempts: row.attempts,
+    availableAt: new Date(row.available_at),
+    lastError: row.last_error,
+    lastAttemptAt: row.last_attempt_at === null ? null : new Date(row.last_attempt_at),
+    deliveredAt: row.delivered_at === null ? null : new Date(row.delivered_at),
+  };
+}
+
+function checkLimit(operation: string, limit: number, max = 10_000): void {
+  if (!Number.isInteger(limit) || limit < 0 || limit > max) {
+    throw new ConnectionError("cortex.invalidArgument.unspecified", {
+      reason: `${operation}: limit must be an integer from 0 to ${max}`,
+    });
+  }
+}
+
 /**
  * The transactional {@link Outbox} in the `connection_outbox` table. `enqueue` writes in whatever transaction the
- * `Queryable` belongs to. Claiming and settling are global, not per org, by design: a relay serves every org, and
- * a message id is unique across orgs. `claim` locks due rows with `FOR UPDATE SKIP LOCKED` and leases them, so
+ * `Queryable` belongs to. Every write and every claim names one org and its keys lead with org, so the table can be
+ * sharded by org; the reads that span orgs (`dueOrgs`, `purgeableOrgs`, `counts`, `stats`, and `list` / `get`
+ * without an org) lock nothing. `claim` locks an org's due rows with `FOR UPDATE SKIP LOCKED` and leases them, so
  * relays running at once never claim the same message while its lease lasts; run it outside a transaction so the
- * lease commits at once. A failed attempt is counted by `markFailed`, not by `claim`. A delivered or dead-lettered
- * message loses its token seal (ADR 0001), so no settled message can yield a token.
+ * lease commits at once. Each claim raises the row's `claims` count, the fencing token that renew, release and
+ * settle must name. A delivered or dead-lettered message loses its token seal (ADR 0001), so no settled message can
+ * yield a token; a requeued invitation takes the current seal of its still-pending connection.
  */
 export class PostgresOutbox implements Outbox {
   private readonly sql: Statements;
@@ -81,19 +172,32 @@ export class PostgresOutbox implements Outbox {
     await guard("outbox.enqueue", () => this.db.query(this.sql.enqueue, [json]));
   }
 
-  async claim(now: Date, limit: number, leaseMs: number): Promise<OutboxMessage[]> {
-    if (!Number.isInteger(limit) || limit < 0) {
-      throw new ConnectionError("cortex.error.unspecified", {
-        reason: "outbox.claim: limit must be an integer >= 0",
-      });
-    }
+  async dueOrgs(dueBy: Date, now: Date, limit: number): Promise<string[]> {
+    checkLimit("outbox.dueOrgs", limit, 1_000);
+    if (limit === 0) return [];
+    const { rows } = await guard("outbox.dueOrgs", () =>
+      this.db.query<{ org: string }>(this.sql.dueOrgs, [dueBy, now, limit, limit * SAMPLE_PER_ORG]),
+    );
+    return rows.map((r) => r.org);
+  }
+
+  async claim(
+    org: string,
+    now: Date,
+    limit: number,
+    leaseMs: number,
+    dueBy: Date = now,
+  ): Promise<OutboxMessage[]> {
+    checkLimit("outbox.claim", limit);
     if (!Number.isFinite(leaseMs) || leaseMs <= 0) {
-      throw new ConnectionError("cortex.error.unspecified", { reason: "outbox.claim: leaseMs must be > 0" });
+      throw new ConnectionError("cortex.invalidArgument.unspecified", {
+        reason: "outbox.claim: leaseMs must be > 0",
+      });
     }
     if (limit === 0) return [];
     const leaseUntil = new Date(now.getTime() + leaseMs);
     const { rows } = await guard("outbox.claim", () =>
-      this.db.query<OutboxRow>(this.sql.claim, [now, limit, leaseUntil]),
+      this.db.query<OutboxRow>(this.sql.claim, [org, dueBy, now, leaseUntil, limit]),
     );
     // RETURNING keeps no order: put the batch back in claim order (due time, then enqueue order).
     return [...rows]
@@ -107,17 +211,26 @@ export class PostgresOutbox implements Outbox {
         attempts: row.attempts,
         availableAt: new Date(row.available_at),
         lastError: row.last_error,
+        claim: row.claims,
+        leaseUntil: new Date(row.lease_until ?? leaseUntil),
       }));
   }
 
-  async markDelivered(id: string, now: Date): Promise<void> {
-    await guard("outbox.markDelivered", () => this.db.query(this.sql.markDelivered, [id, now]));
+  renew(claim: OutboxClaim, leaseUntil: Date): Promise<boolean> {
+    return this.held("outbox.renew", this.sql.renew, claim, [leaseUntil]);
   }
 
-  async markFailed(id: string, error: string, retryAt: Date | null, now: Date): Promise<void> {
-    await guard("outbox.markFailed", () =>
-      this.db.query(this.sql.markFailed, [id, error.slice(0, MAX_LAST_ERROR_LENGTH), retryAt, now]),
-    );
+  release(claim: OutboxClaim): Promise<boolean> {
+    return this.held("outbox.release", this.sql.release, claim, []);
+  }
+
+  markDelivered(claim: OutboxClaim, now: Date): Promise<boolean> {
+    return this.held("outbox.markDelivered", this.sql.markDelivered, claim, [now]);
+  }
+
+  markFailed(claim: OutboxClaim, error: string, retryAt: Date | null, now: Date): Promise<boolean> {
+    const text = error.slice(0, MAX_LAST_ERROR_LENGTH);
+    return this.held("outbox.markFailed", this.sql.markFailed, claim, [text, retryAt, now]);
   }
 
   async counts(): Promise<Record<OutboxMessageStatus, number>> {
@@ -127,5 +240,102 @@ export class PostgresOutbox implements Outbox {
     const counts: Record<OutboxMessageStatus, number> = { pending: 0, delivered: 0, dead: 0 };
     for (const row of rows) counts[row.status] = row.n;
     return counts;
+  }
+
+  async stats(now: Date): Promise<OutboxStats> {
+    const [pending, dead] = await Promise.all([
+      guard("outbox.stats", () =>
+        this.db.query<{ pending: number; due: number; oldest_due_at: Date | null }>(this.sql.pendingStats, [
+          now,
+        ]),
+      ),
+      guard("outbox.stats", () => this.db.query<{ dead: number }>(this.sql.deadCount)),
+    ]);
+    const p = pending.rows[0];
+    return {
+      pending: p?.pending ?? 0,
+      dead: dead.rows[0]?.dead ?? 0,
+      due: p?.due ?? 0,
+      oldestDueAt: p?.oldest_due_at == null ? null : new Date(p.oldest_due_at),
+    };
+  }
+
+  async purgeableOrgs(before: Date, limit: number): Promise<string[]> {
+    checkLimit("outbox.purgeableOrgs", limit, 1_000);
+    if (limit === 0) return [];
+    const { rows } = await guard("outbox.purgeableOrgs", () =>
+      this.db.query<{ org: string }>(this.sql.purgeableOrgs, [before, limit, limit * SAMPLE_PER_ORG]),
+    );
+    return rows.map((r) => r.org);
+  }
+
+  async purgeDelivered(org: string, before: Date, limit: number): Promise<number> {
+    checkLimit("outbox.purgeDelivered", limit);
+    if (limit === 0) return 0;
+    // Pick, then delete by id: the delete never plans a join, whatever the statistics say.
+    const picked = await guard("outbox.purgeDelivered", () =>
+      this.db.query<{ id: string }>(this.sql.purgePick, [org, before, limit]),
+    );
+    if (picked.rows.length === 0) return 0;
+    const ids = picked.rows.map((r) => r.id);
+    const { rows } = await guard("outbox.purgeDelivered", () =>
+      this.db.query<{ id: string }>(this.sql.purgeDelete, [org, ids]),
+    );
+    return rows.length;
+  }
+
+  async list(query: OutboxListQuery): Promise<OutboxEntry[]> {
+    checkLimit("outbox.list", query.limit, 1_000);
+    if (query.limit === 0) return [];
+    const { org, status, limit, after } = query;
+    const { rows } = await guard("outbox.list", () =>
+      org === undefined
+        ? this.db.query<OutboxEntryRow>(this.sql.listAll, [status, after?.org ?? "", after?.id ?? "", limit])
+        : this.db.query<OutboxEntryRow>(this.sql.listInOrg, [
+            org,
+            status,
+            after === undefined || after.org < org ? "" : after.org > org ? "\uffff" : after.id,
+            limit,
+          ]),
+    );
+    return rows.map(toEntry);
+  }
+
+  async get(id: string, org?: string): Promise<OutboxEntry | null> {
+    const { rows } = await guard("outbox.get", () =>
+      org === undefined
+        ? this.db.query<OutboxEntryRow>(this.sql.getById, [id])
+        : this.db.query<OutboxEntryRow>(this.sql.getInOrg, [org, id]),
+    );
+    const row = rows[0];
+    return row === undefined ? null : toEntry(row);
+  }
+
+  async requeue(org: string, id: string, now: Date): Promise<RequeueOutcome> {
+    const { rows } = await guard("outbox.requeue", () =>
+      this.db.query<{ status: OutboxMessageStatus; requeued: number }>(this.sql.requeue, [org, id, now]),
+    );
+    const row = rows[0];
+    if (row === undefined) return "notFound";
+    if (row.status !== "dead") return "notDead";
+    return row.requeued > 0 ? "requeued" : "invitationClosed";
+  }
+
+  async purgeDead(org: string, id: string): Promise<boolean> {
+    const { rows } = await guard("outbox.purgeDead", () => this.db.query(this.sql.purgeDead, [org, id]));
+    return rows.length > 0;
+  }
+
+  /** Runs a fenced statement (`org = $1 AND id = $2 AND claims = $3`); true when the claim was still held. */
+  private async held(
+    operation: string,
+    text: string,
+    claim: OutboxClaim,
+    rest: readonly unknown[],
+  ): Promise<boolean> {
+    const { rows } = await guard(operation, () =>
+      this.db.query(text, [claim.org, claim.id, claim.claim, ...rest]),
+    );
+    return rows.length > 0;
   }
 }

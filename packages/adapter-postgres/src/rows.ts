@@ -185,6 +185,22 @@ export interface OutboxRow {
   last_error: string | null;
   /** Enqueue order. */
   seq: number;
+  /** The fencing token of the latest claim. */
+  claims: number;
+  lease_until: Date | null;
+}
+
+/** An outbox row as the operator statements read it: the notice without its token seal. */
+export interface OutboxEntryRow {
+  id: string;
+  org: string;
+  status: "pending" | "delivered" | "dead";
+  notice: Omit<StoredNotice, "tokenSeal">;
+  attempts: number;
+  available_at: Date;
+  last_error: string | null;
+  last_attempt_at: Date | null;
+  delivered_at: Date | null;
 }
 
 /** A sealed notice as jsonb holds it: its date is an ISO string. */

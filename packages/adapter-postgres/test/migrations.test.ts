@@ -1,7 +1,7 @@
 import { isConnectionError } from "@conn/core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../src/cli.js";
-import { type Database, MIGRATIONS, migrate, openPglite } from "../src/index.js";
+import { type Database, MIGRATIONS, migrate, openPglite, PostgresOutbox } from "../src/index.js";
 import { migrationLockKeys } from "../src/migrations.js";
 import { type EngineName, openEngine, POSTGRES_ENABLED, uniqueSchema } from "./support/engines.js";
 import { newId } from "./support/fixtures.js";
@@ -47,7 +47,11 @@ for (const engine of ["pglite", "postgres"] as const satisfies readonly EngineNa
       });
       expect(await indexes(schema)).toEqual([
         "connection_migrations_pkey",
+        "connection_outbox_dead_idx",
+        "connection_outbox_delivered_idx",
         "connection_outbox_due_idx",
+        "connection_outbox_org_delivered_idx",
+        "connection_outbox_org_due_idx",
         "connection_outbox_pkey",
         "connections_active_uq",
         "connections_context_idx",
@@ -63,6 +67,36 @@ for (const engine of ["pglite", "postgres"] as const satisfies readonly EngineNa
         `SELECT version, name FROM "${schema}".connection_migrations`,
       );
       expect(rows).toEqual(MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
+    });
+
+    it("10 (outbox by org) keeps the messages of a schema at version 3, claimable per org with claim 1", async () => {
+      const schema = fresh();
+      const s = `"${schema}"`;
+      await db.query(`CREATE SCHEMA ${s}`);
+      await db.query(`CREATE TABLE ${s}.connection_migrations (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+      for (const m of MIGRATIONS.filter((x) => x.version <= 3)) {
+        for (const statement of m.statements(s)) await db.query(statement);
+        await db.query(`INSERT INTO ${s}.connection_migrations (version, name) VALUES ($1, $2)`, [
+          m.version,
+          m.name,
+        ]);
+      }
+      const id = newId();
+      await db.query(
+        `INSERT INTO ${s}.connection_outbox (id, org, notice, available_at) VALUES ($1, 'acme', $2, now())`,
+        [id, JSON.stringify({ kind: "connection-created", expiresAt: null })],
+      );
+      const result = await migrate(db, { schema });
+      expect(result.applied).toContain(10);
+      const outbox = new PostgresOutbox(db, { schema });
+      const [claimed] = await outbox.claim("acme", new Date(Date.now() + 1_000), 10, 60_000);
+      expect(claimed).toMatchObject({ id, org: "acme", attempts: 0, claim: 1 });
+      const { rows } = await db.query<{ key: string }>(
+        `SELECT pg_get_indexdef(indexrelid) AS key FROM pg_index
+         WHERE indrelid = '${s}.connection_outbox'::regclass AND indisprimary`,
+      );
+      expect(rows[0]?.key).toContain("(org, id)");
     });
 
     it("re-run: applies nothing and changes nothing", async () => {

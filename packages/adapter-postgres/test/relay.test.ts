@@ -30,9 +30,9 @@ describeEngines("the core outbox relay on the Postgres outbox", "relay", (ctx) =
 
   it("delivers every notice once, with the token re-derived from its seal, and keeps no seal afterwards", async () => {
     const { notifier, messages, relay } = await setup(10);
-    expect(await relay().drain()).toEqual({ delivered: 10, retried: 0, dead: 0 });
+    expect(await relay().drain()).toEqual({ delivered: 10, retried: 0, dead: 0, lost: 0 });
     expect(notifier.sent.map((n) => n.token).sort()).toEqual(messages.map((m) => m.token).sort());
-    expect(await relay().drain()).toEqual({ delivered: 0, retried: 0, dead: 0 });
+    expect(await relay().drain()).toEqual({ delivered: 0, retried: 0, dead: 0, lost: 0 });
     const { rows } = await ctx.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM ${ctx.s}.connection_outbox WHERE notice->>'tokenSeal' IS NOT NULL`,
     );
@@ -50,11 +50,11 @@ describeEngines("the core outbox relay on the Postgres outbox", "relay", (ctx) =
       });
     });
     const r = relay(3);
-    expect(await r.drain()).toEqual({ delivered: 0, retried: 3, dead: 0 });
+    expect(await r.drain()).toEqual({ delivered: 0, retried: 3, dead: 0, lost: 0 });
     clock.advance(60_000);
-    expect(await r.drain()).toEqual({ delivered: 0, retried: 3, dead: 0 });
+    expect(await r.drain()).toEqual({ delivered: 0, retried: 3, dead: 0, lost: 0 });
     clock.advance(60_000);
-    expect(await r.drain()).toEqual({ delivered: 0, retried: 0, dead: 3 });
+    expect(await r.drain()).toEqual({ delivered: 0, retried: 0, dead: 3, lost: 0 });
     expect(await ctx.outbox.counts()).toEqual({ pending: 0, delivered: 0, dead: 3 });
     const { rows } = await ctx.db.query<{ attempts: number; last_error: string }>(
       `SELECT attempts, last_error FROM ${ctx.s}.connection_outbox ORDER BY id`,
@@ -72,7 +72,7 @@ describeEngines("the core outbox relay on the Postgres outbox", "relay", (ctx) =
     await r.drain();
     notifier.failWith(null);
     clock.advance(60_000);
-    expect(await r.drain()).toEqual({ delivered: 2, retried: 0, dead: 0 });
+    expect(await r.drain()).toEqual({ delivered: 2, retried: 0, dead: 0, lost: 0 });
     expect(notifier.sent).toHaveLength(2);
     expect(await ctx.outbox.counts()).toEqual({ pending: 0, delivered: 2, dead: 0 });
   });
@@ -80,11 +80,11 @@ describeEngines("the core outbox relay on the Postgres outbox", "relay", (ctx) =
   it("a relay that dies mid-batch loses nothing: its claims lapse and another relay delivers them", async () => {
     const { clock, notifier, relay } = await setup(6);
     // The first relay claims a batch and dies before settling any of it.
-    const claimed = await ctx.outbox.claim(clock.now(), 4, 30_000);
+    const claimed = await ctx.outbox.claim("acme", clock.now(), 4, 30_000);
     expect(claimed).toHaveLength(4);
-    expect(await relay().drain()).toEqual({ delivered: 2, retried: 0, dead: 0 });
+    expect(await relay().drain()).toEqual({ delivered: 2, retried: 0, dead: 0, lost: 0 });
     clock.advance(30_001);
-    expect(await relay().drain()).toEqual({ delivered: 4, retried: 0, dead: 0 });
+    expect(await relay().drain()).toEqual({ delivered: 4, retried: 0, dead: 0, lost: 0 });
     expect(new Set(notifier.sent.map((n) => n.idempotencyKey)).size).toBe(6);
   });
 });

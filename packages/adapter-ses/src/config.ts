@@ -147,10 +147,16 @@ export const sesNotifierOptionsSchema = z
     credentials: credentialsSchema.optional(),
     maxAttempts: z.int().min(1).max(10).optional(),
     /**
-     * How long one SendEmail may take before it fails as retryable (default 10 s). Keep it below the outbox relay's
-     * lease, or a hung send can be delivered twice.
+     * How long one SendEmail request (one of the SDK's attempts) may take before it fails (default 4 s). Ignored
+     * with `client`.
      */
-    requestTimeoutMs: z.int().min(100).max(300_000).default(10_000),
+    requestTimeoutMs: z.int().min(100).max(300_000).default(4_000),
+    /**
+     * The overall deadline of one `send`, across all of the SDK's attempts and its retry pauses (default 10 s): when
+     * it passes, the request in flight is aborted and the send fails as retryable. Keep it below the outbox relay's
+     * `sendTimeoutMs` (20 s by default), which is itself kept inside the relay's lease.
+     */
+    sendTimeoutMs: z.int().min(100).max(300_000).default(10_000),
     client: z.custom<SESv2Client>(isClient, "must be an SESv2Client").optional(),
     timeZone: z
       .string()

@@ -5,7 +5,13 @@ import {
   SendEmailCommand,
   type SendEmailCommandInput,
 } from "@aws-sdk/client-sesv2";
-import { ConnectionError, emailSchema, type Notice, type Notifier } from "@conn/core";
+import {
+  ConnectionError,
+  emailSchema,
+  type Notice,
+  type Notifier,
+  type NotifierSendOptions,
+} from "@conn/core";
 import {
   BUILT_IN_TAGS,
   parseSesNotifierOptions,
@@ -81,17 +87,32 @@ export class SesNotifier implements Notifier {
   }
 
   /**
-   * Sends one email for `notice` to `notice.recipient.email`. Throws a `ConnectionError` whose `retryable` tells the
-   * outbox relay whether to try again; its message never contains the token.
+   * Sends one email for `notice` to `notice.recipient.email`, within `sendTimeoutMs` across every SDK attempt (or
+   * until `options.signal` aborts). Throws a `ConnectionError` whose `retryable` tells the outbox relay whether to
+   * try again; its message never contains the token.
    */
-  async send(notice: Notice): Promise<void> {
+  async send(notice: Notice, options: NotifierSendOptions = {}): Promise<void> {
     const { input, secrets } = await this.prepare(notice);
     const command = new SendEmailCommand(input);
     hideContentFromSdkLogs(command);
+    // One deadline for the whole send, whatever the SDK's attempts and pauses: the request in flight is aborted when
+    // it passes, or when the caller (the outbox relay) gives up first.
+    const ms = this.config.sendTimeoutMs;
+    const deadline = AbortSignal.timeout(ms);
+    const signal = options.signal === undefined ? deadline : AbortSignal.any([deadline, options.signal]);
     try {
-      await this.client.send(command);
+      await this.client.send(command, { abortSignal: signal });
     } catch (err) {
-      throw classifySesError(err, { secrets });
+      if (!signal.aborted) throw classifySesError(err, { secrets });
+      const why = deadline.aborted
+        ? `SES did not answer within ${ms} ms (sendTimeoutMs); the request was aborted.`
+        : "The send was aborted by its caller before SES answered.";
+      throw new ConnectionError("cortex.error.unspecified", {
+        retryable: true,
+        reason: deadline.aborted ? "sendTimeout" : "aborted",
+        message: why,
+        cause: err,
+      });
     }
   }
 

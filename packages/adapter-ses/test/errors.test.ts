@@ -8,9 +8,9 @@ import {
   SendingPausedException,
   TooManyRequestsException,
 } from "@aws-sdk/client-sesv2";
-import { ConnectionError, isConnectionError } from "@conn/core";
-import { afterEach, describe, expect, it } from "vitest";
-import { classifySesError, isRetryableSesError, SesNotifier } from "../src/index.js";
+import { ConnectionError, isConnectionError, parseOutboxRelayOptions } from "@conn/core";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { classifySesError, isRetryableSesError, parseSesNotifierOptions, SesNotifier } from "../src/index.js";
 import { closedPort, type FakeSesFault, fakeSesFault, makeNotice } from "./helpers.js";
 
 const credentials = { accessKeyId: "test", secretAccessKey: "test" };
@@ -189,23 +189,33 @@ describe("classifySesError()", () => {
   });
 });
 
+/** A server that accepts requests and never answers; counts requests and those still open. */
+async function stallingSes() {
+  const { createServer } = await import("node:http");
+  const state = { requests: 0, open: 0 };
+  const server = createServer((req) => {
+    state.requests++;
+    state.open++;
+    req.socket.once("close", () => state.open--);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  servers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  const { port } = server.address() as { port: number };
+  return { endpoint: `http://127.0.0.1:${port}`, state };
+}
+
 describe("SesNotifier.send() when SES hangs", () => {
   it("gives up after requestTimeoutMs with a retryable error, so a hung send never outlasts the relay's lease", async () => {
-    const { createServer } = await import("node:http");
-    // Accepts the request and never answers.
-    const server = createServer(() => {});
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    servers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    );
-    const { port } = server.address() as { port: number };
+    const ses = await stallingSes();
     const notifier = new SesNotifier({
       from: "no-reply@acme.example",
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: ses.endpoint,
       region: "us-east-1",
       credentials,
       maxAttempts: 1,
@@ -217,5 +227,54 @@ describe("SesNotifier.send() when SES hangs", () => {
     expect(err.retryable).toBe(true);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(err.message).not.toContain(notice.token ?? "<no token>");
+  });
+
+  it("sendTimeoutMs bounds the whole send across the SDK's attempts: the attempt in flight is aborted, no other starts", async () => {
+    const ses = await stallingSes();
+    // Without the overall deadline this send would take 3 attempts × 60 s.
+    const notifier = new SesNotifier({
+      from: "no-reply@acme.example",
+      endpoint: ses.endpoint,
+      region: "us-east-1",
+      credentials,
+      maxAttempts: 3,
+      requestTimeoutMs: 60_000,
+      sendTimeoutMs: 300,
+    });
+    const notice = makeNotice("invite-existing-user");
+    const err = await rejection(notifier.send(notice));
+    expect(err).toMatchObject({ retryable: true, reason: "sendTimeout" });
+    expect(err.message).toContain("300 ms");
+    expect(err.message).not.toContain(notice.token ?? "<no token>");
+    expect(ses.state.requests).toBe(1);
+    // The stalled request was really abandoned (its connection closed): nothing can still deliver it.
+    await vi.waitFor(() => expect(ses.state.open).toBe(0), { timeout: 2_000 });
+    expect(ses.state.requests).toBe(1);
+  }, 15_000);
+
+  it("the caller's signal (the relay's deadline) aborts the send in flight", async () => {
+    const ses = await stallingSes();
+    const notifier = new SesNotifier({
+      from: "no-reply@acme.example",
+      endpoint: ses.endpoint,
+      region: "us-east-1",
+      credentials,
+      sendTimeoutMs: 60_000,
+      requestTimeoutMs: 60_000,
+    });
+    const controller = new AbortController();
+    const sending = rejection(notifier.send(makeNotice("connection-created"), { signal: controller.signal }));
+    await vi.waitFor(() => expect(ses.state.requests).toBe(1));
+    controller.abort();
+    expect(await sending).toMatchObject({ retryable: true, reason: "aborted" });
+    await vi.waitFor(() => expect(ses.state.open).toBe(0), { timeout: 2_000 });
+  }, 15_000);
+
+  it("the defaults are chosen with the relay's: an SES send ends before the relay's deadline, which ends inside the lease", () => {
+    const ses = parseSesNotifierOptions({ from: "no-reply@acme.example" });
+    const relay = parseOutboxRelayOptions();
+    expect(ses.sendTimeoutMs).toBe(10_000);
+    expect(ses.sendTimeoutMs).toBeLessThan(relay.sendTimeoutMs);
+    expect(relay.sendTimeoutMs + relay.leaseMarginMs).toBeLessThan(relay.leaseMs);
   });
 });

@@ -47,6 +47,20 @@ export const noticesConfigSchema = z.discriminatedUnion("kind", [
     .strict(),
 ]);
 
+/** The slack the relay keeps between a send's deadline and its lease's end (its `leaseMarginMs`). */
+export const RELAY_LEASE_MARGIN_MS = 5_000;
+
+/** The relay settings when none are given. */
+const RELAY_DEFAULTS = {
+  intervalMs: 1_000,
+  maxAttempts: 8,
+  batchSize: 50,
+  concurrency: 8,
+  leaseMs: 60_000,
+  sendTimeoutMs: 20_000,
+  retentionHours: 168,
+};
+
 /** Decodes a token key given as hex (64+ digits) or base64 (32+ bytes). */
 function decodeKey(value: string): Uint8Array | null {
   if (/^[0-9a-fA-F]{64,}$/.test(value) && value.length % 2 === 0) return Buffer.from(value, "hex");
@@ -87,9 +101,26 @@ export const connectionsConfigSchema = z
         maxAttempts: z.number().int().min(1).max(100).default(8),
         /** Notices claimed per batch. */
         batchSize: z.number().int().min(1).max(1_000).default(50),
+        /** Sends in flight at once. */
+        concurrency: z.number().int().min(1).max(256).default(8),
+        /** How long a claim holds, ms. */
+        leaseMs: z.number().int().min(1_000).max(3_600_000).default(60_000),
+        /** The deadline of one send, ms (an SES send gets a shorter one of its own). */
+        sendTimeoutMs: z.number().int().min(200).max(600_000).default(20_000),
+        /** How long delivered notices are kept before they are purged, hours (0: at the next sweep). */
+        retentionHours: z.number().int().min(0).max(87_600).default(168),
       })
       .strict()
-      .default({ intervalMs: 1_000, maxAttempts: 8, batchSize: 50 }),
+      .refine((r) => r.leaseMs > r.sendTimeoutMs + RELAY_LEASE_MARGIN_MS, {
+        path: ["leaseMs"],
+        message: `must be greater than sendTimeoutMs + ${RELAY_LEASE_MARGIN_MS} ms, so a send always ends inside its lease`,
+      })
+      .default(RELAY_DEFAULTS),
+    /**
+     * Traces and metrics through `@opentelemetry/api` (a span per use case and per send, outbox gauges): a no-op
+     * until the host installs an OpenTelemetry SDK, so on by default.
+     */
+    telemetry: z.boolean().default(true),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -125,6 +156,11 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   "relay.intervalMs": "CONN_RELAY_INTERVAL_MS",
   "relay.maxAttempts": "CONN_RELAY_MAX_ATTEMPTS",
   "relay.batchSize": "CONN_RELAY_BATCH_SIZE",
+  "relay.concurrency": "CONN_RELAY_CONCURRENCY",
+  "relay.leaseMs": "CONN_RELAY_LEASE_MS",
+  "relay.sendTimeoutMs": "CONN_RELAY_SEND_TIMEOUT_MS",
+  "relay.retentionHours": "CONN_OUTBOX_RETENTION_HOURS",
+  telemetry: "CONN_TELEMETRY",
 };
 
 /** A configuration that cannot work; the message names each bad setting and its environment variable. */
@@ -195,15 +231,25 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     intervalMs: integer(env.CONN_RELAY_INTERVAL_MS),
     maxAttempts: integer(env.CONN_RELAY_MAX_ATTEMPTS),
     batchSize: integer(env.CONN_RELAY_BATCH_SIZE),
+    concurrency: integer(env.CONN_RELAY_CONCURRENCY),
+    leaseMs: integer(env.CONN_RELAY_LEASE_MS),
+    sendTimeoutMs: integer(env.CONN_RELAY_SEND_TIMEOUT_MS),
+    retentionHours: integer(env.CONN_OUTBOX_RETENTION_HOURS),
   });
+  const telemetry = env.CONN_TELEMETRY?.trim().toLowerCase();
   return defined({
     persistence,
     notices,
+    telemetry:
+      telemetry === undefined || telemetry === ""
+        ? undefined
+        : ["0", "false", "off", "no"].includes(telemetry)
+          ? false
+          : ["1", "true", "on", "yes"].includes(telemetry)
+            ? true
+            : telemetry,
     schema: env.CONN_DATABASE_SCHEMA,
     tokenKey: env.CONN_TOKEN_KEY,
-    relay:
-      Object.keys(relay).length > 0
-        ? { intervalMs: 1_000, maxAttempts: 8, batchSize: 50, ...relay }
-        : undefined,
+    relay: Object.keys(relay).length > 0 ? { ...RELAY_DEFAULTS, ...relay } : undefined,
   }) as ConnectionsConfigInput;
 }

@@ -18,6 +18,7 @@ import {
 } from "@conn/adapter-postgres";
 import { SesNotifier } from "@conn/adapter-ses";
 import { Connections, type EventPublisher, type Notifier, OutboxRelay, type UnitOfWork } from "@conn/core";
+import { instrumentConnections, observeOutbox, outboxObserver } from "@conn/opentelemetry";
 import {
   type DependencyContainer,
   type InjectionToken,
@@ -29,6 +30,7 @@ import {
   type ConnectionsConfigInput,
   configFromEnv,
   parseConnectionsConfig,
+  RELAY_LEASE_MARGIN_MS,
 } from "./config.js";
 import { LogNotifier } from "./log-notifier.js";
 import { TOKENS } from "./tokens.js";
@@ -81,7 +83,7 @@ const noEvents: EventPublisher = { publish: async () => {} };
 /**
  * Wires the library from a configuration (default: the environment, see `configFromEnv`): persistence memory,
  * PGlite or PostgreSQL (migrated on start), notices recorded, logged or sent through SES, and the outbox relay
- * running while the container lives when persistence is a database. Bad configuration fails here, with one message
+ * running while the container lives (in memory, each commit that queued a notice wakes it). Bad configuration fails here, with one message
  * naming each bad setting.
  */
 export async function createConnectionsContainer(
@@ -114,7 +116,11 @@ export async function createConnectionsContainer(
   let db: Database | null = null;
   let unitOfWork: UnitOfWork;
   if (config.persistence.kind === "memory") {
-    unitOfWork = new InMemoryUnitOfWork({ afterCommit: () => container.resolve(TOKENS.OutboxRelay).drain() });
+    // The relay loop runs in memory too; a commit that queued a notice only wakes it (calls coalesce), so no
+    // request waits for a delivery.
+    unitOfWork = new InMemoryUnitOfWork({
+      afterCommit: async () => container.resolve(TOKENS.OutboxRelay).wake(),
+    });
   } else {
     db =
       config.persistence.kind === "pglite"
@@ -147,36 +153,43 @@ export async function createConnectionsContainer(
             tokens: c.resolve(TOKENS.TokenService),
             clock: c.resolve(TOKENS.Clock),
             random: c.resolve(TOKENS.RandomSource),
+            observer: config.telemetry ? outboxObserver() : undefined,
           },
           {
             idleMs: config.relay.intervalMs,
             maxAttempts: config.relay.maxAttempts,
             batchSize: config.relay.batchSize,
+            concurrency: config.relay.concurrency,
+            leaseMs: config.relay.leaseMs,
+            sendTimeoutMs: config.relay.sendTimeoutMs,
+            leaseMarginMs: RELAY_LEASE_MARGIN_MS,
+            retentionMs: config.relay.retentionHours * 3_600_000,
           },
         ),
     ),
   });
   container.register(TOKENS.Connections, {
-    useFactory: instancePerContainerCachingFactory(
-      (c) =>
-        new Connections({
-          store: c.resolve(TOKENS.UnitOfWork),
-          accounts: c.resolve(TOKENS.AccountDirectory),
-          contexts: c.resolve(TOKENS.ContextAccess),
-          orgs: c.resolve(TOKENS.OrgDirectory),
-          tokens: c.resolve(TOKENS.TokenService),
-          ids: c.resolve(TOKENS.IdGenerator),
-          clock: c.resolve(TOKENS.Clock),
-          events: c.resolve(TOKENS.EventPublisher),
-        }),
-    ),
+    useFactory: instancePerContainerCachingFactory((c) => {
+      const connections = new Connections({
+        store: c.resolve(TOKENS.UnitOfWork),
+        accounts: c.resolve(TOKENS.AccountDirectory),
+        contexts: c.resolve(TOKENS.ContextAccess),
+        orgs: c.resolve(TOKENS.OrgDirectory),
+        tokens: c.resolve(TOKENS.TokenService),
+        ids: c.resolve(TOKENS.IdGenerator),
+        clock: c.resolve(TOKENS.Clock),
+        events: c.resolve(TOKENS.EventPublisher),
+      });
+      // Decorated from outside, so @conn/core stays free of telemetry (a no-op until the host installs an SDK).
+      return config.telemetry ? instrumentConnections(connections) : connections;
+    }),
   });
 
   options.register?.(container);
 
   const relay = container.resolve(TOKENS.OutboxRelay);
-  if (config.persistence.kind !== "memory")
-    relay.start((error) => logger.error("[conn] outbox relay: drain failed", error));
+  relay.start((error) => logger.error("[conn] outbox relay: drain failed", error));
+  const stopObserving = config.telemetry ? observeOutbox(relay) : () => {};
 
   let disposing: Promise<void> | null = null;
   return {
@@ -191,6 +204,7 @@ export async function createConnectionsContainer(
     },
     dispose() {
       disposing ??= (async () => {
+        stopObserving();
         await relay.stop();
         await db?.close();
         await container.dispose();
@@ -207,6 +221,8 @@ function makeNotifier(config: ConnectionsConfig): Notifier {
   return new SesNotifier({
     from: n.from,
     region: n.region,
+    // Inside the relay's own send deadline (which is inside its lease): at most 10 s, 1 s short of the relay's.
+    sendTimeoutMs: Math.max(100, Math.min(10_000, config.relay.sendTimeoutMs - 1_000)),
     ...(n.endpoint === undefined ? {} : { endpoint: n.endpoint }),
     ...(n.replyTo === undefined ? {} : { replyTo: n.replyTo }),
     ...(n.configurationSetName === undefined ? {} : { configurationSetName: n.configurationSetName }),

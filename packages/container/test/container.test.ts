@@ -30,7 +30,10 @@ describe("createConnectionsContainer: the facade from the container, one scenari
       await story(conn);
       const notifier = conn.resolve(TOKENS.Notifier) as RecordingNotifier;
       expect(notifier).toBeInstanceOf(RecordingNotifier);
-      expect(notifier.sent.map((n) => n.kind)).toEqual(["invite-existing-user"]);
+      // The commit woke the relay loop; the request did not wait for the delivery.
+      await expect
+        .poll(() => notifier.sent.map((n) => n.kind), { timeout: 5_000 })
+        .toEqual(["invite-existing-user"]);
     } finally {
       await conn.dispose();
     }
@@ -287,6 +290,11 @@ describe("configuration", () => {
       { CONN_RELAY_INTERVAL_MS: "soon" },
       /relay\.intervalMs \(CONN_RELAY_INTERVAL_MS\)/,
     ],
+    [
+      "a send deadline that does not fit in the lease",
+      { CONN_RELAY_LEASE_MS: "20000", CONN_RELAY_SEND_TIMEOUT_MS: "20000" },
+      /relay\.leaseMs \(CONN_RELAY_LEASE_MS\): must be greater than sendTimeoutMs/,
+    ],
   ];
   for (const [name, env, message] of bad) {
     it(`${name}: fails at start with a message naming the setting`, async () => {
@@ -298,6 +306,28 @@ describe("configuration", () => {
       expect((error as Error).message).toMatch(message);
     });
   }
+
+  it("reads the relay's settings from the environment and hands them to the relay", async () => {
+    const conn = await createConnectionsContainer(
+      configFromEnv({
+        CONN_RELAY_CONCURRENCY: "3",
+        CONN_RELAY_LEASE_MS: "30000",
+        CONN_RELAY_SEND_TIMEOUT_MS: "10000",
+        CONN_OUTBOX_RETENTION_HOURS: "24",
+      }),
+    );
+    try {
+      expect(conn.resolve(TOKENS.OutboxRelay).options).toMatchObject({
+        concurrency: 3,
+        leaseMs: 30_000,
+        sendTimeoutMs: 10_000,
+        retentionMs: 24 * 3_600_000,
+        batchSize: 50,
+      });
+    } finally {
+      await conn.dispose();
+    }
+  });
 
   it("reads the environment: CONN_PGLITE_DIR means pglite, CONN_SES_FROM means ses", () => {
     expect(

@@ -30,6 +30,7 @@ import {
   T0,
   TARGET,
 } from "./fixtures.js";
+import { outboxContract } from "./outbox-contract.js";
 
 /** Reads what an adapter really stored, bypassing the port under test (Auth.js style). */
 export interface RepositoryBackdoor {
@@ -780,7 +781,7 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         ).rejects.toThrow(boom.message);
         expect(await stored()).toEqual(before);
         expect(await h.uow.outbox.counts()).toEqual(countsBefore);
-        expect(await h.uow.outbox.claim(at(DAY), 10, 1000)).toEqual([]);
+        expect(await h.uow.outbox.dueOrgs(at(DAY), at(DAY), 10)).toEqual([]);
       });
 
       it("a unit of work that throws after claimPending leaves the invitation claimable", async () => {
@@ -812,122 +813,6 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
       });
     });
 
-    describe("Outbox", () => {
-      it("enqueue then claim: the due message comes back with no attempts and its notice as enqueued", async () => {
-        const m = outboxMessage(T0);
-        await h.uow.outbox.enqueue([m]);
-        expect(await h.uow.outbox.counts()).toEqual({ pending: 1, delivered: 0, dead: 0 });
-        const claimed = await h.uow.outbox.claim(T0, 10, 60_000);
-        expect(claimed).toEqual([
-          {
-            id: m.id,
-            org: m.org,
-            notice: m.notice,
-            attempts: 0,
-            availableAt: m.availableAt,
-            lastError: null,
-          },
-        ]);
-      });
-
-      it("claim hands out due messages in enqueue order, whatever their ids (ids are random)", async () => {
-        const ids = ["ffffffffffffffffffffff01", "000000000000000000000a02", "7777777777777777777777b3"];
-        await h.uow.outbox.enqueue([{ ...outboxMessage(), id: ids[0] as string }]);
-        await h.uow.outbox.enqueue([
-          { ...outboxMessage(), id: ids[1] as string },
-          { ...outboxMessage(), id: ids[2] as string },
-        ]);
-        expect((await h.uow.outbox.claim(T0, 10, 60_000)).map((m) => m.id)).toEqual(ids);
-      });
-
-      it("claim leaves messages that are not due yet", async () => {
-        const later = outboxMessage(at(HOUR));
-        await h.uow.outbox.enqueue([later]);
-        expect(await h.uow.outbox.claim(T0, 10, 60_000)).toEqual([]);
-        expect((await h.uow.outbox.claim(at(HOUR), 10, 60_000)).map((m) => m.id)).toEqual([later.id]);
-      });
-
-      it("claim takes at most limit messages; the rest stay claimable", async () => {
-        await h.uow.outbox.enqueue([outboxMessage(), outboxMessage(), outboxMessage()]);
-        const first = await h.uow.outbox.claim(T0, 2, 60_000);
-        const second = await h.uow.outbox.claim(T0, 2, 60_000);
-        expect(first).toHaveLength(2);
-        expect(second).toHaveLength(1);
-        expect(new Set([...first, ...second].map((m) => m.id)).size).toBe(3);
-      });
-
-      it("a claimed message is not claimed again until its lease lapses", async () => {
-        const m = outboxMessage();
-        await h.uow.outbox.enqueue([m]);
-        expect(await h.uow.outbox.claim(T0, 10, 1_000)).toHaveLength(1);
-        expect(await h.uow.outbox.claim(at(999), 10, 1_000)).toEqual([]);
-        const again = await h.uow.outbox.claim(at(1_001), 10, 1_000);
-        expect(again.map((x) => x.id)).toEqual([m.id]);
-        expect(again[0]?.attempts).toBe(0);
-      });
-
-      it("markDelivered: counted delivered, never claimed again, token seal dropped", async () => {
-        const m = outboxMessage();
-        await h.uow.outbox.enqueue([m]);
-        await h.uow.outbox.claim(T0, 10, 1_000);
-        await h.uow.outbox.markDelivered(m.id, T0);
-        expect(await h.uow.outbox.counts()).toEqual({ pending: 0, delivered: 1, dead: 0 });
-        expect(await h.uow.outbox.claim(at(30 * DAY), 10, 1_000)).toEqual([]);
-        const notice = await h.backdoor.outboxNotice(m.id);
-        expect(notice).not.toBeNull();
-        expect(notice?.tokenSeal).toBeNull();
-        expect(notice?.connectionId).toBe(m.notice.connectionId);
-      });
-
-      it("markFailed with retryAt: pending again, due at retryAt, attempts and lastError recorded", async () => {
-        const m = outboxMessage();
-        await h.uow.outbox.enqueue([m]);
-        await h.uow.outbox.claim(T0, 10, 60_000);
-        await h.uow.outbox.markFailed(m.id, "smtp: 451 try later", at(5_000), T0);
-        expect(await h.uow.outbox.counts()).toEqual({ pending: 1, delivered: 0, dead: 0 });
-        expect(await h.uow.outbox.claim(at(4_999), 10, 60_000)).toEqual([]);
-        const [retry] = await h.uow.outbox.claim(at(5_000), 10, 60_000);
-        expect(retry?.id).toBe(m.id);
-        expect(retry?.attempts).toBe(1);
-        expect(retry?.lastError).toBe("smtp: 451 try later");
-        expect(retry?.notice.tokenSeal).toBe(m.notice.tokenSeal);
-      });
-
-      it("markFailed twice counts two attempts", async () => {
-        const m = outboxMessage();
-        await h.uow.outbox.enqueue([m]);
-        await h.uow.outbox.claim(T0, 10, 60_000);
-        await h.uow.outbox.markFailed(m.id, "first", at(1), T0);
-        await h.uow.outbox.claim(at(1), 10, 60_000);
-        await h.uow.outbox.markFailed(m.id, "second", at(2), at(1));
-        const [retry] = await h.uow.outbox.claim(at(2), 10, 60_000);
-        expect(retry?.attempts).toBe(2);
-        expect(retry?.lastError).toBe("second");
-      });
-
-      it("markFailed with no retryAt dead-letters the message: counted dead, never claimed again", async () => {
-        const m = outboxMessage();
-        await h.uow.outbox.enqueue([m]);
-        await h.uow.outbox.claim(T0, 10, 60_000);
-        await h.uow.outbox.markFailed(m.id, "smtp: 550 no such user", null, T0);
-        expect(await h.uow.outbox.counts()).toEqual({ pending: 0, delivered: 0, dead: 1 });
-        expect(await h.uow.outbox.claim(at(365 * DAY), 10, 60_000)).toEqual([]);
-      });
-
-      itNeeds(
-        factory.skip,
-        "concurrency",
-        "claim raced by 4 relays: each message is claimed once",
-        async () => {
-          await h.uow.outbox.enqueue(Array.from({ length: 6 }, () => outboxMessage()));
-          const batches = await Promise.all(
-            Array.from({ length: 4 }, () => h.uow.outbox.claim(T0, 6, 60_000)),
-          );
-          const claimed = batches.flat().map((m) => m.id);
-          expect(claimed).toHaveLength(6);
-          expect(new Set(claimed).size).toBe(6);
-        },
-      );
-    });
+    outboxContract(() => ({ uow: h.uow, outboxNotice: (id) => h.backdoor.outboxNotice(id) }), factory.skip);
   });
 }

@@ -17,8 +17,15 @@ export {
   backoffDelay,
   type DrainResult,
   OutboxRelay,
+  type OutboxRelayConfig,
   type OutboxRelayDeps,
+  type OutboxRelayObserver,
   type OutboxRelayOptions,
+  type OutboxSendInfo,
+  type OutboxSendResult,
+  outboxRelayOptionsSchema,
+  parseOutboxRelayOptions,
+  SEND_TIMEOUT_REASON,
 } from "./application/outbox-relay.js";
 export { DEFAULT_PURGE_BATCH, type PurgeOptions, purgeOptionsSchema } from "./application/registration.js";
 export { Connections, createConnections } from "./connections.js";

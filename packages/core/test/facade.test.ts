@@ -1599,7 +1599,7 @@ describe("tokens (spec §3)", () => {
     expect(rows.map((r) => r.status)).toEqual(["pending", "pending"]);
     expect(rows.every((r) => typeof r.notice.tokenSeal === "string")).toBe(true);
     const before = await w.dump();
-    expect(await w.relay.drain()).toEqual({ delivered: 2, retried: 0, dead: 0 });
+    expect(await w.relay.drain()).toEqual({ delivered: 2, retried: 0, dead: 0, lost: 0 });
     const tokens = w.tokens_();
     expect(tokens).toHaveLength(2);
     for (const t of tokens) expect(before).not.toContain(t);

@@ -9,8 +9,11 @@ import {
   backoffDelay,
   ConnectionError,
   type Notice,
+  type Notifier,
+  type NotifierSendOptions,
   type Outbox,
   OutboxRelay,
+  type OutboxRelayObserver,
   type OutboxRelayOptions,
   type RandomSource,
   type SealedNotice,
@@ -93,8 +96,8 @@ describe("OutboxRelay.drain", () => {
   it("delivers each message once, with the token revealed and the accept URL built", async () => {
     const { id, token } = await enqueue();
     const r = relay();
-    expect(await r.drain()).toEqual({ delivered: 1, retried: 0, dead: 0 });
-    expect(await r.drain()).toEqual({ delivered: 0, retried: 0, dead: 0 });
+    expect(await r.drain()).toEqual({ delivered: 1, retried: 0, dead: 0, lost: 0 });
+    expect(await r.drain()).toEqual({ delivered: 0, retried: 0, dead: 0, lost: 0 });
     expect(notifier.sent).toHaveLength(1);
     const notice = notifier.sent[0] as Notice;
     expect(notice.token).toBe(token);
@@ -115,7 +118,7 @@ describe("OutboxRelay.drain", () => {
 
   it("delivers many messages across batches", async () => {
     for (let i = 0; i < 7; i++) await enqueue();
-    expect(await relay({ batchSize: 3 }).drain()).toEqual({ delivered: 7, retried: 0, dead: 0 });
+    expect(await relay({ batchSize: 3 }).drain()).toEqual({ delivered: 7, retried: 0, dead: 0, lost: 0 });
     expect(new Set(notifier.sent.map((n) => n.idempotencyKey)).size).toBe(7);
   });
 
@@ -127,7 +130,7 @@ describe("OutboxRelay.drain", () => {
     const r = relay({ maxAttempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000 }, new FixedRandom([0.999]));
     const t0 = clock.now().getTime();
 
-    expect(await r.drain()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+    expect(await r.drain()).toEqual({ delivered: 0, retried: 1, dead: 0, lost: 0 });
     let state = await row(id);
     expect(state).toMatchObject({ status: "pending", attempts: 1 });
     expect(state.availableAt.getTime()).toBe(t0 + 999);
@@ -135,17 +138,17 @@ describe("OutboxRelay.drain", () => {
 
     // Not due yet: nothing happens.
     clock.advance(998);
-    expect(await r.drain()).toEqual({ delivered: 0, retried: 0, dead: 0 });
+    expect(await r.drain()).toEqual({ delivered: 0, retried: 0, dead: 0, lost: 0 });
     expect(calls).toBe(1);
 
     clock.advance(1);
-    expect(await r.drain()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+    expect(await r.drain()).toEqual({ delivered: 0, retried: 1, dead: 0, lost: 0 });
     state = await row(id);
     expect(state.attempts).toBe(2);
     expect(state.availableAt.getTime()).toBe(t0 + 999 + 1998);
 
     clock.advance(1998);
-    expect(await r.drain()).toEqual({ delivered: 0, retried: 0, dead: 1 });
+    expect(await r.drain()).toEqual({ delivered: 0, retried: 0, dead: 1, lost: 0 });
     state = await row(id);
     expect(state).toMatchObject({ status: "dead", attempts: 3 });
     expect(state.lastError).toContain("smtp unavailable #3");
@@ -155,7 +158,7 @@ describe("OutboxRelay.drain", () => {
     // A dead letter is never tried again.
     notifier.failWith(null);
     clock.advance(24 * 60 * 60 * 1000);
-    expect(await r.drain()).toEqual({ delivered: 0, retried: 0, dead: 0 });
+    expect(await r.drain()).toEqual({ delivered: 0, retried: 0, dead: 0, lost: 0 });
     expect(notifier.sent).toEqual([]);
     expect(calls).toBe(3);
   });
@@ -167,7 +170,7 @@ describe("OutboxRelay.drain", () => {
     await r.drain();
     notifier.failWith(null);
     clock.advance(500);
-    expect(await r.drain()).toEqual({ delivered: 1, retried: 0, dead: 0 });
+    expect(await r.drain()).toEqual({ delivered: 1, retried: 0, dead: 0, lost: 0 });
     expect(notifier.sent).toHaveLength(1);
     expect(await row(id)).toMatchObject({ status: "delivered", attempts: 1 });
   });
@@ -175,7 +178,7 @@ describe("OutboxRelay.drain", () => {
   it("a permanent failure (retryable false) is dead at once", async () => {
     const { id } = await enqueue();
     notifier.failWith(() => permanent());
-    expect(await relay({ maxAttempts: 8 }).drain()).toEqual({ delivered: 0, retried: 0, dead: 1 });
+    expect(await relay({ maxAttempts: 8 }).drain()).toEqual({ delivered: 0, retried: 0, dead: 1, lost: 0 });
     const state = await row(id);
     expect(state).toMatchObject({ status: "dead", attempts: 1 });
     expect(state.lastError).toContain("mailbox does not exist");
@@ -184,7 +187,7 @@ describe("OutboxRelay.drain", () => {
   it("a plain error is treated as retryable", async () => {
     const { id } = await enqueue();
     notifier.failWith(() => new TypeError("fetch failed"));
-    expect(await relay().drain()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+    expect(await relay().drain()).toEqual({ delivered: 0, retried: 1, dead: 0, lost: 0 });
     expect((await row(id)).lastError).toContain("fetch failed");
   });
 
@@ -218,18 +221,18 @@ describe("OutboxRelay.drain", () => {
       return retryable();
     });
     const r = relay({ batchSize: 1, maxAttempts: 5 }, new FixedRandom([0]));
-    expect(await r.drain()).toEqual({ delivered: 0, retried: 1, dead: 0 });
+    expect(await r.drain()).toEqual({ delivered: 0, retried: 1, dead: 0, lost: 0 });
     expect(calls).toBe(1);
     expect(await row(id)).toMatchObject({ status: "pending", attempts: 1 });
   });
 
   it("a claimed message is not claimed again before its lease ends", async () => {
     await enqueue();
-    const claimed = await store.outbox.claim(clock.now(), 10, 60_000);
+    const claimed = await store.outbox.claim(ORG, clock.now(), 10, 60_000);
     expect(claimed).toHaveLength(1);
-    expect(await relay().drain()).toEqual({ delivered: 0, retried: 0, dead: 0 });
+    expect(await relay().drain()).toEqual({ delivered: 0, retried: 0, dead: 0, lost: 0 });
     clock.advance(60_000);
-    expect(await relay().drain()).toEqual({ delivered: 1, retried: 0, dead: 0 });
+    expect(await relay().drain()).toEqual({ delivered: 1, retried: 0, dead: 0, lost: 0 });
   });
 });
 
@@ -301,16 +304,13 @@ describe("OutboxRelay.start / stop", () => {
   it("a failing drain is reported to onError and the loop goes on", async () => {
     const errors: unknown[] = [];
     let fail = true;
-    const outbox: Outbox = {
-      enqueue: (m) => store.outbox.enqueue(m),
-      claim: async (now, limit, lease) => {
-        if (fail) throw new Error("database down");
-        return store.outbox.claim(now, limit, lease);
+    const outbox: Outbox = new Proxy(store.outbox, {
+      get(target, prop, receiver) {
+        if (prop === "dueOrgs" && fail) return async () => Promise.reject(new Error("database down"));
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
       },
-      markDelivered: (id, now) => store.outbox.markDelivered(id, now),
-      markFailed: (id, e, at, now) => store.outbox.markFailed(id, e, at, now),
-      counts: () => store.outbox.counts(),
-    };
+    });
     const r = new OutboxRelay(
       { outbox, notifier, tokens, clock, random: new FixedRandom([0.5]) },
       { idleMs: 1000 },
@@ -323,5 +323,235 @@ describe("OutboxRelay.start / stop", () => {
     clock.advance(1000);
     await vi.waitFor(() => expect(notifier.sent).toHaveLength(1));
     await r.stop();
+  });
+});
+
+/** A notifier whose sends wait until the test settles them; records each call and its abort signal. */
+class GatedNotifier implements Notifier {
+  readonly calls: { notice: Notice; signal: AbortSignal | undefined; settle: (error?: unknown) => void }[] =
+    [];
+  inFlight = 0;
+  maxInFlight = 0;
+
+  send(notice: Notice, options?: NotifierSendOptions): Promise<void> {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    return new Promise<void>((resolve, reject) => {
+      const settle = (error?: unknown) => {
+        this.inFlight--;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      this.calls.push({ notice, signal: options?.signal, settle });
+      // A notifier that honours the signal stops when the relay gives up.
+      options?.signal?.addEventListener("abort", () => settle(options.signal?.reason), { once: true });
+    });
+  }
+}
+
+function gatedRelay(gated: Notifier, options: OutboxRelayOptions = {}, observer?: OutboxRelayObserver) {
+  return new OutboxRelay(
+    { outbox: store.outbox, notifier: gated, tokens, clock, random: new FixedRandom([0.5]), observer },
+    options,
+  );
+}
+
+/** Lets queued promise callbacks run (the relay's awaits on the in-memory outbox). */
+const settleMicrotasks = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+describe("OutboxRelay: lease-safe delivery", () => {
+  it("refuses options where a send could outlast its lease", () => {
+    expect(() => relay({ leaseMs: 20_000, sendTimeoutMs: 20_000, leaseMarginMs: 0 })).toThrow(
+      ConnectionError,
+    );
+    expect(() => relay({ leaseMs: 24_000, sendTimeoutMs: 20_000 })).toThrow(/leaseMs/);
+    expect(() => relay({ concurrency: 0 })).toThrow(/concurrency/);
+    expect(relay({ leaseMs: 26_000, sendTimeoutMs: 20_000 }).options.leaseMarginMs).toBe(5_000);
+  });
+
+  it("sends a batch with at most `concurrency` sends in flight", async () => {
+    for (let i = 0; i < 7; i++) await enqueue("connection-created");
+    const gated = new GatedNotifier();
+    const drained = gatedRelay(gated, { concurrency: 3, batchSize: 10 }).drain();
+    await vi.waitFor(() => expect(gated.calls).toHaveLength(3));
+    await settleMicrotasks();
+    expect(gated.calls).toHaveLength(3);
+    for (let i = 0; i < 7; i++) {
+      await vi.waitFor(() => expect(gated.calls.length).toBeGreaterThan(i));
+      gated.calls[i]?.settle();
+    }
+    expect(await drained).toEqual({ delivered: 7, retried: 0, dead: 0, lost: 0 });
+    expect(gated.maxInFlight).toBe(3);
+  });
+
+  it("aborts a send at its deadline: the notifier's signal fires and the message is retried later", async () => {
+    const { id } = await enqueue();
+    const gated = new GatedNotifier();
+    const drained = gatedRelay(gated, { sendTimeoutMs: 5_000, leaseMs: 60_000 }).drain();
+    await vi.waitFor(() => expect(gated.calls).toHaveLength(1));
+    expect(gated.calls[0]?.signal?.aborted).toBe(false);
+    clock.advance(5_000);
+    expect(await drained).toEqual({ delivered: 0, retried: 1, dead: 0, lost: 0 });
+    expect(gated.calls[0]?.signal?.aborted).toBe(true);
+    expect(await row(id)).toMatchObject({ status: "pending", attempts: 1 });
+    expect((await row(id)).lastError).toContain("did not finish within 5000 ms");
+  });
+
+  it("renews a lease before a send that could outlast it, and sends nothing whose lease another relay took", async () => {
+    const first = await enqueue("connection-created");
+    const second = await enqueue("connection-created");
+    const gated = new GatedNotifier();
+    const options = { leaseMs: 30_000, sendTimeoutMs: 10_000, leaseMarginMs: 1_000, concurrency: 1 };
+    const drained = gatedRelay(gated, options).drain();
+    await vi.waitFor(() => expect(gated.calls).toHaveLength(1));
+    // The first send takes 25 s: the second message then has 5 s of lease left, less than a send may take.
+    clock.advance(25_000);
+    gated.calls[0]?.settle();
+    await vi.waitFor(() => expect(gated.calls).toHaveLength(2));
+    expect((await row(second.id)).leaseUntil).toEqual(new Date(clock.now().getTime() + 30_000));
+    gated.calls[1]?.settle();
+    expect(await drained).toEqual({ delivered: 2, retried: 0, dead: 0, lost: 0 });
+    expect(await row(first.id)).toMatchObject({ status: "delivered", claims: 1 });
+
+    // Now a batch whose leases lapse while its first send runs, and another relay claims both messages.
+    const third = await enqueue("connection-created");
+    const fourth = await enqueue("connection-created");
+    const next = gatedRelay(gated, options).drain();
+    await vi.waitFor(() => expect(gated.calls).toHaveLength(3));
+    clock.advance(30_000);
+    const taken = await store.outbox.claim(ORG, clock.now(), 10, 60_000);
+    expect(taken.map((m) => m.id).sort()).toEqual([third.id, fourth.id].sort());
+    gated.calls[2]?.settle();
+    // The send in flight is not settled by this relay, and the other message is never sent by it.
+    expect(await next).toEqual({ delivered: 0, retried: 0, dead: 0, lost: 2 });
+    expect(gated.calls).toHaveLength(3);
+    expect(await row(fourth.id)).toMatchObject({ status: "pending", claims: 2 });
+  });
+
+  it("a send that finishes after its lease was taken over is not settled: the other relay's claim stands", async () => {
+    const { id } = await enqueue("connection-created");
+    const gated = new GatedNotifier();
+    const drained = gatedRelay(gated, { leaseMs: 30_000, sendTimeoutMs: 10_000 }).drain();
+    await vi.waitFor(() => expect(gated.calls).toHaveLength(1));
+    // A notifier that ignores its deadline (no abort, no answer) while the lease lapses and another relay claims.
+    const [claimed] = await store.outbox.claim(ORG, new Date(clock.now().getTime() + 30_000), 10, 60_000);
+    expect(claimed?.claim).toBe(2);
+    gated.calls[0]?.settle();
+    expect(await drained).toEqual({ delivered: 0, retried: 0, dead: 0, lost: 1 });
+    expect(await row(id)).toMatchObject({ status: "pending", claims: 2 });
+  });
+
+  it("stop gives back the claimed messages it has not started; another relay takes them at once", async () => {
+    for (let i = 0; i < 4; i++) await enqueue("connection-created");
+    const gated = new GatedNotifier();
+    const r = gatedRelay(gated, { concurrency: 1, batchSize: 10 });
+    r.start();
+    await vi.waitFor(() => expect(gated.calls).toHaveLength(1));
+    const stopped = r.stop();
+    gated.calls[0]?.settle();
+    await stopped;
+    expect(gated.calls).toHaveLength(1);
+    expect(await store.outbox.counts()).toEqual({ pending: 3, delivered: 1, dead: 0 });
+    expect(await relay().drain()).toEqual({ delivered: 3, retried: 0, dead: 0, lost: 0 });
+  });
+
+  it("wake makes a sleeping loop drain at once", async () => {
+    const r = relay({ idleMs: 60_000 });
+    r.start();
+    await settleMicrotasks();
+    await enqueue();
+    await settleMicrotasks();
+    expect(notifier.sent).toHaveLength(0);
+    r.wake();
+    await vi.waitFor(() => expect(notifier.sent).toHaveLength(1));
+    await r.stop();
+  });
+
+  it("tells its observer about each attempt: org, kind and attempt number, never the recipient", async () => {
+    await enqueue();
+    await enqueue("connection-created");
+    const seen: unknown[] = [];
+    const observer: OutboxRelayObserver = {
+      attempt: (info, run) => {
+        seen.push(["attempt", info]);
+        return run();
+      },
+      settled: (info, result) => seen.push(["settled", info.kind, info.attempt, result]),
+    };
+    let calls = 0;
+    notifier.failWith(() => (++calls === 1 ? permanent() : null));
+    await gatedRelay(notifier, { concurrency: 1 }, observer).drain();
+    expect(seen).toEqual([
+      ["attempt", { org: ORG, messageId: expect.any(String), kind: "invite-existing-user", attempt: 1 }],
+      [
+        "settled",
+        "invite-existing-user",
+        1,
+        { outcome: "dead", code: "cortex.error.unspecified", timedOut: false },
+      ],
+      ["attempt", { org: ORG, messageId: expect.any(String), kind: "connection-created", attempt: 1 }],
+      ["settled", "connection-created", 1, { outcome: "delivered", code: null, timedOut: false }],
+    ]);
+    expect(JSON.stringify(seen)).not.toContain("bob@example.com");
+  });
+});
+
+describe("OutboxRelay: retention and dead letters", () => {
+  it("purgeDelivered deletes delivered messages older than the retention, and keeps dead letters", async () => {
+    const old = await enqueue("connection-created");
+    const dead = await enqueue();
+    notifier.failWith((n) => (n.kind === "connection-created" ? null : permanent()));
+    const r = relay({ retentionMs: 60_000 });
+    await r.drain();
+    clock.advance(59_999);
+    expect(await r.purgeDelivered()).toBe(0);
+    clock.advance(2);
+    expect(await r.purgeDelivered()).toBe(1);
+    expect(store.state.outbox.has(old.id)).toBe(false);
+    clock.advance(365 * 86_400_000);
+    expect(await r.purgeDelivered()).toBe(0);
+    expect((await row(dead.id)).status).toBe("dead");
+  });
+
+  it("the loop sweeps retention on its own", async () => {
+    const { id } = await enqueue("connection-created");
+    const r = relay({ retentionMs: 1_000, idleMs: 500, purgeIntervalMs: 500 });
+    r.start();
+    await vi.waitFor(() => expect(notifier.sent).toHaveLength(1));
+    for (let i = 0; i < 4 && store.state.outbox.has(id); i++) {
+      clock.advance(500);
+      await settleMicrotasks();
+    }
+    await vi.waitFor(() => expect(store.state.outbox.has(id)).toBe(false));
+    await r.stop();
+  });
+
+  it("lists dead letters without seals, requeues one (delivered on the next drain) and purges another", async () => {
+    const a = await enqueue("connection-created");
+    const b = await enqueue("connection-created");
+    notifier.failWith(() => permanent("mailbox does not exist"));
+    const r = relay();
+    await r.drain();
+    const dead = await r.deadLetters({ org: ORG });
+    expect(dead.map((e) => e.id).sort()).toEqual([a.id, b.id].sort());
+    expect(dead[0]?.lastError).toContain("mailbox does not exist");
+    expect(JSON.stringify(dead)).not.toContain("tokenSeal");
+    await expect(r.deadLetters({ limit: 0 })).rejects.toThrow(ConnectionError);
+    expect(await r.message(a.id)).toMatchObject({ id: a.id, status: "dead" });
+
+    notifier.failWith(null);
+    expect(await r.requeue(ORG, a.id)).toBe("requeued");
+    expect(await r.requeue(ORG, a.id)).toBe("notDead");
+    expect(await r.drain()).toEqual({ delivered: 1, retried: 0, dead: 0, lost: 0 });
+    expect(await r.purgeDeadLetter(ORG, b.id)).toBe(true);
+    expect(await r.stats()).toEqual({ pending: 0, dead: 0, due: 0, oldestDueAt: null });
+  });
+
+  it("a dead invitation whose connection is gone is not requeued (its link would not work)", async () => {
+    const { id } = await enqueue();
+    notifier.failWith(() => permanent());
+    const r = relay();
+    await r.drain();
+    expect(await r.requeue(ORG, id)).toBe("invitationClosed");
   });
 });

@@ -140,7 +140,7 @@ async function soak(t: TestDb, plan: SoakPlan): Promise<Record<string, unknown>>
   const clock = new FastClock(Date.parse("2026-06-01T00:00:00.000Z"), speed);
   const world = buildWorld(t.db, t.schema, clock);
   setUpHost(world, plan.seed);
-  const realMs = (ms: number) => ms * speed;
+  const realMs = (ms: number) => Math.round(ms * speed);
 
   const notifier = new CountingNotifier();
   const failures = seeded(plan.seed + 1);
@@ -161,6 +161,8 @@ async function soak(t: TestDb, plan: SoakPlan): Promise<Record<string, unknown>>
   };
   const relayOptions = {
     leaseMs: realMs(10_000),
+    sendTimeoutMs: realMs(2_000),
+    leaseMarginMs: realMs(1_000),
     idleMs: realMs(20),
     baseDelayMs: realMs(20),
     maxDelayMs: realMs(200),

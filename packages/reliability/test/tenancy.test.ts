@@ -9,7 +9,8 @@
  *     (checkFacadeModel, two orgs) runs beside two seeded bystander orgs, with the same diff around every write.
  * (b) Every statement the repository and outbox send, captured during a full story and that model run, is scoped
  *     by org: a statement on `connections` has `org = $n` bound to the calling org, or is an INSERT whose rows all
- *     carry that org; the outbox's claim / markDelivered / markFailed / counts are global by design and are exactly
+ *     carry that org; the relay's claim / markDelivered / markFailed bind one org each; dueOrgs / counts read across
+ *     orgs by design (read-only, no lock) and are exactly
  *     the exceptions. The distinct statements go to results/tenancy.json.
  */
 import { ManualClock } from "@conn/adapter-memory";
@@ -606,13 +607,17 @@ const STATEMENT_NAMES: [RegExp, string][] = [
   ],
   [/^INSERT INTO \S+\.connection_outbox/, "outbox.enqueue"],
   [/^UPDATE \S+\.connection_outbox AS o SET lease_until/, "outbox.claim"],
+  [/^SELECT org FROM \( SELECT org, available_at, seq FROM \S+\.connection_outbox/, "outbox.dueOrgs"],
   [/^UPDATE \S+\.connection_outbox SET status = 'delivered'/, "outbox.markDelivered"],
   [/^UPDATE \S+\.connection_outbox SET attempts = attempts \+ 1/, "outbox.markFailed"],
   [/^SELECT status, count\(\*\)::int AS n FROM \S+\.connection_outbox/, "outbox.counts"],
 ];
 
-/** The statements global by design (documented in the adapter README and ADR 0002). */
-const GLOBAL_BY_DESIGN = ["outbox.claim", "outbox.counts", "outbox.markDelivered", "outbox.markFailed"];
+/**
+ * The statements that read across orgs by design (documented in the adapter README and docs/scaling.md): read-only,
+ * lock-free, returning org codes or counts. Every other outbox statement names one org.
+ */
+const GLOBAL_BY_DESIGN = ["outbox.counts", "outbox.dueOrgs"];
 
 interface StatementRow {
   name: string;
@@ -655,8 +660,12 @@ function analyse(
       scope = "org = $n, bound to the caller's org";
       const bound = [...sql.matchAll(/\b(?:[a-z]\.)?org = \$(\d+)/g)].map((mm) => Number(mm[1]));
       if (bound.length === 0) problems.push(`${where}: no org predicate: ${sql.slice(0, 200)}`);
-      if (org === null) problems.push(`${where}: sent outside any org's operation`);
-      for (const index of bound) {
+      // The relay serves every org, one org per statement: its statements bind one org, whichever it is.
+      const relay = st.tag?.op === "relay";
+      if (org === null && !relay) problems.push(`${where}: sent outside any org's operation`);
+      if (relay && new Set(bound.map((i) => st.params[i - 1])).size > 1)
+        problems.push(`${where}: binds two orgs`);
+      for (const index of relay ? [] : bound) {
         if (st.params[index - 1] !== org) {
           problems.push(
             `${where}: org = $${index} is ${String(st.params[index - 1])}, the caller's org is ${org}`,

@@ -8,13 +8,23 @@ export type {
   SupersededPending,
 } from "./connection-repository.js";
 export type { ContextAccess, OrgDirectory } from "./context-access.js";
-export type { Outbox, OutboxMessage, OutboxMessageStatus } from "./outbox.js";
+export type {
+  Outbox,
+  OutboxClaim,
+  OutboxEntry,
+  OutboxListQuery,
+  OutboxMessage,
+  OutboxMessageStatus,
+  OutboxStats,
+  RequeueOutcome,
+} from "./outbox.js";
 export type {
   Clock,
   EventPublisher,
   IdGenerator,
   IssuedToken,
   Notifier,
+  NotifierSendOptions,
   RandomSource,
   TokenService,
 } from "./services.js";

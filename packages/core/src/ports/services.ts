@@ -43,13 +43,22 @@ export interface RandomSource {
   next(): number;
 }
 
+/** Options of one {@link Notifier.send}. */
+export interface NotifierSendOptions {
+  /**
+   * Aborted when the caller gives up on the send (the outbox relay's send deadline): a notifier should stop its
+   * request then, so no attempt is still under way after the relay moved on.
+   */
+  signal?: AbortSignal;
+}
+
 /** Delivers notices (email, push, in-app). */
 export interface Notifier {
   /**
    * Delivers one notice. Throws a `ConnectionError` with `retryable` true for faults worth retrying, false for
    * permanent ones. Must never log the token.
    */
-  send(notice: Notice): Promise<void>;
+  send(notice: Notice, options?: NotifierSendOptions): Promise<void>;
 }
 
 /** Receives domain events after their transaction commits. */
