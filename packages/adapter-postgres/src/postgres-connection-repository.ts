@@ -77,6 +77,7 @@ function statementsFor(s: string) {
       ON CONFLICT (org, context_object, context_id, target_account) WHERE state = 1 DO UPDATE SET
         access = GREATEST(c.access, EXCLUDED.access),
         roles = ${ROLES_UNION},
+        creator = CASE WHEN EXCLUDED.access > c.access THEN EXCLUDED.creator ELSE c.creator END,
         updated = CASE WHEN EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
                        THEN EXCLUDED.updated ELSE c.updated END
       RETURNING ${C_COLUMNS}`,
