@@ -147,6 +147,9 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     );
   }
 
+  /** Units of work already run one at a time here (see {@link InMemoryUnitOfWork}): nothing more to take. */
+  async lockContext(_org: string, _context: ContextRef): Promise<void> {}
+
   claimPending(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
     return this.run.write(() => {
       const key = keys.record(org, id);

@@ -8,7 +8,7 @@ import {
 } from "@conn/adapter-memory";
 import { AccessLevel, type ConnectionView, createConnections, isConnectionError } from "@conn/core";
 import { expect, it } from "vitest";
-import { PostgresUnitOfWork } from "../src/index.js";
+import { type Database, PostgresUnitOfWork } from "../src/index.js";
 import { describeEngines } from "./support/engines.js";
 
 const ORG = "acme";
@@ -21,7 +21,7 @@ describeEngines(
   "the facade under concurrency",
   "fconc",
   (ctx) => {
-    const world = () => {
+    const world = (db: Database = ctx.db) => {
       const orgs = new InMemoryOrgDirectory();
       const accounts = new InMemoryAccountDirectory();
       const contexts = new InMemoryContextAccess();
@@ -38,7 +38,7 @@ describeEngines(
       contexts.grant(ORG, C, FILE, AccessLevel.Delete);
       const clock = new SystemClock();
       const connections = createConnections({
-        store: new PostgresUnitOfWork(ctx.db, { schema: ctx.schema }),
+        store: new PostgresUnitOfWork(db, { schema: ctx.schema }),
         accounts,
         contexts,
         orgs,
@@ -108,6 +108,29 @@ describeEngines(
         expect(await c.resolveAccess(ORG, B, FILE)).toBe(rows === 1 ? AccessLevel.Read : AccessLevel.None);
       }
     });
+
+    it("delete racing accept: a delete that answers success or notFound always ends the access (issue 11)", async () => {
+      // Before the fix, accept deleted the pending row and inserted the active one under the same id: a delete waiting
+      // on the row found nothing, answered notFound, and the target kept its access (3–5 rounds of 8).
+      for (let round = 0; round < 12; round++) {
+        await ctx.db.query(`TRUNCATE ${ctx.s}.connections, ${ctx.s}.connection_outbox`);
+        const c = world();
+        const [created] = await c.create(as(A), FILE, [{ _id: B, access: AccessLevel.Read }]);
+        const token = await tokenOf(c, B);
+        const deleter = round % 2 === 0 ? A : B;
+        const [, deleted] = await Promise.allSettled([
+          c.accept(as(B), token),
+          c.delete(as(deleter), (created as ConnectionView)._id),
+        ]);
+        const ended =
+          deleted.status === "fulfilled" || isConnectionError(deleted.reason, "cortex.notFound.unspecified");
+        expect(ended, `round ${round}: the delete answered ${deleted.status}`).toBe(true);
+        expect(await c.resolveAccess(ORG, B, FILE), `round ${round}: access after the delete`).toBe(
+          AccessLevel.None,
+        );
+        expect(await count("true")).toBe(0);
+      }
+    }, 60_000);
 
     it("two creators invite the same target in parallel; both accepted in parallel: one active connection", async () => {
       const c = world();
