@@ -47,8 +47,12 @@ function statementsFor(s: string) {
     // for each other, never lets two writers of one context through.
     lockContext: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text AS locked",
     findById: `SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`,
+    // `state + 0 = 0` rather than `state = 0` (here, in claimPending and in deleteSuperseded): on stale statistics
+    // (autovacuum off, or not yet run) the planner may think no pending row exists and walk the expiry index, a partial
+    // index on `state = 0`, over every pending row of the org. Written so, no partial index on `state = 0` matches and
+    // each statement keeps the index it is written for (test/stale-statistics.test.ts checks the plans).
     findPendingByTokenHash: `SELECT ${COLUMNS} FROM ${t}
-      WHERE org = $1 AND token_hash = $2 AND state = 0 AND expires_at > $3`,
+      WHERE org = $1 AND token_hash = $2 AND state + 0 = 0 AND expires_at > $3`,
     activeAccess: `SELECT access FROM ${t}
       WHERE org = $1 AND context_object = $2 AND context_id = $3 AND target_account = $4 AND state = 1`,
     findForCreate: `SELECT ${COLUMNS} FROM ${t}
@@ -84,14 +88,23 @@ function statementsFor(s: string) {
         updated = CASE WHEN EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
                        THEN EXCLUDED.updated ELSE c.updated END
       RETURNING ${C_COLUMNS}`,
-    claimPending: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state = 0 AND expires_at > $3 RETURNING ${COLUMNS}`,
+    claimPending: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3
+      RETURNING ${COLUMNS}`,
+    // The ids are picked item by item (a LATERAL subquery kept apart by OFFSET 0, so it stays a nested loop over the
+    // items whatever the statistics), in an InitPlan; the delete then walks the primary key. As a join of the items
+    // with the table, stale statistics made the planner hash-join every pending row.
     deleteSuperseded: `DELETE FROM ${t} AS c
-      USING jsonb_to_recordset($2::jsonb) AS x(context_object text, context_id text, account text,
-                                               max_access integer, except_id text)
-      WHERE c.org = $1 AND c.state = 0
-        AND c.context_object = x.context_object AND c.context_id = x.context_id
-        AND c.target_account = x.account AND c.access <= x.max_access
-        AND (x.except_id IS NULL OR c.id <> x.except_id)
+      WHERE c.org = $1 AND c.state + 0 = 0 AND c.id = ANY(ARRAY(
+        SELECT p.id
+        FROM jsonb_to_recordset($2::jsonb) AS x(context_object text, context_id text, account text,
+                                                max_access integer, except_id text)
+        CROSS JOIN LATERAL (
+          SELECT s.id FROM ${t} AS s
+          WHERE s.org = $1 AND s.state + 0 = 0
+            AND s.context_object = x.context_object AND s.context_id = x.context_id
+            AND s.target_account = x.account AND s.access <= x.max_access
+            AND (x.except_id IS NULL OR s.id <> x.except_id)
+          OFFSET 0) AS p))
       RETURNING ${C_COLUMNS}`,
     deleteById: `DELETE FROM ${t} WHERE org = $1 AND id = $2 RETURNING ${COLUMNS}`,
     bindEmail: `UPDATE ${t} SET target_account = $3, updated = $4

@@ -62,7 +62,14 @@ describeEngines("PostgresUnitOfWork", "uow", (ctx) => {
       ]);
       return [stored, superseded] as const;
     });
-    expect(upgraded).toEqual({ ...existing, access: 5, roles: ["r1", "r2"], updated: invite.updated });
+    // The invitation raised the access, so its creator is now the connection's creator.
+    expect(upgraded).toEqual({
+      ...existing,
+      access: 5,
+      roles: ["r1", "r2"],
+      creator: invite.creator,
+      updated: invite.updated,
+    });
     expect(removed.map((r) => r._id)).toEqual([lesser._id]);
     expect(await rowCounts()).toEqual({ connections: 1, outbox: 0 });
   });

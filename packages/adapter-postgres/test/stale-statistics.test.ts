@@ -1,0 +1,120 @@
+import type { ContextRef } from "@conn/core";
+import { expect, it } from "vitest";
+import type { Queryable } from "../src/index.js";
+import { describeEngines, type EngineContext } from "./support/engines.js";
+import { T0 } from "./support/fixtures.js";
+
+/**
+ * The server here runs with autovacuum off, and a host's may too: statistics go stale and stay so. These cases load
+ * a table whose statistics say no pending invitation exists (2,000 active rows, analyzed) and then add 5,000 pending
+ * ones without analyzing, and check with EXPLAIN that the statements of the accept path still walk the index they
+ * are written for, not the expiry index (which such statistics make look empty) or a join over every pending row.
+ */
+const ORG = "acme";
+const PENDING = 5000;
+
+/** One node of an EXPLAIN (FORMAT JSON) plan. */
+interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  "Index Name"?: string;
+  Plans?: PlanNode[];
+}
+
+/** Every node of a plan, depth first. */
+function nodes(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(nodes)];
+}
+
+/** Loads the stale table: active rows analyzed, then pending rows the statistics never saw. */
+async function loadStale(ctx: EngineContext): Promise<void> {
+  const t = `${ctx.s}.connections`;
+  const at = T0.toISOString();
+  await ctx.db.query(
+    `INSERT INTO ${t} (org, id, access, roles, context_object, context_id, created, updated, creator,
+       target_account, target_key, state)
+     SELECT $1, lpad(to_hex(g), 24, '0'), 4, '{}', 'c_doc', 'd' || (g % 50), $2::timestamptz, $2::timestamptz,
+       'cr' || (g % 5), 'acc' || g, 'account:acc' || g, 1
+     FROM generate_series(1, 2000) AS g`,
+    [ORG, at],
+  );
+  await ctx.db.query(`ANALYZE ${t}`);
+  await ctx.db.query(
+    `INSERT INTO ${t} (org, id, access, roles, context_object, context_id, created, updated, creator,
+       target_account, target_key, state, token_hash, token_seal, expires_at)
+     SELECT $1, lpad(to_hex(1000000 + g), 24, '0'), 4, '{}', 'c_doc', 'd' || (g % 50), $2::timestamptz,
+       $2::timestamptz, 'cr' || (g % 7), 'p' || (g % 900), 'account:p' || g, 0, 'h' || g, 's',
+       $2::timestamptz + interval '7 days'
+     FROM generate_series(1, $3::int) AS g`,
+    [ORG, at, PENDING],
+  );
+}
+
+/** The plan of the one statement `call` sends through the repository (EXPLAIN only: nothing runs). */
+async function planOf(
+  ctx: EngineContext,
+  call: (repo: ReturnType<EngineContext["repoOn"]>) => Promise<unknown>,
+): Promise<PlanNode[]> {
+  const plans: PlanNode[] = [];
+  const explaining: Queryable = {
+    async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+      const { rows } = await ctx.db.query<{ "QUERY PLAN": unknown }>(`EXPLAIN (FORMAT JSON) ${text}`, params);
+      const raw = rows[0]?.["QUERY PLAN"];
+      const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan: PlanNode }[];
+      plans.push(...nodes((parsed[0] as { Plan: PlanNode }).Plan));
+      return { rows: [] };
+    },
+  };
+  await call(ctx.repoOn(explaining));
+  expect(plans.length).toBeGreaterThan(0);
+  return plans;
+}
+
+/** The indexes of the connections table a plan walks, and whether it scans the table whole or hash-joins. */
+function shape(plan: PlanNode[]): { indexes: string[]; seqScan: boolean; bigJoin: boolean } {
+  return {
+    indexes: [
+      ...new Set(plan.flatMap((n) => (n["Index Name"] === undefined ? [] : [n["Index Name"]]))),
+    ].sort(),
+    seqScan: plan.some((n) => n["Node Type"] === "Seq Scan" && n["Relation Name"] === "connections"),
+    bigJoin: plan.some((n) => n["Node Type"] === "Hash Join" || n["Node Type"] === "Merge Join"),
+  };
+}
+
+const CTX: ContextRef = { object: "c_doc", _id: "d7" };
+
+describeEngines("statements keep their index on stale statistics", "stale", (ctx) => {
+  it("the token look-up walks the token index", async () => {
+    await loadStale(ctx);
+    const plan = await planOf(ctx, (repo) => repo.findPendingByTokenHash(ORG, "h77", T0));
+    expect(shape(plan)).toEqual({ indexes: ["connections_token_uq"], seqScan: false, bigJoin: false });
+  }, 60_000);
+
+  it("claimPending walks the primary key", async () => {
+    await loadStale(ctx);
+    const plan = await planOf(ctx, (repo) =>
+      repo.claimPending(ORG, (1_000_077).toString(16).padStart(24, "0"), T0),
+    );
+    expect(shape(plan)).toEqual({ indexes: ["connections_pkey"], seqScan: false, bigJoin: false });
+  }, 60_000);
+
+  it("deleteSuperseded walks an index per item, with no join over every pending row", async () => {
+    await loadStale(ctx);
+    const plan = await planOf(ctx, (repo) =>
+      repo.deleteSuperseded(ORG, [
+        { context: CTX, account: "p7", maxAccess: 4, exceptId: "0".repeat(24) },
+        { context: { ...CTX, _id: "d8" }, account: "p8", maxAccess: 5 },
+      ]),
+    );
+    const { indexes, seqScan, bigJoin } = shape(plan);
+    expect({ seqScan, bigJoin }).toEqual({ seqScan: false, bigJoin: false });
+    expect(indexes).not.toContain("connections_expiry_idx");
+    // Per item, the target account's or the context's index; then the picked ids by primary key.
+    expect(indexes).toContain("connections_pkey");
+    expect(indexes.filter((i) => i !== "connections_pkey")).toSatisfy(
+      (rest: string[]) =>
+        rest.length === 1 &&
+        ["connections_target_account_idx", "connections_context_idx"].includes(rest[0] as string),
+    );
+  }, 60_000);
+});
