@@ -150,7 +150,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
   /** Units of work already run one at a time here (see {@link InMemoryUnitOfWork}): nothing more to take. */
   async lockContext(_org: string, _context: ContextRef): Promise<void> {}
 
-  claimPending(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
+  claimPending(org: string, id: string, now: Date, _lock?: ContextRef): Promise<ConnectionRecord | null> {
     return this.run.write(() => {
       const key = keys.record(org, id);
       const r = this.state.records.get(key);

@@ -90,6 +90,13 @@ function statementsFor(s: string) {
       RETURNING ${C_COLUMNS}`,
     claimPending: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3
       RETURNING ${COLUMNS}`,
+    // claimPending with the context's lock taken first, in the same round trip: the lock is an InitPlan under a
+    // one-time filter, so it is held before the row is read (the row itself is then re-checked at its latest version,
+    // as any DELETE under READ COMMITTED does).
+    claimPendingLocked: `WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended($4, 0)))
+      DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3
+        AND EXISTS (SELECT 1 FROM locked)
+      RETURNING ${COLUMNS}`,
     // The ids are picked item by item (a LATERAL subquery kept apart by OFFSET 0, so it stays a nested loop over the
     // items whatever the statistics), in an InitPlan; the delete then walks the primary key. As a join of the items
     // with the table, stale statistics made the planner hash-join every pending row.
@@ -139,6 +146,11 @@ function activeKey(org: string, context: ContextRef, account: string | null): st
   return JSON.stringify([org, context.object, context._id, account]);
 }
 
+/** The text whose 64-bit hash names a context's advisory lock. */
+function contextLockKey(org: string, context: ContextRef): string {
+  return JSON.stringify([org, context.object, context._id]);
+}
+
 /** An error for a call the adapter refuses before touching the database (a bug in the caller). */
 function misuse(reason: string): ConnectionError {
   return new ConnectionError("cortex.error.unspecified", { reason });
@@ -182,8 +194,7 @@ export class PostgresConnectionRepository implements ConnectionRepository {
   }
 
   async lockContext(org: string, context: ContextRef): Promise<void> {
-    const key = JSON.stringify([org, context.object, context._id]);
-    await guard("lockContext", () => this.db.query(this.sql.lockContext, [key]));
+    await guard("lockContext", () => this.db.query(this.sql.lockContext, [contextLockKey(org, context)]));
   }
 
   async findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
@@ -268,9 +279,21 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     );
   }
 
-  async claimPending(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
+  async claimPending(
+    org: string,
+    id: string,
+    now: Date,
+    lock?: ContextRef,
+  ): Promise<ConnectionRecord | null> {
     const { rows } = await guard("claimPending", () =>
-      this.db.query<ConnectionRow>(this.sql.claimPending, [org, id, now]),
+      lock === undefined
+        ? this.db.query<ConnectionRow>(this.sql.claimPending, [org, id, now])
+        : this.db.query<ConnectionRow>(this.sql.claimPendingLocked, [
+            org,
+            id,
+            now,
+            contextLockKey(org, lock),
+          ]),
     );
     return rows[0] === undefined ? null : toRecord(rows[0]);
   }

@@ -90,12 +90,13 @@ describeEngines("statements keep their index on stale statistics", "stale", (ctx
     expect(shape(plan)).toEqual({ indexes: ["connections_token_uq"], seqScan: false, bigJoin: false });
   }, 60_000);
 
-  it("claimPending walks the primary key", async () => {
+  it("claimPending walks the primary key, with the context's lock and without", async () => {
     await loadStale(ctx);
-    const plan = await planOf(ctx, (repo) =>
-      repo.claimPending(ORG, (1_000_077).toString(16).padStart(24, "0"), T0),
-    );
-    expect(shape(plan)).toEqual({ indexes: ["connections_pkey"], seqScan: false, bigJoin: false });
+    const id = (1_000_077).toString(16).padStart(24, "0");
+    for (const lock of [undefined, CTX]) {
+      const plan = await planOf(ctx, (repo) => repo.claimPending(ORG, id, T0, lock));
+      expect(shape(plan)).toEqual({ indexes: ["connections_pkey"], seqScan: false, bigJoin: false });
+    }
   }, 60_000);
 
   it("deleteSuperseded walks an index per item, with no join over every pending row", async () => {

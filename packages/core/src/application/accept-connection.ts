@@ -23,9 +23,9 @@ export async function acceptConnection(
   const now = deps.clock.now();
   const account = caller.account._id;
   const { active, events } = await deps.store.transaction(async (tx) => {
-    // Under the context's lock, a delete or create of this context waits for the accept and then sees its outcome.
-    await tx.connections.lockContext(caller.org, record.context);
-    const claimed = await tx.connections.claimPending(caller.org, record._id, now);
+    // Under the context's lock (taken by the claim), a delete or create of this context waits for the accept and
+    // then sees its outcome.
+    const claimed = await tx.connections.claimPending(caller.org, record._id, now, record.context);
     if (claimed === null || claimed.tokenHash !== record.tokenHash) throw invalidToken();
     const [active] = await tx.connections.saveActive([activated(claimed, account, now)]);
     const stored = active as ConnectionRecord;

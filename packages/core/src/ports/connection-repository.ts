@@ -87,8 +87,11 @@ export interface ConnectionRepository {
    * access the higher, roles the union (the stored `_id` wins). Returns the stored records in input order.
    */
   saveActive(records: readonly ConnectionRecord[]): Promise<ConnectionRecord[]>;
-  /** Removes and returns the pending, unexpired record with this id (compare-and-set: one caller wins), or null. */
-  claimPending(org: string, id: string, now: Date): Promise<ConnectionRecord | null>;
+  /**
+   * Removes and returns the pending, unexpired record with this id (compare-and-set: one caller wins), or null. With
+   * `lock`, first takes that context's lock as {@link lockContext} does, in the same round trip.
+   */
+  claimPending(org: string, id: string, now: Date, lock?: ContextRef): Promise<ConnectionRecord | null>;
   /** Removes and returns pending invitations superseded by an active connection (spec §4, accept). */
   deleteSuperseded(org: string, items: readonly SupersededPending[]): Promise<ConnectionRecord[]>;
   /** Removes and returns the record with this id, or null when there is none. */
