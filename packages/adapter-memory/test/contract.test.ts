@@ -4,6 +4,7 @@ import {
   type KnownFailure,
   linearizabilityContract,
   notifierContract,
+  shareLinkContract,
   type World,
 } from "@conn/contract-tests";
 import {
@@ -45,7 +46,8 @@ notifierContract("RecordingNotifier", {
   skip: { html: "RecordingNotifier records notices as data; it renders no HTML" },
 });
 
-facadeModelContract("adapter-memory", {
+/** A fresh in-memory world for the facade suites. */
+const memoryWorld = {
   async setup(): Promise<World> {
     const lib = createInMemoryConnections();
     return {
@@ -63,7 +65,11 @@ facadeModelContract("adapter-memory", {
       grantHostAccess: (org, account, context, level) => lib.contexts.grant(org, account, context, level),
     };
   },
-});
+};
+
+facadeModelContract("adapter-memory", memoryWorld);
+
+shareLinkContract("adapter-memory", memoryWorld);
 
 /**
  * TEMPORARY, issue 11: on main the property fails here. Delete checks its permission (the strictly-more rule) before

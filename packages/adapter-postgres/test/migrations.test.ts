@@ -62,6 +62,9 @@ for (const engine of ["pglite", "postgres"] as const satisfies readonly EngineNa
         "connections_target_account_idx",
         "connections_token_uq",
         "connections_unbound_email_idx",
+        "share_links_context_idx",
+        "share_links_pkey",
+        "share_links_token_uq",
       ]);
       const { rows } = await db.query<{ version: number; name: string }>(
         `SELECT version, name FROM "${schema}".connection_migrations`,

@@ -45,3 +45,5 @@ export {
   type NotifierHarness,
   notifierContract,
 } from "./notifier-contract.js";
+/** The share-link suite: the rules, the race on a link's last uses, and a model-based run with a moving clock. */
+export { type ShareLinkContractOptions, shareLinkContract } from "./share-link-contract.js";

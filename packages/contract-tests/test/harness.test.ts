@@ -39,8 +39,9 @@ function worldWith(broken: Break): WorldFactory {
       const brokenStore: UnitOfWork = {
         connections: breakRepo(store.connections),
         outbox: store.outbox,
+        shareLinks: store.shareLinks,
         transaction: (work) =>
-          store.transaction((tx) => work({ connections: breakRepo(tx.connections), outbox: tx.outbox })),
+          store.transaction((tx) => work({ ...tx, connections: breakRepo(tx.connections) })),
       };
       const { accounts, contexts, orgs, tokens, ids, clock } = lib;
       return {

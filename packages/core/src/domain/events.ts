@@ -24,4 +24,6 @@ export interface ConnectionEvent {
   connection: ConnectionSnapshot;
   /** For upgrades: the access before. */
   previousAccess?: number;
+  /** The share link the connection was made or upgraded through, when it was. */
+  shareLink?: string;
 }
