@@ -1,26 +1,23 @@
 import { z } from "zod";
 import { type AccessLevel, grantedLevel, AccessLevel as Level } from "../domain/access-level.js";
-import {
-  type ConnectionRecord,
-  ConnectionState,
-  type ConnectionView,
-  snapshotOf,
-  targetKeyOf,
-} from "../domain/connection.js";
+import { type ConnectionRecord, type ConnectionView, snapshotOf } from "../domain/connection.js";
 import { ConnectionError, type ErrorCode } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
 import { expiresAt } from "../domain/expiry.js";
 import { pluralOf } from "../domain/settings.js";
 import {
   domainAllows,
+  redeemedConnection,
   type ShareLinkRecord,
   type ShareLinkStatus,
   type ShareLinkView,
+  shareLinkGrant,
   shareLinkInputSchema,
   shareLinkStatus,
   toShareLinkView,
 } from "../domain/share-link.js";
 import { type ContextRef, connectionIdSchema } from "../domain/values.js";
+import type { TransactionalStores } from "../ports/unit-of-work.js";
 import { parseContext } from "./create-connections.js";
 import {
   type Caller,
@@ -251,6 +248,95 @@ class AddsNothing extends Error {
   }
 }
 
+/** What a redemption found it may do, before its transaction: the link and the level it grants now. */
+interface Redeemable {
+  link: ShareLinkRecord;
+  granted: AccessLevel;
+}
+
+/**
+ * The checks of a redemption, in order: a token of a link of this org, the link live now, the caller verified and at
+ * the link's email domain, not its creator; the object still allows connections, and the creator still holds Share.
+ */
+async function checkRedeemable(deps: ConnectionsDeps, caller: Caller, token: string): Promise<Redeemable> {
+  const { org } = caller;
+  const link = await deps.store.shareLinks.findByTokenHash(org, deps.tokens.hash(token));
+  if (link === null || !deps.tokens.matches(token, link.tokenHash)) throw invalidToken();
+  const status = shareLinkStatus(link, deps.clock.now());
+  if (status !== "active") throw statusError(status);
+  if (!caller.account.verified)
+    throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
+  if (!domainAllows(link, caller.account.email))
+    throw new ConnectionError("cortex.accessDenied.shareLinkDomain");
+  if (caller.account._id === link.creator) {
+    throw new ConnectionError("cortex.invalidArgument.connectionTarget", {
+      reason: "a caller cannot connect to itself",
+    });
+  }
+  const settings = await deps.contexts.objectSettings(org, link.context.object);
+  if (settings === null || !settings.allowConnections) {
+    throw new ConnectionError("cortex.accessDenied.connectionsDisabled", {
+      reason: `object ${link.context.object}`,
+    });
+  }
+  const creatorAccess = await effectiveAccess(deps, org, link.creator, link.context);
+  const granted = shareLinkGrant(link, creatorAccess, settings.shareChain);
+  if (granted === null) {
+    throw new ConnectionError("cortex.invalidArgument.shareLinkRevoked", {
+      reason: "the link's creator no longer holds Share on the context",
+    });
+  }
+  return { link, granted };
+}
+
+/**
+ * The transaction of a redemption: takes one use, then creates or upgrades the redeemer's active connection and
+ * removes its lesser pending invitations. Throws {@link AddsNothing} (rolling the use back) when the redeemer already
+ * holds as much.
+ */
+async function redeemIn(
+  deps: ConnectionsDeps,
+  tx: TransactionalStores,
+  { link, granted }: Redeemable,
+  account: string,
+  now: Date,
+): Promise<{ record: ConnectionRecord; events: ConnectionEvent[] }> {
+  const { org } = link;
+  const used = await tx.shareLinks.takeUse(org, link._id, now);
+  if (used === null) {
+    const current = await tx.shareLinks.findById(org, link._id);
+    const after = current === null ? "revoked" : shareLinkStatus(current, now);
+    throw statusError(after === "active" ? "usedUp" : after);
+  }
+  const { active } = await tx.connections.findForCreate(
+    org,
+    link.context,
+    link.creator,
+    { accounts: [account], emails: [] },
+    now,
+  );
+  const existing = active[0];
+  if (existing !== undefined && existing.access >= granted) throw new AddsNothing(existing);
+  const [saved] = await tx.connections.saveActive([
+    redeemedConnection(link, { account, access: granted, id: deps.ids.next(), now }),
+  ]);
+  const record = saved as ConnectionRecord;
+  const event = (type: ConnectionEvent["type"], r: ConnectionRecord): ConnectionEvent => ({
+    type,
+    org,
+    at: now,
+    actor: account,
+    connection: snapshotOf(r),
+  });
+  const first = event(existing === undefined ? "connection.created" : "connection.upgraded", record);
+  first.shareLink = link._id;
+  if (existing !== undefined) first.previousAccess = existing.access;
+  const removed = await tx.connections.deleteSuperseded(org, [
+    { context: link.context, account, maxAccess: record.access },
+  ]);
+  return { record, events: [first, ...removed.map((r) => event("connection.superseded", r))] };
+}
+
 /**
  * Redeems a share link: a signed-in, verified account gets an active connection at the link's level, or its active
  * connection upgraded to it (never lowered). One use is taken in the same transaction, atomically, so a link with n
@@ -264,113 +350,16 @@ export async function redeemShareLink(
   tokenInput: unknown,
 ): Promise<ConnectionView> {
   const caller = await requireCaller(deps, principal);
-  const { org } = caller;
   const token = parseToken(tokenInput);
-  const link = await deps.store.shareLinks.findByTokenHash(org, deps.tokens.hash(token));
-  if (link === null || !deps.tokens.matches(token, link.tokenHash)) throw invalidToken();
-  const status = shareLinkStatus(link, deps.clock.now());
-  if (status !== "active") throw statusError(status);
-  if (!caller.account.verified)
-    throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
-  if (!domainAllows(link, caller.account.email))
-    throw new ConnectionError("cortex.accessDenied.shareLinkDomain");
-  const account = caller.account._id;
-  if (account === link.creator) {
-    throw new ConnectionError("cortex.invalidArgument.connectionTarget", {
-      reason: "a caller cannot connect to itself",
-    });
-  }
-  const settings = await deps.contexts.objectSettings(org, link.context.object);
-  if (settings === null || !settings.allowConnections) {
-    throw new ConnectionError("cortex.accessDenied.connectionsDisabled", {
-      reason: `object ${link.context.object}`,
-    });
-  }
-  // The link grants what its creator could grant now: a creator who lost Share makes it redeem nothing, one who lost
-  // some access makes it grant less.
-  const creatorAccess = await effectiveAccess(deps, org, link.creator, link.context);
-  if (creatorAccess < Level.Share) {
-    throw new ConnectionError("cortex.invalidArgument.shareLinkRevoked", {
-      reason: "the link's creator no longer holds Share on the context",
-    });
-  }
-  const granted = Math.min(
-    link.access,
-    grantedLevel(creatorAccess, link.access, settings.shareChain),
-  ) as AccessLevel;
-
+  const redeemable = await checkRedeemable(deps, caller, token);
   const now = deps.clock.now();
   let outcome: { record: ConnectionRecord; events: ConnectionEvent[] };
   try {
-    outcome = await deps.store.transaction(async (tx) => {
-      const used = await tx.shareLinks.takeUse(org, link._id, now);
-      if (used === null) {
-        const current = await tx.shareLinks.findById(org, link._id);
-        const after = current === null ? "revoked" : shareLinkStatus(current, now);
-        throw statusError(after === "active" ? "usedUp" : after);
-      }
-      const { active } = await tx.connections.findForCreate(
-        org,
-        link.context,
-        link.creator,
-        { accounts: [account], emails: [] },
-        now,
-      );
-      const existing = active[0];
-      if (existing !== undefined && existing.access >= granted) throw new AddsNothing(existing);
-      const target = { account, email: null, name: null };
-      const [saved] = await tx.connections.saveActive([
-        {
-          org,
-          _id: deps.ids.next(),
-          access: granted,
-          roles: [],
-          context: { ...link.context },
-          contextSource: null,
-          created: now,
-          updated: now,
-          creator: link.creator,
-          target,
-          viaEmail: false,
-          targetKey: targetKeyOf(target, false),
-          state: ConnectionState.Active,
-          tokenHash: null,
-          tokenSeal: null,
-          expiresAt: null,
-        },
-      ]);
-      const record = saved as ConnectionRecord;
-      const events: ConnectionEvent[] = [
-        existing === undefined
-          ? { type: "connection.created", org, at: now, actor: account, connection: snapshotOf(record) }
-          : {
-              type: "connection.upgraded",
-              org,
-              at: now,
-              actor: account,
-              connection: snapshotOf(record),
-              previousAccess: existing.access,
-            },
-      ];
-      for (const e of events) e.shareLink = link._id;
-      const removed = await tx.connections.deleteSuperseded(org, [
-        { context: link.context, account, maxAccess: record.access },
-      ]);
-      for (const r of removed) {
-        events.push({
-          type: "connection.superseded",
-          org,
-          at: now,
-          actor: account,
-          connection: snapshotOf(r),
-        });
-      }
-      return { record, events };
-    });
+    outcome = await deps.store.transaction((tx) => redeemIn(deps, tx, redeemable, caller.account._id, now));
   } catch (error) {
     if (!(error instanceof AddsNothing)) throw error;
     outcome = { record: error.existing, events: [] };
   }
   await publish(deps, outcome.events);
-  return viewOf(deps, new SettingsCache(deps, org), outcome.record, caller);
+  return viewOf(deps, new SettingsCache(deps, caller.org), outcome.record, caller);
 }

@@ -1,6 +1,12 @@
 import { z } from "zod";
-import type { AccessLevel } from "./access-level.js";
-import { type AccountRef, accountRef } from "./connection.js";
+import { type AccessLevel, grantedLevel, AccessLevel as Level } from "./access-level.js";
+import {
+  type AccountRef,
+  accountRef,
+  type ConnectionRecord,
+  ConnectionState,
+  targetKeyOf,
+} from "./connection.js";
 import type { ContextRef } from "./values.js";
 
 /** The most uses one share link may allow. */
@@ -146,4 +152,43 @@ export function toShareLinkView(
   };
   if (options.token !== undefined) view.token = options.token;
   return view;
+}
+
+/**
+ * The level a link grants when redeemed now: what its creator could grant with the access it holds now, never more
+ * than the link says. Null when the creator no longer holds Share: the link then grants nothing.
+ */
+export function shareLinkGrant(
+  link: Pick<ShareLinkRecord, "access">,
+  creatorAccess: number,
+  shareChain?: readonly number[],
+): AccessLevel | null {
+  if (creatorAccess < Level.Share) return null;
+  return Math.min(link.access, grantedLevel(creatorAccess, link.access, shareChain)) as AccessLevel;
+}
+
+/** The active connection a redemption makes (the repository merges it into the redeemer's active one, if any). */
+export function redeemedConnection(
+  link: ShareLinkRecord,
+  redemption: { account: string; access: AccessLevel; id: string; now: Date },
+): ConnectionRecord {
+  const target = { account: redemption.account, email: null, name: null };
+  return {
+    org: link.org,
+    _id: redemption.id,
+    access: redemption.access,
+    roles: [],
+    context: { ...link.context },
+    contextSource: null,
+    created: redemption.now,
+    updated: redemption.now,
+    creator: link.creator,
+    target,
+    viaEmail: false,
+    targetKey: targetKeyOf(target, false),
+    state: ConnectionState.Active,
+    tokenHash: null,
+    tokenSeal: null,
+    expiresAt: null,
+  };
 }
