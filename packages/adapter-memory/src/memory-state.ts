@@ -20,6 +20,9 @@ export function copyRecord(r: ConnectionRecord): ConnectionRecord {
       name: r.target.name === null ? null : { ...r.target.name },
     },
     expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt),
+    ...(r.accessExpiresAt === undefined || r.accessExpiresAt === null
+      ? {}
+      : { accessExpiresAt: new Date(r.accessExpiresAt) }),
   };
 }
 

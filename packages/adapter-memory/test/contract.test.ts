@@ -5,6 +5,7 @@ import {
   linearizabilityContract,
   notifierContract,
   shareLinkContract,
+  timeLimitedGrantContract,
   type World,
 } from "@conn/contract-tests";
 import {
@@ -70,6 +71,8 @@ const memoryWorld = {
 facadeModelContract("adapter-memory", memoryWorld);
 
 shareLinkContract("adapter-memory", memoryWorld);
+
+timeLimitedGrantContract("adapter-memory", memoryWorld);
 
 /**
  * TEMPORARY, issue 11: on main the property fails here. Delete checks its permission (the strictly-more rule) before

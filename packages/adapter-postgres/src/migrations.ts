@@ -171,6 +171,17 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX share_links_context_idx ON ${s}.share_links (org, context_object, context_id, id)`,
     ],
   },
+  {
+    version: 21,
+    name: "time-limited grants",
+    // access_expires_at: when the access a connection gives ends (null: never). Every read compares it with the
+    // caller's clock, so an ended grant counts nowhere before the purge; the index serves the purge.
+    statements: (s) => [
+      `ALTER TABLE ${s}.connections ADD COLUMN access_expires_at timestamptz`,
+      `CREATE INDEX connections_access_expiry_idx
+         ON ${s}.connections (org, access_expires_at) WHERE access_expires_at IS NOT NULL`,
+    ],
+  },
 ];
 
 /** Options of {@link migrate}. */

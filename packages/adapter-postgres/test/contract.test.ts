@@ -13,6 +13,7 @@ import {
   type KnownFailure,
   linearizabilityContract,
   shareLinkContract,
+  timeLimitedGrantContract,
   type World,
 } from "@conn/contract-tests";
 import { createConnections, type SealedNotice } from "@conn/core";
@@ -116,6 +117,8 @@ describeEngines("the shared contract suites", "contract", (ctx) => {
 
   // 30 model sequences per engine: each step runs a few dozen statements.
   shareLinkContract(`adapter-postgres [${ctx.engine}]`, engineWorld, { numRuns: 30 });
+
+  timeLimitedGrantContract(`adapter-postgres [${ctx.engine}]`, engineWorld, { numRuns: 30 });
 
   // On the server a batch runs truly at once (separate pooled clients); on PGlite, which runs one transaction at a
   // time, under fc.scheduler interleavings of every port call. The reference is the in-memory adapter.

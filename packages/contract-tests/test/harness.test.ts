@@ -25,6 +25,7 @@ function wrap(repo: ConnectionRepository, overrides: Partial<ConnectionRepositor
     list: (...a) => repo.list(...a),
     bindEmail: (...a) => repo.bindEmail(...a),
     purgeExpired: (...a) => repo.purgeExpired(...a),
+    purgeExpiredGrants: (...a) => repo.purgeExpiredGrants(...a),
     ...overrides,
   };
 }

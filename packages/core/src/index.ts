@@ -35,6 +35,7 @@ export {
   shareLinkPageSchema,
 } from "./application/share-links.js";
 export { Connections, createConnections } from "./connections.js";
+export * from "./domain/access-expiry.js";
 export * from "./domain/access-level.js";
 export * from "./domain/connection.js";
 export * from "./domain/errors.js";

@@ -126,7 +126,9 @@ export const shareLinkBodyDocumentSchema = shareLinkInputSchema.describe(
 /** One connection target as the OpenAPI document shows it: the facade's own schema (spec §5). */
 export const connectionTargetDocumentSchema = connectionTargetSchema.describe(
   "A connection target: give exactly one of `_id` (an account) and `email` (with an optional `name`). " +
-    "`access` is clamped, never refused for being too high; `auto` applies at once (account targets only).",
+    "`access` is clamped, never refused for being too high; `auto` applies at once (account targets only). " +
+    "`accessExpiresAt` (an instant, or null for no end) or `accessDays` limits the grant in time, capped by the " +
+    "org's `maxGrantDays`; naming neither keeps an existing grant's end.",
 );
 
 /** The body of `POST /{objects}/{id}/connections` as the OpenAPI document shows it: the edge's and the facade's checks together. */
@@ -167,6 +169,13 @@ export const connectionSchema = z
     state: z.union([z.literal(0), z.literal(1)]).describe("0 pending, 1 active."),
     token: z.string().optional().describe("Shown to the target of a pending connection only."),
     expiresAt: z.iso.datetime().optional().describe("When a pending invitation expires."),
+    accessExpiresAt: z.iso
+      .datetime()
+      .optional()
+      .describe(
+        "When the access this connection gives ends (a time-limited grant); absent when it never ends. From that " +
+          "instant the connection counts nowhere.",
+      ),
   })
   .strict();
 

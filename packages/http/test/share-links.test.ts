@@ -114,3 +114,28 @@ describe("share links over HTTP", () => {
     expect(doc.components.schemas.ShareLinkBody.properties.uses).toMatchObject({ minimum: 1, maximum: 1000 });
   });
 });
+
+describe("time-limited grants over HTTP", () => {
+  it("a target's accessDays gives an accessExpiresAt every view shows, and the OpenAPI document describes both", async () => {
+    const created = await call("POST", contextPath(patientFile), {
+      as: A,
+      body: { targets: [{ _id: B, access: 4, accessDays: 3 }] },
+    });
+    expect(created.status).toBe(200);
+    const view = connectionSchema.parse(created.body.data[0]);
+    expect(view.accessExpiresAt).toBeDefined();
+    const listed = await call("GET", `/${ORG}/v2/connections`, { as: B });
+    expect(connectionSchema.parse(listed.body.data[0]).accessExpiresAt).toBe(view.accessExpiresAt);
+    const bad = await call("POST", contextPath(patientFile), {
+      as: A,
+      body: { targets: [{ _id: C, accessExpiresAt: "2000-01-01T00:00:00Z" }] },
+    });
+    expect(expectFault(bad, 400, "cortex.invalidArgument.connectionTarget").path).toBe(
+      "targets[0].accessExpiresAt",
+    );
+    const doc = (await call("GET", `/${ORG}/v2/openapi.json`)).body;
+    expect(doc.components.schemas.Connection.properties.accessExpiresAt).toMatchObject({ type: "string" });
+    expect(doc.components.schemas.ConnectionTarget.properties.accessDays).toMatchObject({ minimum: 1 });
+    expect(doc.components.schemas.ConnectionTarget.properties.accessExpiresAt).toBeDefined();
+  });
+});

@@ -82,7 +82,7 @@ export async function effectiveAccess(
 ): Promise<AccessLevel> {
   const [own, connected] = await Promise.all([
     deps.contexts.accessOf(org, account, context),
-    deps.store.connections.activeAccess(org, context, account),
+    deps.store.connections.activeAccess(org, context, account, deps.clock.now()),
   ]);
   return Math.max(own, connected ?? 0) as AccessLevel;
 }

@@ -317,9 +317,10 @@ async function redeemIn(
   );
   const existing = active[0];
   if (existing !== undefined && existing.access >= granted) throw new AddsNothing(existing);
-  const [saved] = await tx.connections.saveActive([
-    redeemedConnection(link, { account, access: granted, id: deps.ids.next(), now }),
-  ]);
+  const [saved] = await tx.connections.saveActive(
+    [redeemedConnection(link, { account, access: granted, id: deps.ids.next(), now })],
+    now,
+  );
   const record = saved as ConnectionRecord;
   const event = (type: ConnectionEvent["type"], r: ConnectionRecord): ConnectionEvent => ({
     type,

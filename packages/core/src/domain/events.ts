@@ -9,6 +9,7 @@ export type ConnectionEventType =
   | "connection.rejected"
   | "connection.deleted"
   | "connection.expired"
+  | "connection.accessExpired"
   | "connection.superseded"
   | "connection.bound";
 
