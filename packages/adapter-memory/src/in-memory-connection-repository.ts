@@ -10,7 +10,9 @@ import {
   isExpired,
   isGone,
   type SupersededPending,
+  sameEnd,
   unionRoles,
+  withGrant,
 } from "@conn/core";
 import { copyRecord, keys, type MemoryState } from "./memory-state.js";
 
@@ -154,22 +156,23 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
           this.state.remove(existingKey);
           existing = undefined;
         }
-        const stored: ConnectionRecord =
-          existing === undefined
-            ? r
-            : {
-                ...existing,
-                access: Math.max(existing.access, r.access) as AccessLevel,
-                roles: unionRoles(existing.roles, r.roles),
-                accessExpiresAt: r.accessExpiresAt ?? null,
-                updated: r.updated,
-              };
-        if (stored.accessExpiresAt === null) delete stored.accessExpiresAt;
+        // The merge is the domain's: access the higher, roles the union, the creator whoever raised the access; the
+        // end is the incoming record's.
+        const stored: ConnectionRecord = existing === undefined ? r : withGrant(existing, r, r.updated);
+        if (existing !== undefined) {
+          const end = r.accessExpiresAt ?? null;
+          if (!sameEnd(end, existing.accessExpiresAt)) stored.updated = new Date(r.updated);
+          if (end === null) delete stored.accessExpiresAt;
+          else stored.accessExpiresAt = end;
+        }
         this.state.put(stored);
         return copyRecord(stored);
       }),
     );
   }
+
+  /** Units of work already run one at a time here (see {@link InMemoryUnitOfWork}): nothing more to take. */
+  async lockContext(_org: string, _context: ContextRef): Promise<void> {}
 
   claimPending(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
     return this.run.write(() => {

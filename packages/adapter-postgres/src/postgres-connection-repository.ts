@@ -45,7 +45,6 @@ const ENDED_ACTIVE_REPLACED = [
   "id",
   "context_source",
   "created",
-  "creator",
   "target_email",
   "target_name",
   "via_email",
@@ -61,6 +60,9 @@ function statementsFor(s: string) {
   const live = (now: string) =>
     `(state = 1 OR expires_at > ${now}) AND (access_expires_at IS NULL OR access_expires_at > ${now})`;
   return {
+    // A transaction-scoped advisory lock on a 64-bit hash of (org, context): a collision only makes two contexts wait
+    // for each other, never lets two writers of one context through.
+    lockContext: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text AS locked",
     findById: `SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`,
     findPendingByTokenHash: `SELECT ${COLUMNS} FROM ${t}
       WHERE org = $1 AND token_hash = $2 AND state = 0 AND expires_at > $3`,
@@ -99,6 +101,7 @@ function statementsFor(s: string) {
         ${ENDED_ACTIVE_REPLACED},
         access = CASE WHEN ${ENDED} THEN EXCLUDED.access ELSE GREATEST(c.access, EXCLUDED.access) END,
         roles = CASE WHEN ${ENDED} THEN EXCLUDED.roles ELSE ${ROLES_UNION} END,
+        creator = CASE WHEN ${ENDED} OR EXCLUDED.access > c.access THEN EXCLUDED.creator ELSE c.creator END,
         updated = CASE WHEN ${ENDED} OR EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
                          OR c.access_expires_at IS DISTINCT FROM EXCLUDED.access_expires_at
                        THEN EXCLUDED.updated ELSE c.updated END,
@@ -191,6 +194,11 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     options: PostgresAdapterOptions = {},
   ) {
     this.sql = statements(options.schema);
+  }
+
+  async lockContext(org: string, context: ContextRef): Promise<void> {
+    const key = JSON.stringify([org, context.object, context._id]);
+    await guard("lockContext", () => this.db.query(this.sql.lockContext, [key]));
   }
 
   async findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {

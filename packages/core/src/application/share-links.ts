@@ -302,6 +302,8 @@ async function redeemIn(
   now: Date,
 ): Promise<{ record: ConnectionRecord; events: ConnectionEvent[] }> {
   const { org } = link;
+  // The context's lock first, as every change to a context's connections takes it, before any row lock.
+  await tx.connections.lockContext(org, link.context);
   const used = await tx.shareLinks.takeUse(org, link._id, now);
   if (used === null) {
     const current = await tx.shareLinks.findById(org, link._id);
