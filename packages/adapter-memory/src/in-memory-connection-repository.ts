@@ -6,8 +6,11 @@ import {
   type ConnectionRepository,
   type ContextRef,
   type CreateSnapshot,
+  isAccessExpired,
   isExpired,
+  isGone,
   type SupersededPending,
+  sameEnd,
   unionRoles,
   withGrant,
 } from "@conn/core";
@@ -45,7 +48,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
   findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
     return this.run.read(() => {
       const r = this.state.records.get(keys.record(org, id));
-      return r === undefined || isExpired(r, now) ? null : copyRecord(r);
+      return r === undefined || isGone(r, now) ? null : copyRecord(r);
     });
   }
 
@@ -57,10 +60,12 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  activeAccess(org: string, context: ContextRef, account: string): Promise<AccessLevel | null> {
+  activeAccess(org: string, context: ContextRef, account: string, now?: Date): Promise<AccessLevel | null> {
     const lookup = () => {
       const key = this.state.active.get(keys.active(org, context.object, context._id, account));
-      return key === undefined ? null : (this.state.records.get(key)?.access ?? null);
+      const r = key === undefined ? undefined : this.state.records.get(key);
+      if (r === undefined || (now !== undefined && isAccessExpired(r, now))) return null;
+      return r.access;
     };
     return this.state.busy ? this.run.read(lookup) : Promise.resolve(lookup());
   }
@@ -79,7 +84,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
       for (const account of accounts) {
         const key = this.state.active.get(keys.active(org, context.object, context._id, account));
         const r = key === undefined ? undefined : this.state.records.get(key);
-        if (r !== undefined) active.push(copyRecord(r));
+        if (r !== undefined && !isAccessExpired(r, now)) active.push(copyRecord(r));
       }
       const pending: ConnectionRecord[] = [];
       for (const key of this.state.byContext.get(keys.context(org, context.object, context._id)) ?? []) {
@@ -121,8 +126,10 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
             tokenHash: r.tokenHash,
             tokenSeal: r.tokenSeal,
             expiresAt: r.expiresAt,
+            accessExpiresAt: r.accessExpiresAt ?? null,
             updated: r.updated,
           };
+          if (stored.accessExpiresAt === null) delete stored.accessExpiresAt;
         }
         this.state.put(stored);
         return copyRecord(stored);
@@ -130,7 +137,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     );
   }
 
-  saveActive(records: readonly ConnectionRecord[]): Promise<ConnectionRecord[]> {
+  saveActive(records: readonly ConnectionRecord[], now?: Date): Promise<ConnectionRecord[]> {
     const incoming = records.map(copyRecord);
     return this.run.write(() =>
       incoming.map((r) => {
@@ -138,9 +145,26 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
         const existingKey = this.state.active.get(
           keys.active(r.org, r.context.object, r.context._id, account),
         );
-        const existing = existingKey === undefined ? undefined : this.state.records.get(existingKey);
-        // The merge is the domain's: access the higher, roles the union, the creator whoever raised the access.
+        let existing = existingKey === undefined ? undefined : this.state.records.get(existingKey);
+        if (
+          existing !== undefined &&
+          existingKey !== undefined &&
+          now !== undefined &&
+          isAccessExpired(existing, now)
+        ) {
+          // A grant that has ended is gone, purged or not: the new record replaces it outright.
+          this.state.remove(existingKey);
+          existing = undefined;
+        }
+        // The merge is the domain's: access the higher, roles the union, the creator whoever raised the access; the
+        // end is the incoming record's.
         const stored: ConnectionRecord = existing === undefined ? r : withGrant(existing, r, r.updated);
+        if (existing !== undefined) {
+          const end = r.accessExpiresAt ?? null;
+          if (!sameEnd(end, existing.accessExpiresAt)) stored.updated = new Date(r.updated);
+          if (end === null) delete stored.accessExpiresAt;
+          else stored.accessExpiresAt = end;
+        }
         this.state.put(stored);
         return copyRecord(stored);
       }),
@@ -212,7 +236,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
       const rows: ConnectionRecord[] = [];
       for (const key of candidates) {
         const r = this.state.records.get(key);
-        if (r === undefined || isExpired(r, query.now)) continue;
+        if (r === undefined || isGone(r, query.now)) continue;
         if (query.state !== undefined && r.state !== query.state) continue;
         if (objects !== null && !objects.has(r.context.object)) continue;
         if (query.startingAfter !== undefined && !(r._id < query.startingAfter)) continue;
@@ -250,6 +274,18 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
       for (const r of this.state.records.values()) {
         if (removed.length >= limit) break;
         if (r.org === org && isExpired(r, now)) removed.push(r);
+      }
+      for (const r of removed) this.state.remove(keys.record(r.org, r._id));
+      return removed.map(copyRecord);
+    });
+  }
+
+  purgeExpiredGrants(org: string, now: Date, limit: number): Promise<ConnectionRecord[]> {
+    return this.run.write(() => {
+      const removed: ConnectionRecord[] = [];
+      for (const r of this.state.records.values()) {
+        if (removed.length >= limit) break;
+        if (r.org === org && isAccessExpired(r, now)) removed.push(r);
       }
       for (const r of removed) this.state.remove(keys.record(r.org, r._id));
       return removed.map(copyRecord);

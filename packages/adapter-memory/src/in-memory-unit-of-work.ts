@@ -5,6 +5,7 @@ import {
   inTransaction,
 } from "./in-memory-connection-repository.js";
 import { InMemoryOutbox } from "./in-memory-outbox.js";
+import { InMemoryShareLinkRepository } from "./in-memory-share-link-repository.js";
 import { MemoryState } from "./memory-state.js";
 
 /** Options of an {@link InMemoryUnitOfWork}. */
@@ -24,14 +25,18 @@ export class InMemoryUnitOfWork implements UnitOfWork {
   readonly connections: InMemoryConnectionRepository;
   /** The outbox for calls outside a transaction. */
   readonly outbox: InMemoryOutbox;
+  /** The share links for calls outside a transaction. */
+  readonly shareLinks: InMemoryShareLinkRepository;
   private readonly tx: TransactionalStores;
 
   constructor(private readonly options: InMemoryUnitOfWorkOptions = {}) {
     this.connections = new InMemoryConnectionRepository(this.state, autocommit(this.state));
     this.outbox = new InMemoryOutbox(this.state, autocommit(this.state));
+    this.shareLinks = new InMemoryShareLinkRepository(this.state, autocommit(this.state));
     this.tx = {
       connections: new InMemoryConnectionRepository(this.state, inTransaction),
       outbox: new InMemoryOutbox(this.state, inTransaction),
+      shareLinks: new InMemoryShareLinkRepository(this.state, inTransaction),
     };
   }
 

@@ -1,4 +1,4 @@
-import type { ConnectionRecord } from "@conn/core";
+import type { ConnectionRecord, ShareLinkRecord } from "@conn/core";
 import { type OutboxRow, OutboxRows } from "./outbox-rows.js";
 
 export { copyRow, type OutboxRow } from "./outbox-rows.js";
@@ -20,6 +20,21 @@ export function copyRecord(r: ConnectionRecord): ConnectionRecord {
       name: r.target.name === null ? null : { ...r.target.name },
     },
     expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt),
+    ...(r.accessExpiresAt === undefined || r.accessExpiresAt === null
+      ? {}
+      : { accessExpiresAt: new Date(r.accessExpiresAt) }),
+  };
+}
+
+/** Copies a share link (on the way in and out). */
+export function copyLink(l: ShareLinkRecord): ShareLinkRecord {
+  return {
+    ...l,
+    context: { ...l.context },
+    created: new Date(l.created),
+    updated: new Date(l.updated),
+    expiresAt: new Date(l.expiresAt),
+    revokedAt: l.revokedAt === null ? null : new Date(l.revokedAt),
   };
 }
 
@@ -74,6 +89,10 @@ export class MemoryState {
   readonly byCreator = new Map<string, Set<string>>();
   readonly byTargetAccount = new Map<string, Set<string>>();
   readonly byTargetEmail = new Map<string, Set<string>>();
+  /** Share links by org + id. */
+  readonly links = new Map<string, ShareLinkRecord>();
+  /** The unique index of share link token hashes: org + hash → link key. */
+  readonly linkTokens = new Map<string, string>();
   /** Outbox rows by id, with their indexes. */
   readonly outbox = new OutboxRows();
   /** The enqueue sequence of the outbox: the last `seq` handed out. */
@@ -145,6 +164,24 @@ export class MemoryState {
       this.index(key, before);
     });
     return before;
+  }
+
+  /** Stores a share link (insert or replace), keeping its token index and the undo log. */
+  putLink(link: ShareLinkRecord): void {
+    const key = keys.record(link.org, link._id);
+    const tokenKey = keys.token(link.org, link.tokenHash);
+    const owner = this.linkTokens.get(tokenKey);
+    if (owner !== undefined && owner !== key)
+      throw new Error("in-memory unique index violated: link token hash");
+    const before = this.links.get(key);
+    this.links.set(key, link);
+    this.linkTokens.set(tokenKey, key);
+    this.undo?.push(() => {
+      if (before === undefined) {
+        this.links.delete(key);
+        this.linkTokens.delete(tokenKey);
+      } else this.links.set(key, before);
+    });
   }
 
   /** Stores an outbox row, keeping its indexes and the undo log. */

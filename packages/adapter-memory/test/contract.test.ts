@@ -4,6 +4,8 @@ import {
   type KnownFailure,
   linearizabilityContract,
   notifierContract,
+  shareLinkContract,
+  timeLimitedGrantContract,
   type World,
 } from "@conn/contract-tests";
 import {
@@ -45,7 +47,8 @@ notifierContract("RecordingNotifier", {
   skip: { html: "RecordingNotifier records notices as data; it renders no HTML" },
 });
 
-facadeModelContract("adapter-memory", {
+/** A fresh in-memory world for the facade suites. */
+const memoryWorld = {
   async setup(): Promise<World> {
     const lib = createInMemoryConnections();
     return {
@@ -63,7 +66,13 @@ facadeModelContract("adapter-memory", {
       grantHostAccess: (org, account, context, level) => lib.contexts.grant(org, account, context, level),
     };
   },
-});
+};
+
+facadeModelContract("adapter-memory", memoryWorld);
+
+shareLinkContract("adapter-memory", memoryWorld);
+
+timeLimitedGrantContract("adapter-memory", memoryWorld);
 
 /**
  * No known failure: the property held here before issue 11's fix only as a KNOWN FAILURE (seed 7, path 1814: delete

@@ -36,5 +36,6 @@ export {
 } from "./migrations.js";
 export { PostgresConnectionRepository } from "./postgres-connection-repository.js";
 export { MAX_LAST_ERROR_LENGTH, PostgresOutbox } from "./postgres-outbox.js";
+export { PostgresShareLinkRepository } from "./postgres-share-link-repository.js";
 export { MAX_TRANSACTION_ATTEMPTS, PostgresUnitOfWork } from "./postgres-unit-of-work.js";
 export { DEFAULT_SCHEMA, type PostgresAdapterOptions } from "./schema-name.js";

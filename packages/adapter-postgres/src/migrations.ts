@@ -138,6 +138,50 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX connection_outbox_dead_idx ON ${s}.connection_outbox (org, id) WHERE status = 'dead'`,
     ],
   },
+  {
+    version: 20,
+    name: "share links",
+    // A link is kept after it is revoked, expires or is used up, so its creator can see what became of it. uses_left
+    // goes down by one per redemption in one UPDATE whose WHERE re-checks it (see takeUse).
+    statements: (s) => [
+      `CREATE TABLE ${s}.share_links (
+        org            text NOT NULL,
+        id             text COLLATE "C" NOT NULL,
+        context_object text NOT NULL,
+        context_id     text NOT NULL,
+        access         smallint NOT NULL,
+        creator        text NOT NULL,
+        created        timestamptz NOT NULL,
+        updated        timestamptz NOT NULL,
+        expires_at     timestamptz NOT NULL,
+        uses_allowed   integer NOT NULL,
+        uses_left      integer NOT NULL,
+        email_domain   text,
+        token_hash     text NOT NULL,
+        token_seal     text NOT NULL,
+        revoked_at     timestamptz,
+        CONSTRAINT share_links_pkey PRIMARY KEY (org, id),
+        CONSTRAINT share_links_id_check CHECK (id ~ '^[0-9a-f]{24}$'),
+        CONSTRAINT share_links_access_check CHECK (access BETWEEN 2 AND 7),
+        CONSTRAINT share_links_uses_check CHECK (uses_allowed BETWEEN 1 AND 1000 AND uses_left BETWEEN 0 AND uses_allowed)
+      )`,
+      // findByTokenHash.
+      `CREATE UNIQUE INDEX share_links_token_uq ON ${s}.share_links (org, token_hash)`,
+      // listByContext, in id order.
+      `CREATE INDEX share_links_context_idx ON ${s}.share_links (org, context_object, context_id, id)`,
+    ],
+  },
+  {
+    version: 21,
+    name: "time-limited grants",
+    // access_expires_at: when the access a connection gives ends (null: never). Every read compares it with the
+    // caller's clock, so an ended grant counts nowhere before the purge; the index serves the purge.
+    statements: (s) => [
+      `ALTER TABLE ${s}.connections ADD COLUMN access_expires_at timestamptz`,
+      `CREATE INDEX connections_access_expiry_idx
+         ON ${s}.connections (org, access_expires_at) WHERE access_expires_at IS NOT NULL`,
+    ],
+  },
 ];
 
 /** Options of {@link migrate}. */

@@ -37,11 +37,28 @@ const RECORDSET = CONNECTION_COLUMNS.map((column) => `${column} ${CONNECTION_COL
 const ROLES_UNION =
   "ARRAY(SELECT r FROM unnest(c.roles || EXCLUDED.roles) WITH ORDINALITY AS u(r, n) GROUP BY r ORDER BY min(n))";
 
+/** In saveActive's ON CONFLICT: the stored active row's access had ended at `$2` (null `$2`: never). */
+const ENDED = "(c.access_expires_at <= $2::timestamptz)";
+
+/** An ended grant is gone, purged or not: the new row replaces it outright (its id, creator, dates, all). */
+const ENDED_ACTIVE_REPLACED = [
+  "id",
+  "context_source",
+  "created",
+  "target_email",
+  "target_name",
+  "via_email",
+  "target_key",
+]
+  .map((column) => `${column} = CASE WHEN ${ENDED} THEN EXCLUDED.${column} ELSE c.${column} END`)
+  .join(",\n        ");
+
 /** The statements of one schema, built once per schema. */
 function statementsFor(s: string) {
   const t = `${s}.connections`;
-  /** A pending row that has not expired at `$now`, or an active row. */
-  const live = (now: string) => `(state = 1 OR expires_at > ${now})`;
+  /** A pending row that has not expired at `$now`, or an active row; either with access that has not ended. */
+  const live = (now: string) =>
+    `(state = 1 OR expires_at > ${now}) AND (access_expires_at IS NULL OR access_expires_at > ${now})`;
   return {
     // A transaction-scoped advisory lock on a 64-bit hash of (org, context): a collision only makes two contexts wait
     // for each other, never lets two writers of one context through.
@@ -54,10 +71,12 @@ function statementsFor(s: string) {
     findPendingByTokenHash: `SELECT ${COLUMNS} FROM ${t}
       WHERE org = $1 AND token_hash = $2 AND state + 0 = 0 AND expires_at > $3`,
     activeAccess: `SELECT access FROM ${t}
-      WHERE org = $1 AND context_object = $2 AND context_id = $3 AND target_account = $4 AND state = 1`,
+      WHERE org = $1 AND context_object = $2 AND context_id = $3 AND target_account = $4 AND state = 1
+        AND ($5::timestamptz IS NULL OR access_expires_at IS NULL OR access_expires_at > $5::timestamptz)`,
     findForCreate: `SELECT ${COLUMNS} FROM ${t}
       WHERE org = $1 AND context_object = $2 AND context_id = $3
-        AND ((state = 1 AND target_account = ANY($4::text[]))
+        AND ((state = 1 AND target_account = ANY($4::text[])
+              AND (access_expires_at IS NULL OR access_expires_at > $6))
           OR (state = 0 AND creator = $5 AND expires_at > $6
               AND (target_account = ANY($4::text[]) OR target_email = ANY($7::text[]))))
       ORDER BY id`,
@@ -77,16 +96,20 @@ function statementsFor(s: string) {
         via_email = EXCLUDED.via_email,
         token_hash = EXCLUDED.token_hash,
         token_seal = EXCLUDED.token_seal,
-        expires_at = EXCLUDED.expires_at
+        expires_at = EXCLUDED.expires_at,
+        access_expires_at = EXCLUDED.access_expires_at
       RETURNING ${C_COLUMNS}`,
     saveActive: `INSERT INTO ${t} AS c (${COLUMNS})
       SELECT ${X_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET})
       ON CONFLICT (org, context_object, context_id, target_account) WHERE state = 1 DO UPDATE SET
-        access = GREATEST(c.access, EXCLUDED.access),
-        roles = ${ROLES_UNION},
-        creator = CASE WHEN EXCLUDED.access > c.access THEN EXCLUDED.creator ELSE c.creator END,
-        updated = CASE WHEN EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
-                       THEN EXCLUDED.updated ELSE c.updated END
+        ${ENDED_ACTIVE_REPLACED},
+        access = CASE WHEN ${ENDED} THEN EXCLUDED.access ELSE GREATEST(c.access, EXCLUDED.access) END,
+        roles = CASE WHEN ${ENDED} THEN EXCLUDED.roles ELSE ${ROLES_UNION} END,
+        creator = CASE WHEN ${ENDED} OR EXCLUDED.access > c.access THEN EXCLUDED.creator ELSE c.creator END,
+        updated = CASE WHEN ${ENDED} OR EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
+                         OR c.access_expires_at IS DISTINCT FROM EXCLUDED.access_expires_at
+                       THEN EXCLUDED.updated ELSE c.updated END,
+        access_expires_at = EXCLUDED.access_expires_at
       RETURNING ${C_COLUMNS}`,
     claimPending: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3
       RETURNING ${COLUMNS}`,
@@ -125,6 +148,11 @@ function statementsFor(s: string) {
     purgeExpiredPick: `SELECT id FROM ${t} WHERE org = $1 AND state = 0 AND expires_at <= $2
       ORDER BY expires_at, id LIMIT $3 FOR UPDATE SKIP LOCKED`,
     purgeExpiredDelete: `DELETE FROM ${t} WHERE org = $1 AND id = ANY($2::text[]) AND state = 0
+      RETURNING ${COLUMNS}`,
+    // Ended grants, two statements as above, on the access-expiry index.
+    purgeGrantsPick: `SELECT id FROM ${t} WHERE org = $1 AND access_expires_at <= $2
+      ORDER BY access_expires_at, id LIMIT $3 FOR UPDATE SKIP LOCKED`,
+    purgeGrantsDelete: `DELETE FROM ${t} WHERE org = $1 AND id = ANY($2::text[]) AND access_expires_at <= $3
       RETURNING ${COLUMNS}`,
     /** The head of a list statement; the caller appends the filter, bounds, order and limit. */
     listHead: `SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND ${live("$2")}`,
@@ -211,9 +239,20 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     return rows[0] === undefined ? null : toRecord(rows[0]);
   }
 
-  async activeAccess(org: string, context: ContextRef, account: string): Promise<AccessLevel | null> {
+  async activeAccess(
+    org: string,
+    context: ContextRef,
+    account: string,
+    now?: Date,
+  ): Promise<AccessLevel | null> {
     const { rows } = await guard("activeAccess", () =>
-      this.db.query<{ access: number }>(this.sql.activeAccess, [org, context.object, context._id, account]),
+      this.db.query<{ access: number }>(this.sql.activeAccess, [
+        org,
+        context.object,
+        context._id,
+        account,
+        now ?? null,
+      ]),
     );
     return rows[0] === undefined ? null : toAccessLevel(rows[0].access);
   }
@@ -261,7 +300,7 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     );
   }
 
-  async saveActive(records: readonly ConnectionRecord[]): Promise<ConnectionRecord[]> {
+  async saveActive(records: readonly ConnectionRecord[], now?: Date): Promise<ConnectionRecord[]> {
     if (records.length === 0) return [];
     for (const record of records) {
       if (record.state !== ConnectionState.Active) throw misuse("saveActive: a record is not active");
@@ -271,7 +310,11 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     assertDistinct("saveActive", keys);
     const { rows } = await guard(
       "saveActive",
-      () => this.db.query<ConnectionRow>(this.sql.saveActive, [JSON.stringify(records.map(toJsonRow))]),
+      () =>
+        this.db.query<ConnectionRow>(this.sql.saveActive, [
+          JSON.stringify(records.map(toJsonRow)),
+          now ?? null,
+        ]),
       "cortex.conflict.connectionExists",
     );
     return inInputOrder("saveActive", keys, rows, (row) =>
@@ -391,6 +434,26 @@ export class PostgresConnectionRepository implements ConnectionRepository {
       .map(toRecord)
       .sort(
         (a, b) => (a.expiresAt?.getTime() ?? 0) - (b.expiresAt?.getTime() ?? 0) || (a._id < b._id ? -1 : 1),
+      );
+  }
+
+  async purgeExpiredGrants(org: string, now: Date, limit: number): Promise<ConnectionRecord[]> {
+    if (!Number.isInteger(limit) || limit < 0)
+      throw misuse("purgeExpiredGrants: limit must be a non-negative integer");
+    if (limit === 0) return [];
+    const picked = await guard("purgeExpiredGrants", () =>
+      this.db.query<{ id: string }>(this.sql.purgeGrantsPick, [org, now, limit]),
+    );
+    if (picked.rows.length === 0) return [];
+    const { rows } = await guard("purgeExpiredGrants", () =>
+      this.db.query<ConnectionRow>(this.sql.purgeGrantsDelete, [org, picked.rows.map((row) => row.id), now]),
+    );
+    return rows
+      .map(toRecord)
+      .sort(
+        (a, b) =>
+          (a.accessExpiresAt?.getTime() ?? 0) - (b.accessExpiresAt?.getTime() ?? 0) ||
+          (a._id < b._id ? -1 : 1),
       );
   }
 }

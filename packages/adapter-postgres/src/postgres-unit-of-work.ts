@@ -3,6 +3,7 @@ import type { Database } from "./database.js";
 import { driverCode } from "./errors.js";
 import { PostgresConnectionRepository } from "./postgres-connection-repository.js";
 import { PostgresOutbox } from "./postgres-outbox.js";
+import { PostgresShareLinkRepository } from "./postgres-share-link-repository.js";
 import type { PostgresAdapterOptions } from "./schema-name.js";
 
 /** How many times a transaction the server aborted for a deadlock or serialization failure is tried in all. */
@@ -25,6 +26,8 @@ export class PostgresUnitOfWork implements UnitOfWork {
   readonly connections: PostgresConnectionRepository;
   /** The outbox in autocommit mode (what a relay uses to claim and settle). */
   readonly outbox: PostgresOutbox;
+  /** Share links in autocommit mode. */
+  readonly shareLinks: PostgresShareLinkRepository;
 
   constructor(
     private readonly db: Database,
@@ -32,6 +35,7 @@ export class PostgresUnitOfWork implements UnitOfWork {
   ) {
     this.connections = new PostgresConnectionRepository(db, options);
     this.outbox = new PostgresOutbox(db, options);
+    this.shareLinks = new PostgresShareLinkRepository(db, options);
   }
 
   /**
@@ -46,6 +50,7 @@ export class PostgresUnitOfWork implements UnitOfWork {
           work({
             connections: new PostgresConnectionRepository(tx, this.options),
             outbox: new PostgresOutbox(tx, this.options),
+            shareLinks: new PostgresShareLinkRepository(tx, this.options),
           }),
         );
       } catch (error) {

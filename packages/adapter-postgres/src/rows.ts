@@ -28,6 +28,7 @@ export const CONNECTION_COLUMNS = [
   "token_hash",
   "token_seal",
   "expires_at",
+  "access_expires_at",
 ] as const;
 
 /** The SQL types of {@link CONNECTION_COLUMNS}, for `jsonb_to_recordset(...) AS x(<definitions>)`. */
@@ -51,6 +52,7 @@ export const CONNECTION_COLUMN_TYPES: Record<(typeof CONNECTION_COLUMNS)[number]
   token_hash: "text",
   token_seal: "text",
   expires_at: "timestamptz",
+  access_expires_at: "timestamptz",
 };
 
 /** A row of `connections` as both drivers return it (timestamptz as Date, text[] as string[], jsonb parsed). */
@@ -74,6 +76,7 @@ export interface ConnectionRow {
   token_hash: string | null;
   token_seal: string | null;
   expires_at: Date | null;
+  access_expires_at: Date | null;
 }
 
 /** A row of `connections` as JSON, for one element of a `jsonb_to_recordset` parameter. */
@@ -147,6 +150,10 @@ export function toRecord(row: ConnectionRow): ConnectionRecord {
     tokenHash: row.token_hash,
     tokenSeal: row.token_seal,
     expiresAt: row.expires_at === null ? null : toDate(row.expires_at),
+    // Absent when the grant has no end, as records without one are built.
+    ...(row.access_expires_at === null || row.access_expires_at === undefined
+      ? {}
+      : { accessExpiresAt: toDate(row.access_expires_at) }),
   };
 }
 
@@ -172,6 +179,10 @@ export function toJsonRow(record: ConnectionRecord): ConnectionJson {
     token_hash: record.tokenHash,
     token_seal: record.tokenSeal,
     expires_at: record.expiresAt === null ? null : record.expiresAt.toISOString(),
+    access_expires_at:
+      record.accessExpiresAt === undefined || record.accessExpiresAt === null
+        ? null
+        : record.accessExpiresAt.toISOString(),
   };
 }
 

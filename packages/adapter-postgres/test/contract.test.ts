@@ -12,6 +12,8 @@ import {
   facadeModelContract,
   type KnownFailure,
   linearizabilityContract,
+  shareLinkContract,
+  timeLimitedGrantContract,
   type World,
 } from "@conn/contract-tests";
 import { createConnections, type SealedNotice } from "@conn/core";
@@ -31,7 +33,7 @@ const LINEARIZABILITY_KNOWN_FAILURE: Record<EngineName, KnownFailure | undefined
 
 /** Empties the suite's tables: each contract case (and each model run) starts from nothing. */
 async function reset(ctx: EngineContext): Promise<void> {
-  await ctx.db.query(`TRUNCATE ${ctx.s}.connections, ${ctx.s}.connection_outbox`);
+  await ctx.db.query(`TRUNCATE ${ctx.s}.connections, ${ctx.s}.connection_outbox, ${ctx.s}.share_links`);
 }
 
 describeEngines("the shared contract suites", "contract", (ctx) => {
@@ -66,38 +68,46 @@ describeEngines("the shared contract suites", "contract", (ctx) => {
     },
   });
 
+  /** A fresh world on this engine for the facade suites. */
+  const engineWorld = {
+    async setup(): Promise<World> {
+      await reset(ctx);
+      const clock = new ManualClock();
+      const orgs = new InMemoryOrgDirectory();
+      const accounts = new InMemoryAccountDirectory();
+      const contexts = new InMemoryContextAccess();
+      const connections = createConnections({
+        store: new PostgresUnitOfWork(ctx.db, { schema: ctx.schema }),
+        accounts,
+        contexts,
+        orgs,
+        tokens: new CryptoTokenService(),
+        ids: new RandomIdGenerator(clock),
+        clock,
+      });
+      return {
+        connections,
+        clock,
+        addOrg: (settings) => void orgs.put(settings),
+        addAccount: (org, account) => void accounts.put(org, account),
+        defineObject: (org, settings) => void contexts.defineObject(org, settings),
+        grantHostAccess: (org, account, context, level) => contexts.grant(org, account, context, level),
+      };
+    },
+  };
+
   facadeModelContract(
     `adapter-postgres [${ctx.engine}]`,
-    {
-      async setup(): Promise<World> {
-        await reset(ctx);
-        const clock = new ManualClock();
-        const orgs = new InMemoryOrgDirectory();
-        const accounts = new InMemoryAccountDirectory();
-        const contexts = new InMemoryContextAccess();
-        const connections = createConnections({
-          store: new PostgresUnitOfWork(ctx.db, { schema: ctx.schema }),
-          accounts,
-          contexts,
-          orgs,
-          tokens: new CryptoTokenService(),
-          ids: new RandomIdGenerator(clock),
-          clock,
-        });
-        return {
-          connections,
-          clock,
-          addOrg: (settings) => void orgs.put(settings),
-          addAccount: (org, account) => void accounts.put(org, account),
-          defineObject: (org, settings) => void contexts.defineObject(org, settings),
-          grantHostAccess: (org, account, context, level) => contexts.grant(org, account, context, level),
-        };
-      },
-      // 60 sequences per engine by default: each step is several real statements, and the 200-sequence default runs
-      // against adapter-memory; CONN_FC_RUNS or CONN_SLOW=1 run more here too.
-    },
+    engineWorld,
+    // 60 sequences per engine by default: each step is several real statements, and the 200-sequence default runs
+    // against adapter-memory; CONN_FC_RUNS or CONN_SLOW=1 run more here too.
     { numRuns: 60 },
   );
+
+  // 30 model sequences per engine: each step runs a few dozen statements.
+  shareLinkContract(`adapter-postgres [${ctx.engine}]`, engineWorld, { numRuns: 30 });
+
+  timeLimitedGrantContract(`adapter-postgres [${ctx.engine}]`, engineWorld, { numRuns: 30 });
 
   // On the server a batch runs truly at once (separate pooled clients); on PGlite, which runs one transaction at a
   // time, under fc.scheduler interleavings of every port call. The reference is the in-memory adapter.

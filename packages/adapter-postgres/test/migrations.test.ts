@@ -53,6 +53,7 @@ for (const engine of ["pglite", "postgres"] as const satisfies readonly EngineNa
         "connection_outbox_org_delivered_idx",
         "connection_outbox_org_due_idx",
         "connection_outbox_pkey",
+        "connections_access_expiry_idx",
         "connections_active_uq",
         "connections_context_idx",
         "connections_creator_idx",
@@ -62,6 +63,9 @@ for (const engine of ["pglite", "postgres"] as const satisfies readonly EngineNa
         "connections_target_account_idx",
         "connections_token_uq",
         "connections_unbound_email_idx",
+        "share_links_context_idx",
+        "share_links_pkey",
+        "share_links_token_uq",
       ]);
       const { rows } = await db.query<{ version: number; name: string }>(
         `SELECT version, name FROM "${schema}".connection_migrations`,

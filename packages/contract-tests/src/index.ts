@@ -45,3 +45,10 @@ export {
   type NotifierHarness,
   notifierContract,
 } from "./notifier-contract.js";
+/** The share-link suite: the rules, the race on a link's last uses, and a model-based run with a moving clock. */
+export { type ShareLinkContractOptions, shareLinkContract } from "./share-link-contract.js";
+/** The time-limited grant suite: ends that cap, show, move, and stop a grant counting at once; the purge. */
+export {
+  type TimeLimitedGrantContractOptions,
+  timeLimitedGrantContract,
+} from "./time-limited-grant-contract.js";

@@ -26,6 +26,7 @@ function wrap(repo: ConnectionRepository, overrides: Partial<ConnectionRepositor
     list: (...a) => repo.list(...a),
     bindEmail: (...a) => repo.bindEmail(...a),
     purgeExpired: (...a) => repo.purgeExpired(...a),
+    purgeExpiredGrants: (...a) => repo.purgeExpiredGrants(...a),
     ...overrides,
   };
 }
@@ -40,8 +41,9 @@ function worldWith(broken: Break): WorldFactory {
       const brokenStore: UnitOfWork = {
         connections: breakRepo(store.connections),
         outbox: store.outbox,
+        shareLinks: store.shareLinks,
         transaction: (work) =>
-          store.transaction((tx) => work({ connections: breakRepo(tx.connections), outbox: tx.outbox })),
+          store.transaction((tx) => work({ ...tx, connections: breakRepo(tx.connections) })),
       };
       const { accounts, contexts, orgs, tokens, ids, clock } = lib;
       return {

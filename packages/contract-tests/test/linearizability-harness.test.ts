@@ -31,7 +31,7 @@ const LOST_REVOCATION =
 /** Each statement commits on its own: accept's claim of the invitation and its insert of the active row are two steps. */
 function nonIsolated(): UnitOfWork {
   const inner = new InMemoryUnitOfWork();
-  const stores = { connections: inner.connections, outbox: inner.outbox };
+  const stores = { connections: inner.connections, outbox: inner.outbox, shareLinks: inner.shareLinks };
   return { ...stores, transaction: (work) => work(stores) };
 }
 
@@ -41,6 +41,7 @@ function dirtyReads(): UnitOfWork {
   return {
     connections: new InMemoryConnectionRepository(inner.state, inTransaction),
     outbox: inner.outbox,
+    shareLinks: inner.shareLinks,
     transaction: (work) => inner.transaction(work),
   };
 }

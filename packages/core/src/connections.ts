@@ -21,9 +21,19 @@ import {
   resolveAccess,
 } from "./application/registration.js";
 import { getConnectionByToken, rejectConnection } from "./application/reject-connection.js";
+import {
+  createShareLink,
+  getShareLink,
+  listShareLinks,
+  redeemShareLink,
+  revokeShareLink,
+  type ShareLinkList,
+  type ShareLinkPageQuery,
+} from "./application/share-links.js";
 import type { AccessLevel } from "./domain/access-level.js";
 import type { ConnectionView } from "./domain/connection.js";
 import { publicError } from "./domain/errors.js";
+import type { ShareLinkInput, ShareLinkView } from "./domain/share-link.js";
 import type { ConnectionTargetInput } from "./domain/targets.js";
 import type { ContextRef, Principal } from "./domain/values.js";
 
@@ -99,6 +109,35 @@ export class Connections {
   /** The effective access of `accountId` on `context`: the host's own access or the active connection's, whichever is higher. */
   resolveAccess(org: string, accountId: string, context: ContextRef): Promise<AccessLevel> {
     return guard(resolveAccess(this.deps, org, accountId, context));
+  }
+
+  /** Creates a share link on `context` (needs Share); the answer carries its token, shown this once only. */
+  createShareLink(principal: Principal, context: ContextRef, link?: ShareLinkInput): Promise<ShareLinkView> {
+    return guard(createShareLink(this.deps, principal, context, link));
+  }
+
+  /** Lists the share links on `context` the caller may manage (its own, or those of creators with less access). */
+  listShareLinks(
+    principal: Principal,
+    context: ContextRef,
+    query?: ShareLinkPageQuery,
+  ): Promise<ShareLinkList> {
+    return guard(listShareLinks(this.deps, principal, context, query));
+  }
+
+  /** Reads one share link by id, for its creator or a Share holder with more access than the creator. */
+  getShareLink(principal: Principal, id: string): Promise<ShareLinkView> {
+    return guard(getShareLink(this.deps, principal, id));
+  }
+
+  /** Revokes a share link by id: it redeems nothing from then on; connections made through it stay. */
+  revokeShareLink(principal: Principal, id: string): Promise<ShareLinkView> {
+    return guard(revokeShareLink(this.deps, principal, id));
+  }
+
+  /** Redeems a share link by token: the verified caller gets an active connection at the link's level (or an upgrade). */
+  redeemShareLink(principal: Principal, token: string): Promise<ConnectionView> {
+    return guard(redeemShareLink(this.deps, principal, token));
   }
 
   /** Removes the org's expired invitations in bounded batches; returns how many. */

@@ -28,7 +28,14 @@ export {
   SEND_TIMEOUT_REASON,
 } from "./application/outbox-relay.js";
 export { DEFAULT_PURGE_BATCH, type PurgeOptions, purgeOptionsSchema } from "./application/registration.js";
+export {
+  MAX_SHARE_LINK_LIST_LIMIT,
+  type ShareLinkList,
+  type ShareLinkPageQuery,
+  shareLinkPageSchema,
+} from "./application/share-links.js";
 export { Connections, createConnections } from "./connections.js";
+export * from "./domain/access-expiry.js";
 export * from "./domain/access-level.js";
 export * from "./domain/connection.js";
 export * from "./domain/errors.js";
@@ -37,6 +44,7 @@ export * from "./domain/expiry.js";
 export * from "./domain/grants.js";
 export * from "./domain/notices.js";
 export * from "./domain/settings.js";
+export * from "./domain/share-link.js";
 export * from "./domain/targets.js";
 export * from "./domain/values.js";
 export type * from "./ports/index.js";

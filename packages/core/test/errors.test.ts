@@ -32,6 +32,14 @@ const SPEC_TABLE: [ErrorCode, number][] = [
   ["cortex.error.unavailable", 503],
 ];
 
+/** This library's own codes (share links, docs/time-limits-and-links.md), after the spec's. */
+const LIBRARY_TABLE: [ErrorCode, number][] = [
+  ["cortex.accessDenied.shareLinkDomain", 403],
+  ["cortex.invalidArgument.shareLinkRevoked", 400],
+  ["cortex.invalidArgument.shareLinkExpired", 400],
+  ["cortex.conflict.shareLinkUsedUp", 409],
+];
+
 const FAULT_CODE: Record<string, string> = {
   accessDenied: "kAccessDenied",
   invalidArgument: "kInvalidArgument",
@@ -42,12 +50,12 @@ const FAULT_CODE: Record<string, string> = {
 };
 
 describe("error codes (spec §12)", () => {
-  it("ERROR_CODES is exactly the spec's list, in its order", () => {
-    expect(ERROR_CODES).toEqual(SPEC_TABLE.map(([code]) => code));
-    expect(Object.keys(ERROR_STATUS)).toHaveLength(18);
+  it("ERROR_CODES is exactly the spec's list, in its order, then the library's own", () => {
+    expect(ERROR_CODES).toEqual([...SPEC_TABLE, ...LIBRARY_TABLE].map(([code]) => code));
+    expect(Object.keys(ERROR_STATUS)).toHaveLength(SPEC_TABLE.length + LIBRARY_TABLE.length);
   });
 
-  it.each(SPEC_TABLE)("%s has status %s", (code, status) => {
+  it.each([...SPEC_TABLE, ...LIBRARY_TABLE])("%s has status %s", (code, status) => {
     expect(ERROR_STATUS[code]).toBe(status);
     const error = new ConnectionError(code);
     expect(error.status).toBe(status);

@@ -19,6 +19,8 @@ import {
   parseInput,
   pluralSchema,
   queryRecord,
+  shareLinkBodySchema,
+  shareLinkPageParamsSchema,
 } from "./http-schemas.js";
 import { buildOpenApiDocument } from "./openapi.js";
 import { DEFAULT_MAX_BODY_BYTES, readJsonBody } from "./read-json-body.js";
@@ -26,7 +28,19 @@ import { DEFAULT_MAX_BODY_BYTES, readJsonBody } from "./read-json-body.js";
 /** The facade methods the routes call: a {@link Connections} or anything shaped like those methods of it. */
 export type ConnectionsApi = Pick<
   Connections,
-  "create" | "list" | "listForContext" | "get" | "getByToken" | "accept" | "reject" | "delete"
+  | "create"
+  | "list"
+  | "listForContext"
+  | "get"
+  | "getByToken"
+  | "accept"
+  | "reject"
+  | "delete"
+  | "createShareLink"
+  | "listShareLinks"
+  | "getShareLink"
+  | "revokeShareLink"
+  | "redeemShareLink"
 >;
 
 /** Who the host says is calling: an account id, or `null` for an anonymous caller. */
@@ -274,6 +288,38 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
     return c.json(await connections.listForContext(principal, context, q));
   });
 
+  app.post(route("/:objects/:id/share-links"), async (c) => {
+    const raw = await readJsonBody(c.req.raw, maxBodyBytes);
+    const principal = await principalOf(c);
+    const context = await contextOf(c, principal.org);
+    // The edge checks the body is an object; the facade checks each field, after the caller's rights.
+    const body = parseInput(shareLinkBodySchema, raw, "body");
+    return c.json(await connections.createShareLink(principal, context, body));
+  });
+
+  app.get(route("/:objects/:id/share-links"), async (c) => {
+    const principal = await principalOf(c);
+    const context = await contextOf(c, principal.org);
+    const q = parseInput(shareLinkPageParamsSchema, query(c), "query");
+    return c.json(await connections.listShareLinks(principal, context, q));
+  });
+
+  app.get(route("/share-links/:id"), async (c) => {
+    const principal = await principalOf(c);
+    return c.json(await connections.getShareLink(principal, param(c, "id")));
+  });
+
+  app.delete(route("/share-links/:id"), async (c) => {
+    const principal = await principalOf(c);
+    return c.json(await connections.revokeShareLink(principal, param(c, "id")));
+  });
+
+  // Redeem takes a link's token; a link id is not one and is refused as a malformed token.
+  app.post(route("/share-links/:token"), async (c) => {
+    const principal = await principalOf(c);
+    return c.json(await connections.redeemShareLink(principal, param(c, "token")));
+  });
+
   return app;
 }
 
@@ -286,12 +332,12 @@ function reportToConsole(error: unknown, _request: Request, report: UnexpectedEr
 }
 
 /**
- * The path of a request URL safe to log: a `/connections/{segment}` that is not a 24-hex-digit id is a token and
- * becomes `<token>`, and the query is dropped.
+ * The path of a request URL safe to log: a `/connections/{segment}` or `/share-links/{segment}` that is not a
+ * 24-hex-digit id is a token and becomes `<token>`, and the query is dropped.
  */
 export function redactedPath(url: string): string {
   const path = new URL(url, "http://localhost").pathname;
-  return path.replace(/(\/connections\/)([^/]+)/, (whole, prefix: string, segment: string) =>
+  return path.replace(/(\/(?:connections|share-links)\/)([^/]+)/, (whole, prefix: string, segment: string) =>
     isConnectionId(segment) ? whole : `${prefix}<token>`,
   );
 }

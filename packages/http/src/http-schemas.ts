@@ -8,6 +8,8 @@ import {
   MAX_CONNECTION_TARGETS,
   nameSchema,
   pageQuerySchema,
+  shareLinkInputSchema,
+  shareLinkPageSchema,
   tokenSchema,
 } from "@conn/core";
 import { z } from "zod";
@@ -89,6 +91,14 @@ export function queryRecord(params: URLSearchParams): Record<string, string | st
   return record;
 }
 
+/** The query of `GET /{objects}/{id}/share-links` as a URL carries it, parsed into the facade's page query. */
+export const shareLinkPageParamsSchema = z
+  .object({
+    limit: z.preprocess(integer, shareLinkPageSchema.shape.limit),
+    startingAfter: shareLinkPageSchema.shape.startingAfter,
+  })
+  .strict();
+
 // ---------------------------------------------------------------------------------------------------------------
 // Request bodies
 // ---------------------------------------------------------------------------------------------------------------
@@ -104,10 +114,21 @@ export const createBodySchema = z
   })
   .strict();
 
+/** The body of `POST /{objects}/{id}/share-links` as the edge checks it: an object (the facade checks its fields). */
+export const shareLinkBodySchema = z.record(z.string(), z.unknown());
+
+/** The body of `POST /{objects}/{id}/share-links` as the OpenAPI document shows it: the facade's own schema. */
+export const shareLinkBodyDocumentSchema = shareLinkInputSchema.describe(
+  "A share link request: `access` is clamped as any grant (default Connected); `uses` 1..1000 (default 1); " +
+    "`expiresInDays` 1..90 (default the org's invitation expiry); `emailDomain` limits who may redeem it.",
+);
+
 /** One connection target as the OpenAPI document shows it: the facade's own schema (spec §5). */
 export const connectionTargetDocumentSchema = connectionTargetSchema.describe(
   "A connection target: give exactly one of `_id` (an account) and `email` (with an optional `name`). " +
-    "`access` is clamped, never refused for being too high; `auto` applies at once (account targets only).",
+    "`access` is clamped, never refused for being too high; `auto` applies at once (account targets only). " +
+    "`accessExpiresAt` (an instant, or null for no end) or `accessDays` limits the grant in time, capped by the " +
+    "org's `maxGrantDays`; naming neither keeps an existing grant's end.",
 );
 
 /** The body of `POST /{objects}/{id}/connections` as the OpenAPI document shows it: the edge's and the facade's checks together. */
@@ -148,7 +169,43 @@ export const connectionSchema = z
     state: z.union([z.literal(0), z.literal(1)]).describe("0 pending, 1 active."),
     token: z.string().optional().describe("Shown to the target of a pending connection only."),
     expiresAt: z.iso.datetime().optional().describe("When a pending invitation expires."),
+    accessExpiresAt: z.iso
+      .datetime()
+      .optional()
+      .describe(
+        "When the access this connection gives ends (a time-limited grant); absent when it never ends. From that " +
+          "instant the connection counts nowhere.",
+      ),
   })
+  .strict();
+
+/** A share link as a response carries it: the token only in the answer to its creation. */
+export const shareLinkSchema = z
+  .object({
+    _id: connectionIdSchema,
+    object: z.literal("shareLink"),
+    context: z.object({ _id: hostIdSchema, object: z.string(), path: z.string() }).strict(),
+    access: z.number().int().min(2).max(7).describe("The level a redemption grants."),
+    creator: accountRefSchema,
+    created: z.iso.datetime(),
+    expiresAt: z.iso.datetime().describe("From this instant the link redeems nothing."),
+    usesAllowed: z.number().int().min(1).max(1000),
+    usesLeft: z.number().int().min(0).max(1000),
+    emailDomain: z
+      .string()
+      .nullable()
+      .describe("Only accounts with an email at this domain may redeem the link."),
+    status: z
+      .enum(["active", "revoked", "expired", "usedUp"])
+      .describe("At the moment of the answer; only an `active` link redeems anything."),
+    revokedAt: z.iso.datetime().nullable(),
+    token: z.string().optional().describe("The secret to redeem the link with: in the creation answer only."),
+  })
+  .strict();
+
+/** A page of share links: `{ "object": "list", "data": [...], "hasMore": … }`. */
+export const shareLinkListSchema = z
+  .object({ object: z.literal("list"), data: z.array(shareLinkSchema), hasMore: z.boolean() })
   .strict();
 
 /** A page of connections: `{ "object": "list", "data": [...], "hasMore": … }`. */

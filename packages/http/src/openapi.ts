@@ -1,4 +1,13 @@
-import { ERROR_STATUS, type ErrorCode, hostIdSchema, listQuerySchema, orgSchema } from "@conn/core";
+import {
+  connectionIdSchema,
+  ERROR_STATUS,
+  type ErrorCode,
+  hostIdSchema,
+  listQuerySchema,
+  orgSchema,
+  shareLinkPageSchema,
+  tokenSchema,
+} from "@conn/core";
 import { z } from "zod";
 import {
   accountRefSchema,
@@ -11,6 +20,9 @@ import {
   idOrTokenSchema,
   pluralSchema,
   resultSchema,
+  shareLinkBodyDocumentSchema,
+  shareLinkListSchema,
+  shareLinkSchema,
   targetFaultSchema,
 } from "./http-schemas.js";
 
@@ -202,6 +214,55 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
           responses: { ...ok("Done.", "Result"), ...faults(400, 403, 404) },
         },
       },
+      "/{org}/v2/{objects}/{id}/share-links": {
+        parameters: contextParameters,
+        post: {
+          operationId: "createShareLink",
+          summary:
+            "Create a share link on a context (needs Share on it); the answer carries its token, once.",
+          description:
+            "The same checks as creating connections, in the same order; then the body. The token is never shown " +
+            "again: store it, or make a new link.",
+          requestBody: { required: false, content: json(ref("schemas", "ShareLinkBody")) },
+          responses: { ...ok("The link, with its token.", "ShareLink"), ...faults(400, 403, 404) },
+        },
+        get: {
+          operationId: "listShareLinks",
+          summary:
+            "List the links on a context the caller may manage (its own; others' when it holds more access).",
+          description: "Newest first. A page may hold fewer than `limit` links: follow `hasMore`.",
+          parameters: [ref("parameters", "query.linkLimit"), ref("parameters", "query.linkStartingAfter")],
+          responses: { ...ok("A page of share links.", "ShareLinkList"), ...faults(400, 403, 404) },
+        },
+      },
+      "/{org}/v2/share-links/{linkId}": {
+        parameters: [org, ref("parameters", "linkId")],
+        get: {
+          operationId: "readShareLink",
+          summary: "Read a share link (its creator, or a Share holder with more access than the creator).",
+          responses: { ...ok("The link, without its token.", "ShareLink"), ...faults(400, 403, 404) },
+        },
+        delete: {
+          operationId: "revokeShareLink",
+          summary: "Revoke a share link: it redeems nothing from then on; connections made through it stay.",
+          responses: { ...ok("The revoked link.", "ShareLink"), ...faults(400, 403, 404) },
+        },
+      },
+      "/{org}/v2/share-links/{linkToken}": {
+        parameters: [org, ref("parameters", "linkToken")],
+        post: {
+          operationId: "redeemShareLink",
+          summary:
+            "Redeem a share link: the signed-in, verified caller gets an active connection at its level.",
+          description:
+            "An upgrade when the caller holds less through a connection; a caller who already holds as much gets " +
+            "that connection back and takes no use. A revoked, expired or used-up link answers " +
+            "`cortex.invalidArgument.shareLinkRevoked`, `cortex.invalidArgument.shareLinkExpired` or " +
+            "`cortex.conflict.shareLinkUsedUp`; another email domain `cortex.accessDenied.shareLinkDomain`; an " +
+            "unknown token `cortex.invalidArgument.connectionToken`.",
+          responses: { ...ok("The active connection.", "Connection"), ...faults(400, 403, 409) },
+        },
+      },
       "/{org}/v2/openapi.json": {
         get: {
           operationId: "openApiDocument",
@@ -219,6 +280,7 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
           [
             ["ConnectionTarget", connectionTargetDocumentSchema],
             ["CreateConnectionsBody", createBodyDocumentSchema],
+            ["ShareLinkBody", shareLinkBodyDocumentSchema],
           ],
           "input",
         ),
@@ -231,6 +293,8 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
             ["TargetFault", targetFaultSchema],
             ["CreateConnectionsResponse", createResponseSchema],
             ["Result", resultSchema],
+            ["ShareLink", shareLinkSchema],
+            ["ShareLinkList", shareLinkListSchema],
           ],
           "output",
         ),
@@ -248,6 +312,26 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions = {}): Json
           idOrTokenSchema,
           "A 24-lower-hex-digit segment is a connection id; anything else is an invitation token.",
         ),
+        linkId: pathParameter("linkId", connectionIdSchema, "A share link's id: 24 lower-case hex digits."),
+        linkToken: pathParameter(
+          "linkToken",
+          tokenSchema,
+          "A share link's token, as its creation answer gave it.",
+        ),
+        "query.linkLimit": {
+          name: "limit",
+          in: "query",
+          required: false,
+          description: "The page size.",
+          schema: jsonSchema(shareLinkPageSchema.shape.limit, "input"),
+        },
+        "query.linkStartingAfter": {
+          name: "startingAfter",
+          in: "query",
+          required: false,
+          description: "The page after this link id.",
+          schema: jsonSchema(shareLinkPageSchema.shape.startingAfter, "input"),
+        },
         ...listParameters(),
       },
       responses: faultResponses(),

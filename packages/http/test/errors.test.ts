@@ -19,7 +19,21 @@ import {
   useServer,
 } from "./helpers.ts";
 
-const { call } = useServer();
+const { call, world } = useServer();
+
+/** The path of a context's share links. */
+const linksPath = (ctx: { object: string; _id: string }) =>
+  contextPath(ctx).replace(/connections$/, "share-links");
+
+/** Alice makes a share link on the patient file; returns its id and token. */
+async function aliceLink(body: Record<string, unknown>): Promise<{ _id: string; token: string }> {
+  const made = await call("POST", linksPath(patientFile), { as: A, body });
+  expect(made.status).toBe(200);
+  return made.body;
+}
+
+/** Redeems a share link's token as `as`. */
+const redeem = (as: string, token: string) => call("POST", `/${ORG}/v2/share-links/${token}`, { as });
 
 /** Alice invites Bob to the patient file and Bob accepts; returns the connection id. */
 async function activeAliceToBob(): Promise<string> {
@@ -132,9 +146,43 @@ const cases: Case[] = [
         Array.from({ length: 101 }, (_, i) => ({ email: `person${i}@elsewhere.example` })),
       ),
   },
+  {
+    code: "cortex.accessDenied.shareLinkDomain",
+    how: "redeeming a link limited to another email domain",
+    run: async () => redeem(B, (await aliceLink({ emailDomain: "elsewhere.example" })).token),
+  },
+  {
+    code: "cortex.invalidArgument.shareLinkRevoked",
+    how: "redeeming a revoked link",
+    run: async () => {
+      const link = await aliceLink({});
+      expect((await call("DELETE", `/${ORG}/v2/share-links/${link._id}`, { as: A })).body.status).toBe(
+        "revoked",
+      );
+      return redeem(B, link.token);
+    },
+  },
+  {
+    code: "cortex.invalidArgument.shareLinkExpired",
+    how: "redeeming a link at its expiry",
+    run: async () => {
+      const link = await aliceLink({ expiresInDays: 1 });
+      world().clock.advance(24 * 60 * 60 * 1000);
+      return redeem(B, link.token);
+    },
+  },
+  {
+    code: "cortex.conflict.shareLinkUsedUp",
+    how: "redeeming a link whose uses are taken",
+    run: async () => {
+      const link = await aliceLink({ uses: 1 });
+      expect((await redeem(B, link.token)).status).toBe(200);
+      return redeem(C, link.token);
+    },
+  },
 ];
 
-describe("every error code of spec §12 through HTTP", () => {
+describe("every error code through HTTP", () => {
   it("the table covers every code (the 5xx ones are tested with a broken facade below)", () => {
     const covered = new Set<string>([
       ...cases.map((c) => c.code),
@@ -188,6 +236,11 @@ describe("every error code of spec §12 through HTTP", () => {
   });
 });
 
+/** A facade method that fails with a plain error. */
+const boom = async (): Promise<never> => {
+  throw new Error("boom");
+};
+
 describe("an error that is not a ConnectionError, or an outage", () => {
   const seen: unknown[] = [];
   /** What node-postgres throws when the server is down. */
@@ -225,6 +278,11 @@ describe("an error that is not a ConnectionError, or an outage", () => {
       delete: async () => {
         throw new Error("boom");
       },
+      createShareLink: boom,
+      listShareLinks: boom,
+      getShareLink: boom,
+      revokeShareLink: boom,
+      redeemShareLink: boom,
     },
     onUnexpectedError: (error) => seen.push(error),
   });

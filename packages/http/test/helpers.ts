@@ -75,6 +75,11 @@ export function forwardTo(current: () => ConnectionsApi): ConnectionsApi {
     accept: (...args) => current().accept(...args),
     reject: (...args) => current().reject(...args),
     delete: (...args) => current().delete(...args),
+    createShareLink: (...args) => current().createShareLink(...args),
+    listShareLinks: (...args) => current().listShareLinks(...args),
+    getShareLink: (...args) => current().getShareLink(...args),
+    revokeShareLink: (...args) => current().revokeShareLink(...args),
+    redeemShareLink: (...args) => current().redeemShareLink(...args),
   };
 }
 

@@ -45,6 +45,11 @@ describe("GET /{org}/v2/openapi.json", () => {
         "POST /{org}/v2/connections/{idOrToken}",
         "DELETE /{org}/v2/connections/{idOrToken}",
         "GET /{org}/v2/openapi.json",
+        "POST /{org}/v2/{objects}/{id}/share-links",
+        "GET /{org}/v2/{objects}/{id}/share-links",
+        "GET /{org}/v2/share-links/{linkId}",
+        "DELETE /{org}/v2/share-links/{linkId}",
+        "POST /{org}/v2/share-links/{linkToken}",
       ].sort(),
     );
     const create = document.paths["/{org}/v2/{objects}/{id}/connections"];
@@ -130,6 +135,8 @@ describe("GET /{org}/v2/openapi.json", () => {
       objects: `${chart.object}s`,
       id: chart._id,
       idOrToken: created.body.data[0]._id,
+      linkId: "0".repeat(24),
+      linkToken: "x".repeat(43),
     };
     const answered: string[] = [];
     for (const [template, item] of Object.entries(document.paths) as [string, Json][]) {
@@ -148,7 +155,7 @@ describe("GET /{org}/v2/openapi.json", () => {
         answered.push(`${method} ${answer.status}`);
       }
     }
-    expect(answered).toHaveLength(7);
+    expect(answered).toHaveLength(12);
   });
 
   it("is the same document buildOpenApiDocument returns", async () => {

@@ -88,6 +88,11 @@ const forward: ConnectionsApi = {
   accept: (...a) => current().connections.accept(...a),
   reject: (...a) => current().connections.reject(...a),
   delete: (...a) => current().connections.delete(...a),
+  createShareLink: (...a) => current().connections.createShareLink(...a),
+  listShareLinks: (...a) => current().connections.listShareLinks(...a),
+  getShareLink: (...a) => current().connections.getShareLink(...a),
+  revokeShareLink: (...a) => current().connections.revokeShareLink(...a),
+  redeemShareLink: (...a) => current().connections.redeemShareLink(...a),
 };
 
 /** The test's authentication, as in packages/http: `Authorization: Bearer <account id>`, else anonymous. */

@@ -600,6 +600,10 @@ const STATEMENT_NAMES: [RegExp, string][] = [
     /^SELECT id FROM \S+\.connections WHERE org = \$1 AND state = 0 AND expires_at <= \$2/,
     "repository.purgeExpired (pick)",
   ],
+  [
+    /^SELECT id FROM \S+\.connections WHERE org = \$1 AND access_expires_at <= \$2/,
+    "repository.purgeExpiredGrants (pick)",
+  ],
   [/^DELETE FROM \S+\.connections WHERE org = \$1 AND id = ANY/, "repository.purgeExpired (delete)"],
   [
     /^SELECT .* FROM \S+\.connections WHERE org = \$1 AND \(state = 1 OR expires_at > \$2\) AND/,

@@ -530,6 +530,11 @@ describe("(d) a wrong account's valid token and an unknown token are indistingui
         accept: (...a) => current().accept(...a),
         reject: (...a) => current().reject(...a),
         delete: (...a) => current().delete(...a),
+        createShareLink: (...a) => current().createShareLink(...a),
+        listShareLinks: (...a) => current().listShareLinks(...a),
+        getShareLink: (...a) => current().getShareLink(...a),
+        revokeShareLink: (...a) => current().revokeShareLink(...a),
+        redeemShareLink: (...a) => current().redeemShareLink(...a),
       },
       authenticate: (request) => {
         const header = request.headers.get("authorization");

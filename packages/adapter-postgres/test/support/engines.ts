@@ -115,7 +115,9 @@ export function describeEngines(
         await db.close();
       });
       beforeEach(async () => {
-        await need(db).query(`TRUNCATE "${schema}".connections, "${schema}".connection_outbox`);
+        await need(db).query(
+          `TRUNCATE "${schema}".connections, "${schema}".connection_outbox, "${schema}".share_links`,
+        );
       });
       body(ctx);
     });

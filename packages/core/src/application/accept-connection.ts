@@ -27,7 +27,7 @@ export async function acceptConnection(
     // then sees its outcome.
     const claimed = await tx.connections.claimPending(caller.org, record._id, now, record.context);
     if (claimed === null || claimed.tokenHash !== record.tokenHash) throw invalidToken();
-    const [active] = await tx.connections.saveActive([activated(claimed, account, now)]);
+    const [active] = await tx.connections.saveActive([activated(claimed, account, now)], now);
     const stored = active as ConnectionRecord;
     const removed = await tx.connections.deleteSuperseded(caller.org, [
       { context: claimed.context, account, maxAccess: stored.access, exceptId: stored._id },

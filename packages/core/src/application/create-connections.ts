@@ -1,5 +1,6 @@
 import { match } from "ts-pattern";
 import { z } from "zod";
+import { accessEndOf, resultingEnd, sameEnd } from "../domain/access-expiry.js";
 import { type AccessLevel, AccessLevel as Level } from "../domain/access-level.js";
 import {
   type ConnectionRecord,
@@ -140,8 +141,13 @@ async function checkRequest(
   // 4: the targets.
   const parsed = parseTargets(targetsInput);
   checkTargets(parsed, caller, settings, context);
+  const ends = accessEnds(parsed, deps.clock.now(), orgSettings.maxGrantDays);
   const { accounts, emailToAccount } = await loadAccounts(deps, org, parsed);
-  const merged = mergeTargets(parsed, (email) => emailToAccount.get(email));
+  const merged = mergeTargets(
+    parsed,
+    (email) => emailToAccount.get(email),
+    (i) => ends[i],
+  );
   const autoFaults = await autoFaultsOf(deps, caller, settings, merged, accounts);
   const contextSource = parsedOptions.data.contextSource ?? null;
   return {
@@ -185,6 +191,44 @@ function checkTargets(
       reason: "connections on an account context must be accepted",
     });
   }
+}
+
+/** The end each target asks of its grant (see {@link accessEndOf}); a bad one fails the request, naming the target. */
+function accessEnds(
+  parsed: readonly ConnectionTarget[],
+  now: Date,
+  maxGrantDays: number,
+): (Date | null | undefined)[] {
+  return parsed.map((t, i) => {
+    const result = accessEndOf(t, now, maxGrantDays);
+    if ("problem" in result) {
+      throw new ConnectionError("cortex.invalidArgument.connectionTarget", {
+        reason: result.problem,
+        path: `targets[${i}].accessExpiresAt`,
+      });
+    }
+    return result.end;
+  });
+}
+
+/**
+ * A plan with the grant's end applied: an active connection whose only change is its end is upgraded (the end
+ * extended or shortened) rather than refused as adding nothing.
+ */
+function withEnd(plan: TargetPlan, t: MergedTarget, active: ConnectionRecord | undefined): TargetPlan {
+  if (plan.kind !== "fault" || active === undefined || plan.error.code !== "cortex.conflict.connectionExists")
+    return plan;
+  if (t.accessExpiresAt === undefined || sameEnd(t.accessExpiresAt, active.accessExpiresAt)) return plan;
+  const grant = { access: active.access, roles: [...active.roles], creator: active.creator };
+  return { kind: "upgrade", existing: active, grant, previous: active.access };
+}
+
+/** The end a planned record carries: the request's when it names one, else the stored record's (none when new). */
+function endFor(t: MergedTarget, plan: TargetPlan): { accessExpiresAt?: Date | null } {
+  const stored =
+    plan.kind === "reinvite" || plan.kind === "upgrade" ? plan.existing.accessExpiresAt : undefined;
+  const end = resultingEnd(t.accessExpiresAt, stored);
+  return end === null ? {} : { accessExpiresAt: end };
 }
 
 /** Loads the targets' accounts by id and by email; unknown ids fail the request with `notFound.account`. */
@@ -274,20 +318,22 @@ async function createIn(
   );
   const planned = merged.map((t) => {
     const email = matchEmail(t, accounts);
+    const active =
+      t.account === null ? undefined : snapshot.active.find((a) => a.target.account === t.account);
     const plan = planTarget({
       caller: caller.account._id,
       callerAccess: request.callerAccess,
       shareChain: request.settings.shareChain,
       request: t,
       autoFault: request.autoFaults.get(t.index),
-      active: t.account === null ? undefined : snapshot.active.find((a) => a.target.account === t.account),
+      active,
       pending: snapshot.pending.find(
         (p) =>
           (t.account !== null && p.target.account === t.account) ||
           (p.target.email !== null && p.target.email === email),
       ),
     });
-    return recordFor(deps, request, t, plan, now);
+    return recordFor(deps, request, t, withEnd(plan, t, active), now);
   });
   const stored = await saveAll(tx, planned, now);
   const events = planned.flatMap((p, i) => eventOf(p, stored.get(i), org, caller.account._id, now));
@@ -323,11 +369,11 @@ function recordFor(
   now: Date,
 ): Planned {
   if (plan.kind === "fault") return { plan };
-  const { grant } = plan;
+  const grant = { ...plan.grant, ...endFor(t, plan) };
   if (plan.kind === "upgrade") {
     // A fresh id: saveActive keeps the stored id when it merges, so a different id back means the active
     // connection was deleted meanwhile and this would recreate it (see StaleSnapshot).
-    return { plan, record: { ...plan.existing, ...grant, _id: deps.ids.next(), updated: now } };
+    return { plan, record: { ...withoutEnd(plan.existing), ...grant, _id: deps.ids.next(), updated: now } };
   }
   if (plan.kind === "new" && plan.state === ConnectionState.Active) {
     return { plan, record: newRecord(deps, request, t, grant, ConnectionState.Active, now) };
@@ -352,11 +398,17 @@ function recordFor(
     return {
       plan,
       token: issued.token,
-      record: { ...existing, ...grant, ...invitation, _id: deps.ids.next(), target },
+      record: { ...withoutEnd(existing), ...grant, ...invitation, _id: deps.ids.next(), target },
     };
   }
   const record = { ...newRecord(deps, request, t, grant, ConnectionState.Pending, now), ...invitation };
   return { plan, token: issued.token, record };
+}
+
+/** A record without its grant's end (the plan's end replaces it). */
+function withoutEnd(record: ConnectionRecord): ConnectionRecord {
+  const { accessExpiresAt: _end, ...rest } = record;
+  return rest;
 }
 
 /** A new record for a target with a grant, in a state. */
@@ -364,7 +416,7 @@ function newRecord(
   deps: ConnectionsDeps,
   request: CheckedRequest,
   t: MergedTarget,
-  grant: Grant,
+  grant: Grant & { accessExpiresAt?: Date | null },
   state: ConnectionRecord["state"],
   now: Date,
 ): ConnectionRecord {
@@ -386,6 +438,7 @@ function newRecord(
     tokenHash: null,
     tokenSeal: null,
     expiresAt: null,
+    ...(grant.accessExpiresAt ? { accessExpiresAt: grant.accessExpiresAt } : {}),
   };
 }
 
@@ -404,7 +457,7 @@ async function saveAll(
   const pending = records(ConnectionState.Pending);
   const active = records(ConnectionState.Active);
   const savedPending = pending.length > 0 ? await tx.connections.savePending(pending, now) : [];
-  const savedActive = active.length > 0 ? await tx.connections.saveActive(active) : [];
+  const savedActive = active.length > 0 ? await tx.connections.saveActive(active, now) : [];
   const stored = new Map<number, ConnectionRecord>();
   let pi = 0;
   let ai = 0;

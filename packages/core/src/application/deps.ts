@@ -87,7 +87,7 @@ export async function effectiveAccess(
 ): Promise<AccessLevel> {
   const [own, connected] = await Promise.all([
     deps.contexts.accessOf(org, account, context),
-    connections.activeAccess(org, context, account),
+    connections.activeAccess(org, context, account, deps.clock.now()),
   ]);
   return Math.max(own, connected ?? 0) as AccessLevel;
 }

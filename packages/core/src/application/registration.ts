@@ -1,9 +1,10 @@
 import { z } from "zod";
 import type { AccessLevel } from "../domain/access-level.js";
-import { snapshotOf } from "../domain/connection.js";
+import { type ConnectionRecord, snapshotOf } from "../domain/connection.js";
 import { ConnectionError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
 import { HOST_ID_PATTERN, hostIdSchema, orgSchema } from "../domain/values.js";
+import type { TransactionalStores } from "../ports/unit-of-work.js";
 import { type ConnectionsDeps, effectiveAccess, publish } from "./deps.js";
 
 /**
@@ -104,7 +105,10 @@ export const purgeOptionsSchema = z
 /** Options of a purge, as a host supplies them. */
 export type PurgeOptions = z.input<typeof purgeOptionsSchema>;
 
-/** Removes the org's expired invitations in bounded batches; returns how many went. */
+/**
+ * Removes the org's expired invitations, then its time-limited grants whose access has ended, in bounded batches;
+ * publishes `connection.expired` or `connection.accessExpired` for each; returns how many went.
+ */
 export async function purgeExpired(
   deps: ConnectionsDeps,
   orgInput: unknown,
@@ -121,26 +125,33 @@ export async function purgeExpired(
       path: issue?.path.join(".") || "options",
     });
   }
-  const batch = options.data.batchSize;
-  const maxBatches = options.data.maxBatches;
+  const invitations = await purgeBatches(deps, org.data, options.data, "connection.expired", (tx, now, n) =>
+    tx.connections.purgeExpired(org.data, now, n),
+  );
+  const grants = await purgeBatches(deps, org.data, options.data, "connection.accessExpired", (tx, now, n) =>
+    tx.connections.purgeExpiredGrants(org.data, now, n),
+  );
+  return invitations + grants;
+}
+
+/** Runs one kind of purge in batches of `batchSize`, at most `maxBatches`, publishing an event per removed record. */
+async function purgeBatches(
+  deps: ConnectionsDeps,
+  org: string,
+  options: z.output<typeof purgeOptionsSchema>,
+  type: "connection.expired" | "connection.accessExpired",
+  purge: (tx: TransactionalStores, now: Date, limit: number) => Promise<ConnectionRecord[]>,
+): Promise<number> {
   let total = 0;
-  for (let n = 0; n < maxBatches; n++) {
+  for (let n = 0; n < options.maxBatches; n++) {
     const now = deps.clock.now();
-    const removed = await deps.store.transaction((tx) => tx.connections.purgeExpired(org.data, now, batch));
+    const removed = await deps.store.transaction((tx) => purge(tx, now, options.batchSize));
     total += removed.length;
     await publish(
       deps,
-      removed.map(
-        (r): ConnectionEvent => ({
-          type: "connection.expired",
-          org: org.data,
-          at: now,
-          actor: null,
-          connection: snapshotOf(r),
-        }),
-      ),
+      removed.map((r): ConnectionEvent => ({ type, org, at: now, actor: null, connection: snapshotOf(r) })),
     );
-    if (removed.length < batch) break;
+    if (removed.length < options.batchSize) break;
   }
   return total;
 }

@@ -40,6 +40,11 @@ export interface ConnectionRecord {
   tokenSeal: string | null;
   /** When the invitation expires, pending only. */
   expiresAt: Date | null;
+  /**
+   * When the access this connection gives ends (a time-limited grant), pending or active; absent (or null) when it
+   * never ends. From that instant the connection counts nowhere, before any purge removes it.
+   */
+  accessExpiresAt?: Date | null;
 }
 
 /** A connection record without any token material, as events carry it. */
@@ -57,6 +62,21 @@ export function targetKeyOf(
 /** True when a pending record has expired at `now` (an expired invitation never resolves, spec §4). */
 export function isExpired(record: Pick<ConnectionRecord, "state" | "expiresAt">, now: Date): boolean {
   return record.state === ConnectionState.Pending && record.expiresAt !== null && record.expiresAt <= now;
+}
+
+/** True when a time-limited grant has ended at `now` (at exactly `accessExpiresAt` it has). */
+export function isAccessExpired(record: Pick<ConnectionRecord, "accessExpiresAt">, now: Date): boolean {
+  return (
+    record.accessExpiresAt !== undefined && record.accessExpiresAt !== null && record.accessExpiresAt <= now
+  );
+}
+
+/** True when a record counts nowhere at `now`: an expired invitation, or a grant whose access has ended. */
+export function isGone(
+  record: Pick<ConnectionRecord, "state" | "expiresAt" | "accessExpiresAt">,
+  now: Date,
+): boolean {
+  return isExpired(record, now) || isAccessExpired(record, now);
 }
 
 /** A copy of a record with no token material. */
@@ -88,6 +108,8 @@ export interface ConnectionView {
   token?: string;
   /** Pending only. */
   expiresAt?: Date;
+  /** When the access ends, for a time-limited grant (pending or active). */
+  accessExpiresAt?: Date;
 }
 
 /** The reference of an account. */
@@ -128,6 +150,8 @@ export function toConnectionView(record: ConnectionRecord, options: ViewOptions)
     target,
     state: record.state,
   };
+  if (record.accessExpiresAt !== undefined && record.accessExpiresAt !== null)
+    view.accessExpiresAt = new Date(record.accessExpiresAt);
   if (record.state === ConnectionState.Pending) {
     if (options.viewerIsTarget && options.token !== undefined) view.token = options.token;
     if (record.expiresAt !== null) view.expiresAt = new Date(record.expiresAt);

@@ -18,12 +18,17 @@ export const ERROR_STATUS = {
   "cortex.tooLarge.connectionTargets": 413,
   "cortex.error.unspecified": 500,
   "cortex.error.unavailable": 503,
+  // This library's own codes, for share links (see docs/time-limits-and-links.md).
+  "cortex.accessDenied.shareLinkDomain": 403,
+  "cortex.invalidArgument.shareLinkRevoked": 400,
+  "cortex.invalidArgument.shareLinkExpired": 400,
+  "cortex.conflict.shareLinkUsedUp": 409,
 } as const;
 
 /** A spec error code, e.g. `cortex.accessDenied.shareAccess`. */
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-/** Every spec error code, in the order of spec §12. */
+/** Every error code: the spec's list in its order, then this library's own (share links). */
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
 
 /** The short Cortex fault code (`kAccessDenied`, …) for each code family. */
@@ -63,6 +68,10 @@ const MESSAGES: Record<ErrorCode, string> = {
   "cortex.tooLarge.connectionTargets": "Too many connection targets.",
   "cortex.error.unspecified": "An unexpected error occurred.",
   "cortex.error.unavailable": "The service is temporarily unavailable; try again later.",
+  "cortex.accessDenied.shareLinkDomain": "This share link is limited to accounts of another email domain.",
+  "cortex.invalidArgument.shareLinkRevoked": "This share link has been revoked.",
+  "cortex.invalidArgument.shareLinkExpired": "This share link has expired.",
+  "cortex.conflict.shareLinkUsedUp": "This share link has no uses left.",
 };
 
 /** Optional details of a {@link ConnectionError}. */

@@ -9,6 +9,7 @@ export type ConnectionEventType =
   | "connection.rejected"
   | "connection.deleted"
   | "connection.expired"
+  | "connection.accessExpired"
   | "connection.superseded"
   | "connection.bound";
 
@@ -24,4 +25,6 @@ export interface ConnectionEvent {
   connection: ConnectionSnapshot;
   /** For upgrades: the access before. */
   previousAccess?: number;
+  /** The share link the connection was made or upgraded through, when it was. */
+  shareLink?: string;
 }

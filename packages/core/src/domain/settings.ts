@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { clampMaxGrantDays, DEFAULT_MAX_GRANT_DAYS } from "./access-expiry.js";
 import { AccessLevel, accessLevelSchema, DEFAULT_SHARE_CHAIN } from "./access-level.js";
 import { clampExpiryDays, DEFAULT_PENDING_EXPIRY_DAYS } from "./expiry.js";
 
@@ -31,6 +32,8 @@ export const orgSettingsSchema = z.object({
   name: z.string().min(1),
   /** Days before a pending invitation expires; clamped to 1..90, default 7. */
   pendingConnectionExpiry: z.number().default(DEFAULT_PENDING_EXPIRY_DAYS).transform(clampExpiryDays),
+  /** The longest a time-limited grant may run, in days; clamped to 1..3650, default 365. */
+  maxGrantDays: z.number().default(DEFAULT_MAX_GRANT_DAYS).transform(clampMaxGrantDays),
   /** The base URL of the invitation page; the token is appended, URL-encoded. */
   connectionUrl: z.string().url().optional(),
 });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { laterEnd } from "./access-expiry.js";
 import { AccessLevel } from "./access-level.js";
 import { ConnectionError } from "./errors.js";
 import { emailSchema, hostIdSchema, type Name, nameSchema, roleSchema } from "./values.js";
@@ -18,10 +19,17 @@ export const connectionTargetSchema = z
     roles: z.array(roleSchema).max(100).optional(),
     /** Apply at once, with no acceptance (account targets only). */
     auto: z.boolean().optional(),
+    /** When the access ends (an ISO 8601 instant), or null for no end; capped by the org's `maxGrantDays`. */
+    accessExpiresAt: z.iso.datetime({ offset: true }).nullable().optional(),
+    /** How many days (of 24 hours, from now) the access lasts; capped by the org's `maxGrantDays`. */
+    accessDays: z.number().int().min(1).max(3650).optional(),
   })
   .strict()
   .refine((t) => (t._id === undefined) !== (t.email === undefined), {
     message: "give exactly one of _id and email",
+  })
+  .refine((t) => t.accessExpiresAt === undefined || t.accessDays === undefined, {
+    message: "give at most one of accessExpiresAt and accessDays",
   });
 
 /** One connection target as a caller supplies it. */
@@ -79,6 +87,8 @@ export interface MergedTarget {
   roles: string[];
   /** Every copy asked for `auto`. */
   auto: boolean;
+  /** When the access ends: the most generous of the copies; null for no end; undefined when no copy named one. */
+  accessExpiresAt?: Date | null | undefined;
 }
 
 /**
@@ -88,6 +98,7 @@ export interface MergedTarget {
 export function mergeTargets(
   targets: readonly ConnectionTarget[],
   accountOfEmail: (email: string) => string | undefined,
+  endOf: (index: number) => Date | null | undefined = () => undefined,
 ): MergedTarget[] {
   const byKey = new Map<string, MergedTarget>();
   targets.forEach((t, index) => {
@@ -106,9 +117,11 @@ export function mergeTargets(
         access,
         roles: [...new Set(t.roles ?? [])],
         auto: t.auto ?? false,
+        accessExpiresAt: endOf(index),
       });
       return;
     }
+    existing.accessExpiresAt = laterEnd(existing.accessExpiresAt, endOf(index));
     existing.access = Math.max(existing.access, access);
     existing.roles = [...new Set([...existing.roles, ...(t.roles ?? [])])];
     existing.auto = existing.auto && (t.auto ?? false);

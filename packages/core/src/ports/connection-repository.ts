@@ -64,9 +64,15 @@ export interface ConnectionRepository {
   findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null>;
   /** The unexpired pending record whose token hash is `tokenHash`, or null. */
   findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null>;
-  /** The access of the active connection of `account` to `context`, or null: the hot path, one indexed look-up. */
-  activeAccess(org: string, context: ContextRef, account: string): Promise<AccessLevel | null>;
-  /** Loads the active connections and the creator's pending invitations that a create request bears on. */
+  /**
+   * The access of the active connection of `account` to `context`, or null: the hot path, one indexed look-up. With
+   * `now`, a connection whose access ended at or before it (`accessExpiresAt`) counts as none.
+   */
+  activeAccess(org: string, context: ContextRef, account: string, now?: Date): Promise<AccessLevel | null>;
+  /**
+   * Loads the active connections and the creator's pending invitations that a create request bears on; connections
+   * whose access ended at `now` are left out.
+   */
   findForCreate(
     org: string,
     context: ContextRef,
@@ -77,16 +83,18 @@ export interface ConnectionRepository {
   /**
    * Inserts pending invitations, or merges each into the creator's pending invitation with the same
    * (context, creator, targetKey): access the higher, roles the union, token hash, seal, expiry, `updated` and
-   * `target.name` replaced (kept when the new one is null), `target.account` set when it was unset. A matching
+   * `target.name` replaced (kept when the new one is null), `accessExpiresAt` replaced, `target.account` set when it was unset. A matching
    * invitation that has expired is replaced outright by the new record (its `_id` and `created` too), as if it had
    * been purged. Returns the stored records in input order.
    */
   savePending(records: readonly ConnectionRecord[], now: Date): Promise<ConnectionRecord[]>;
   /**
    * Inserts active connections, or merges each into the active connection of the same (context, target account):
-   * access the higher, roles the union (the stored `_id` wins). Returns the stored records in input order.
+   * access the higher, roles the union, `accessExpiresAt` the incoming record's (the stored `_id` wins). With `now`, a
+   * stored active connection whose access ended at or before it is replaced outright by the new record, as if purged.
+   * Returns the stored records in input order.
    */
-  saveActive(records: readonly ConnectionRecord[]): Promise<ConnectionRecord[]>;
+  saveActive(records: readonly ConnectionRecord[], now?: Date): Promise<ConnectionRecord[]>;
   /**
    * Removes and returns the pending, unexpired record with this id (compare-and-set: one caller wins), or null. With
    * `lock`, first takes that context's lock as {@link lockContext} does, in the same round trip.
@@ -102,4 +110,6 @@ export interface ConnectionRepository {
   bindEmail(org: string, email: string, account: string, now: Date): Promise<ConnectionRecord[]>;
   /** Removes and returns up to `limit` pending records of the org that expired at or before `now`. */
   purgeExpired(org: string, now: Date, limit: number): Promise<ConnectionRecord[]>;
+  /** Removes and returns up to `limit` records of the org whose access ended (`accessExpiresAt`) at or before `now`. */
+  purgeExpiredGrants(org: string, now: Date, limit: number): Promise<ConnectionRecord[]>;
 }

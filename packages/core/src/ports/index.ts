@@ -28,4 +28,5 @@ export type {
   RandomSource,
   TokenService,
 } from "./services.js";
+export type { ShareLinkPage, ShareLinkRepository } from "./share-link-repository.js";
 export type { TransactionalStores, UnitOfWork } from "./unit-of-work.js";

@@ -167,6 +167,10 @@ export class GuardedUnitOfWork implements UnitOfWork {
     return this.inner.outbox;
   }
 
+  get shareLinks(): TransactionalStores["shareLinks"] {
+    return this.inner.shareLinks;
+  }
+
   transaction<T>(work: (tx: TransactionalStores) => Promise<T>): Promise<T> {
     this.transactions++;
     if (this.transactions > this.limit) return Promise.reject(new RunawayError(this.limit));
