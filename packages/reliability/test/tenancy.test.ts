@@ -592,8 +592,15 @@ const STATEMENT_NAMES: [RegExp, string][] = [
   [/AND \(\(state = 1 AND target_account = ANY/, "repository.findForCreate"],
   [/^INSERT INTO \S+\.connections .*WHERE state = 0 DO UPDATE/, "repository.savePending"],
   [/^INSERT INTO \S+\.connections .*WHERE state = 1 DO UPDATE/, "repository.saveActive"],
-  [/^DELETE FROM \S+\.connections WHERE org = \$1 AND id = \$2 AND state = 0/, "repository.claimPending"],
-  [/^DELETE FROM \S+\.connections AS c USING jsonb_to_recordset/, "repository.deleteSuperseded"],
+  [
+    /^DELETE FROM \S+\.connections AS c WHERE c\.org = \$1 AND c\.state \+ 0 = 0 AND c\.id = ANY/,
+    "repository.deleteSuperseded",
+  ],
+  [/^SELECT pg_advisory_xact_lock\(hashtextextended\(\$1, 0\)\)/, "repository.lockContext"],
+  [
+    /^WITH locked AS MATERIALIZED \(SELECT pg_advisory_xact_lock\(hashtextextended\(\$4, 0\)\)\) DELETE FROM \S+\.connections WHERE org = \$1 AND id = \$2 AND state \+ 0 = 0/,
+    "repository.claimPending",
+  ],
   [/^DELETE FROM \S+\.connections WHERE org = \$1 AND id = \$2 RETURNING/, "repository.deleteById"],
   [/^UPDATE \S+\.connections SET target_account/, "repository.bindEmail"],
   [
@@ -650,6 +657,13 @@ function analyse(
     const where = `${name} in ${st.tag?.op ?? "no operation"}`;
     let scope: string;
     if (name === "unknown") problems.push(`an unrecognised statement: ${sql.slice(0, 200)}`);
+    // A context's advisory lock is keyed by a hash of [org, object, id]: the key must name the caller's org.
+    const lockParam = /pg_advisory_xact_lock\(hashtextextended\(\$(\d+), 0\)\)/.exec(sql)?.[1];
+    if (lockParam !== undefined) {
+      const key = JSON.parse(String(st.params[Number(lockParam) - 1])) as unknown[];
+      if (key[0] !== org)
+        problems.push(`${where}: a context lock of org ${String(key[0])} in a call of ${org}`);
+    }
     if (/^INSERT INTO/.test(sql)) {
       // a batch insert: every row it carries must be of the calling org
       scope = "INSERT: every row carries the caller's org";
@@ -677,6 +691,8 @@ function analyse(
         }
       }
       if (onConnections && onOutbox) problems.push(`${where}: joins connections and the outbox`);
+    } else if (name === "repository.lockContext") {
+      scope = "advisory lock keyed by the caller's org";
     } else if (onOutbox) {
       scope = "global by design (one relay serves every org)";
       if (onConnections) problems.push(`${where}: a global outbox statement touches connections`);
