@@ -51,6 +51,11 @@ export class InMemoryAccountDirectory implements AccountDirectory {
   }
 }
 
+/** The key of an account's own access to a context (concatenated, not joined: it is on every resolveAccess). */
+function accessKey(org: string, account: string, context: ContextRef): string {
+  return org + SEP + account + SEP + context.object + SEP + context._id;
+}
+
 /** The host's own access rules kept in memory: a level per (org, account, context) and settings per object. */
 export class InMemoryContextAccess implements ContextAccess {
   private readonly access = new Map<string, AccessLevel>();
@@ -58,7 +63,7 @@ export class InMemoryContextAccess implements ContextAccess {
 
   /** Sets the host's own access of an account to a context (an owner holds 7, Delete). */
   grant(org: string, account: string, context: ContextRef, level: AccessLevel): void {
-    this.access.set([org, account, context.object, context._id].join(SEP), level);
+    this.access.set(accessKey(org, account, context), level);
   }
 
   /** Defines (or redefines) an object's connection settings; defaults as spec §10. */
@@ -69,12 +74,13 @@ export class InMemoryContextAccess implements ContextAccess {
   }
 
   async accessOf(org: string, account: string, context: ContextRef): Promise<AccessLevel> {
-    return this.access.get([org, account, context.object, context._id].join(SEP)) ?? 0;
+    return this.access.get(accessKey(org, account, context)) ?? 0;
   }
 
   async objectSettings(org: string, object: string): Promise<ObjectSettings | null> {
     const s = this.objects.get(org + SEP + object);
-    return s === undefined ? null : structuredClone(s);
+    // A copy by hand (its one array included): every request reads the settings, and structuredClone is slow.
+    return s === undefined ? null : { ...s, shareChain: [...s.shareChain] };
   }
 }
 

@@ -14,11 +14,12 @@ import {
   ERROR_CODES,
   type ErrorCode,
   isConnectionError,
+  type Principal,
   type TargetFault,
   type TransactionalStores,
   type UnitOfWork,
 } from "@conn/core";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   AUTO_CTX,
   B,
@@ -1124,6 +1125,42 @@ describe("read by id (spec §7)", () => {
     await expectCode(w.connections.get(w.as(OWNER, ORG2), connection._id), "cortex.notFound.unspecified");
     await expectCode(w.connections.delete(w.as(OWNER, ORG2), connection._id), "cortex.notFound.unspecified");
     expect(w.records()).toHaveLength(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+describe("a principal that carries the caller's account (loaded by the host to authenticate)", () => {
+  it("is taken as the caller with no second look-up, and answers as the looked-up account does", async () => {
+    const { connection, token } = await invite(B, { access: 4 });
+    const [account] = await w.accounts.findByIds(ORG, [B]);
+    if (account === undefined) throw new Error("B is in the directory");
+    const lookups = vi.spyOn(w.accounts, "findByIds");
+    const view = await w.connections.get({ org: ORG, accountId: B, account }, connection._id);
+    expect(lookups).not.toHaveBeenCalled();
+    expect(view.token).toBe(token);
+    expect(view).toEqual(await w.connections.get(w.as(B), connection._id));
+    expect(lookups).toHaveBeenCalledTimes(1);
+    lookups.mockRestore();
+  });
+
+  it("is refused as malformed when its _id is not the accountId, or it is not an account, or a key is unknown", async () => {
+    const [account] = await w.accounts.findByIds(ORG, [B]);
+    for (const principal of [
+      { org: ORG, accountId: C, account },
+      { org: ORG, accountId: null, account },
+      { org: ORG, accountId: B, account: { _id: B } },
+      { org: ORG, accountId: B, extra: true },
+      { org: "bad org", accountId: B },
+      { org: ORG, accountId: "no pe" },
+      null,
+      "principal",
+    ]) {
+      const error = await expectCode(
+        w.connections.list(principal as Principal),
+        "cortex.invalidArgument.unspecified",
+      );
+      expect(error.path, JSON.stringify(principal)).toBe("principal");
+    }
   });
 });
 
