@@ -98,7 +98,8 @@ export class Connections {
 
   /** The effective access of `accountId` on `context`: the host's own access or the active connection's, whichever is higher. */
   resolveAccess(org: string, accountId: string, context: ContextRef): Promise<AccessLevel> {
-    return guard(resolveAccess(this.deps, org, accountId, context));
+    // resolveAccess answers its failures as guard would, itself: the hot path allocates no guard promise.
+    return resolveAccess(this.deps, org, accountId, context);
   }
 
   /** Removes the org's expired invitations in bounded batches; returns how many. */

@@ -1450,6 +1450,33 @@ describe("resolveAccess (spec §9)", () => {
     await invite(B, { access: 4 });
     expect(await w.connections.resolveAccess(ORG, B, CTX)).toBe(0);
   });
+
+  it("answers a failed look-up (the host's or the store's, or both) as the facade answers every fault", async () => {
+    const outage = new DOMException("the store timed out", "TimeoutError");
+    const store = vi.spyOn(w.store.connections, "activeAccess").mockRejectedValue(outage);
+    const unavailable = await expectCode(
+      w.connections.resolveAccess(ORG, B, CTX),
+      "cortex.error.unavailable",
+    );
+    expect(unavailable.cause).toBe(outage);
+    const bug = new Error("host bug");
+    const host = vi.spyOn(w.contexts, "accessOf").mockRejectedValue(bug);
+    // Both fail: the host's failure is the answer, and the store's is handled (no unhandled rejection).
+    const unspecified = await expectCode(
+      w.connections.resolveAccess(ORG, B, CTX),
+      "cortex.error.unspecified",
+    );
+    expect(unspecified.cause).toBe(bug);
+    host.mockImplementation(() => {
+      throw bug;
+    });
+    expect(
+      (await expectCode(w.connections.resolveAccess(ORG, B, CTX), "cortex.error.unspecified")).cause,
+    ).toBe(bug);
+    store.mockRestore();
+    host.mockRestore();
+    expect(await w.connections.resolveAccess(ORG, READER, CTX)).toBe(4);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
