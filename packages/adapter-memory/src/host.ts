@@ -13,6 +13,7 @@ import {
   objectSettingsSchema,
   orgSettingsSchema,
 } from "@conn/core";
+import { NestedIndex } from "./nested-index.js";
 
 const SEP = "\u0000";
 
@@ -51,19 +52,15 @@ export class InMemoryAccountDirectory implements AccountDirectory {
   }
 }
 
-/** The key of an account's own access to a context (concatenated, not joined: it is on every resolveAccess). */
-function accessKey(org: string, account: string, context: ContextRef): string {
-  return org + SEP + account + SEP + context.object + SEP + context._id;
-}
-
 /** The host's own access rules kept in memory: a level per (org, account, context) and settings per object. */
 export class InMemoryContextAccess implements ContextAccess {
-  private readonly access = new Map<string, AccessLevel>();
+  /** By org, account, object and context id: a look-up (on every resolveAccess) builds no key. */
+  private readonly access = new NestedIndex<AccessLevel>();
   private readonly objects = new Map<string, ObjectSettings>();
 
   /** Sets the host's own access of an account to a context (an owner holds 7, Delete). */
   grant(org: string, account: string, context: ContextRef, level: AccessLevel): void {
-    this.access.set(accessKey(org, account, context), level);
+    this.access.set(org, account, context.object, context._id, level);
   }
 
   /** Defines (or redefines) an object's connection settings; defaults as spec §10. */
@@ -74,7 +71,7 @@ export class InMemoryContextAccess implements ContextAccess {
   }
 
   async accessOf(org: string, account: string, context: ContextRef): Promise<AccessLevel> {
-    return this.access.get(accessKey(org, account, context)) ?? 0;
+    return this.access.get(org, account, context.object, context._id) ?? 0;
   }
 
   async objectSettings(org: string, object: string): Promise<ObjectSettings | null> {

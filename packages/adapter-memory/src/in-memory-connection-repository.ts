@@ -64,7 +64,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
   }
 
   private levelOf(org: string, context: ContextRef, account: string): AccessLevel | null {
-    return this.state.active.get(keys.active(org, context.object, context._id, account))?.access ?? null;
+    return this.state.active.get(org, context.object, context._id, account)?.access ?? null;
   }
 
   findForCreate(
@@ -79,7 +79,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
       const emails = new Set(targets.emails);
       const active: ConnectionRecord[] = [];
       for (const account of accounts) {
-        const r = this.state.active.get(keys.active(org, context.object, context._id, account));
+        const r = this.state.active.get(org, context.object, context._id, account);
         if (r !== undefined) active.push(copyRecord(r));
       }
       const pending: ConnectionRecord[] = [];
@@ -136,7 +136,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     return this.run.write(() =>
       incoming.map((r) => {
         const account = r.target.account as string;
-        const existing = this.state.active.get(keys.active(r.org, r.context.object, r.context._id, account));
+        const existing = this.state.active.get(r.org, r.context.object, r.context._id, account);
         const stored: ConnectionRecord =
           existing === undefined
             ? r

@@ -1,4 +1,5 @@
 import type { ConnectionRecord } from "@conn/core";
+import { NestedIndex } from "./nested-index.js";
 import { type OutboxRow, OutboxRows } from "./outbox-rows.js";
 import { SortedKeys } from "./sorted-keys.js";
 
@@ -29,8 +30,6 @@ const SEP = "\u0000";
 /** Key helpers: every key starts with the org, so nothing is ever found across orgs. */
 export const keys = {
   record: (org: string, id: string) => org + SEP + id,
-  active: (org: string, object: string, contextId: string, account: string) =>
-    org + SEP + object + SEP + contextId + SEP + account,
   token: (org: string, hash: string) => org + SEP + hash,
   context: (org: string, object: string, contextId: string) => org + SEP + object + SEP + contextId,
   creator: (org: string, account: string) => org + SEP + account,
@@ -65,10 +64,10 @@ export class MemoryState {
   /** Records by org + id. */
   readonly records = new Map<string, ConnectionRecord>();
   /**
-   * The unique index of active connections: org + context + account → the stored record itself, so that
-   * `activeAccess` (on every resolveAccess) is one look-up.
+   * The unique index of active connections: (org, object, context id, account) → the stored record itself, so that
+   * `activeAccess` (on every resolveAccess) is one look-up that builds no key.
    */
-  readonly active = new Map<string, ConnectionRecord>();
+  readonly active = new NestedIndex<ConnectionRecord>();
   /** The unique index of pending token hashes: org + hash → record key. */
   readonly tokens = new Map<string, string>();
   /** The unique index of pending invitations per creator and target: → record key. */
@@ -171,18 +170,15 @@ export class MemoryState {
   }
 
   private checkUnique(key: string, r: ConnectionRecord): void {
-    const clash = (index: Map<string, string | ConnectionRecord>, k: string, what: string) => {
+    const clash = (index: Map<string, string>, k: string, what: string) => {
       const owner = index.get(k);
-      const ownerKey = typeof owner === "object" ? keys.record(owner.org, owner._id) : owner;
-      if (ownerKey !== undefined && ownerKey !== key)
-        throw new Error(`in-memory unique index violated: ${what}`);
+      if (owner !== undefined && owner !== key) throw new Error(`in-memory unique index violated: ${what}`);
     };
     if (r.state === 1 && r.target.account !== null) {
-      clash(
-        this.active,
-        keys.active(r.org, r.context.object, r.context._id, r.target.account),
-        "one active connection per context and account",
-      );
+      const owner = this.active.get(r.org, r.context.object, r.context._id, r.target.account);
+      if (owner !== undefined && owner._id !== r._id) {
+        throw new Error("in-memory unique index violated: one active connection per context and account");
+      }
     }
     if (r.state === 0) {
       clash(
@@ -197,7 +193,7 @@ export class MemoryState {
   /** Indexes a record; the secondary indexes it shares with `kept` (the record it replaces or that replaces it) stay. */
   private index(key: string, r: ConnectionRecord, kept?: ConnectionRecord): void {
     if (r.state === 1 && r.target.account !== null) {
-      this.active.set(keys.active(r.org, r.context.object, r.context._id, r.target.account), r);
+      this.active.set(r.org, r.context.object, r.context._id, r.target.account, r);
     }
     if (r.state === 0) {
       this.pending.set(keys.pendingKey(r.org, r.context.object, r.context._id, r.creator, r.targetKey), key);
@@ -209,8 +205,11 @@ export class MemoryState {
   /** Unindexes a record; the secondary indexes it shares with `kept` stay. */
   private unindex(key: string, r: ConnectionRecord, kept?: ConnectionRecord): void {
     if (r.state === 1 && r.target.account !== null) {
-      const k = keys.active(r.org, r.context.object, r.context._id, r.target.account);
-      if (this.active.get(k)?._id === r._id) this.active.delete(k);
+      const { org, context } = r;
+      const account = r.target.account;
+      if (this.active.get(org, context.object, context._id, account)?._id === r._id) {
+        this.active.delete(org, context.object, context._id, account);
+      }
     }
     if (r.state === 0) {
       const k = keys.pendingKey(r.org, r.context.object, r.context._id, r.creator, r.targetKey);

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { NestedIndex } from "../src/nested-index.js";
 import { mergeKeys, SortedKeys } from "../src/sorted-keys.js";
 
 /** Keys drawn from a small alphabet so that adds and deletes often meet the same key; up to a few chunks' worth. */
@@ -51,6 +52,39 @@ describe("mergeKeys", () => {
         const merged = [...mergeKeys(order(a)[Symbol.iterator](), order(b)[Symbol.iterator](), descending)];
         expect(merged).toEqual(order([...new Set([...a, ...b])]));
       }),
+    );
+  });
+});
+
+describe("NestedIndex, against a Map of joined keys", () => {
+  it("holds the same entries after any sets and deletes, and keeps no empty level behind", () => {
+    const part = fc.constantFrom("a", "b", "c");
+    const keyOf = fc.tuple(part, part, part, part);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), keyOf, fc.integer()), { maxLength: 60 }), (ops) => {
+        const index = new NestedIndex<number>();
+        const model = new Map<string, number>();
+        for (const [put, [a, b, c, d], value] of ops) {
+          if (put) {
+            index.set(a, b, c, d, value);
+            model.set([a, b, c, d].join("/"), value);
+          } else {
+            expect(index.delete(a, b, c, d)).toBe(model.delete([a, b, c, d].join("/")));
+          }
+        }
+        expect(index.size).toBe(model.size);
+        for (const [key, value] of model) {
+          const [a, b, c, d] = key.split("/") as [string, string, string, string];
+          expect(index.get(a, b, c, d)).toBe(value);
+        }
+        for (const [key] of model) {
+          const [a, b, c, d] = key.split("/") as [string, string, string, string];
+          index.delete(a, b, c, d);
+        }
+        // Emptied, it is the same as a new index (a snapshot of the state compares equal).
+        expect(index).toEqual(new NestedIndex<number>());
+      }),
+      { numRuns: 100 },
     );
   });
 });
