@@ -103,7 +103,8 @@ export class FixtureContextAccess implements ContextAccess {
   /** {@inheritDoc ContextAccess.objectSettings} */
   async objectSettings(org: string, object: string): Promise<ObjectSettings | null> {
     const s = this.objects.get(key(org, object));
-    return s === undefined ? null : structuredClone(s);
+    // A copy by hand (its one array included): every request reads the settings, and structuredClone is slow.
+    return s === undefined ? null : { ...s, shareChain: [...s.shareChain] };
   }
 
   /** The object a URL's plural name stands for (`c_diagnoses` → `c_diagnosis`), or null when the org has none. */

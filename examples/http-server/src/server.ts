@@ -44,7 +44,8 @@ export function demoBearerAuthentication(accounts: FixtureAccountDirectory): Aut
         reason: `demo authentication: the Authorization header must be "Bearer <_id of an account of ${org}>"`,
       });
     }
-    return { accountId: account._id };
+    // The account rides along, so the facade does not look it up a second time.
+    return { accountId: account._id, account };
   };
 }
 

@@ -15,6 +15,7 @@ import {
   withGrant,
 } from "@conn/core";
 import { copyRecord, keys, type MemoryState } from "./memory-state.js";
+import { mergeKeys, type SortedKeys } from "./sorted-keys.js";
 
 /** How a repository runs its operations: on its own (taking the lock) or inside a unit of work that holds it. */
 export interface Runner {
@@ -61,13 +62,20 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
   }
 
   activeAccess(org: string, context: ContextRef, account: string, now?: Date): Promise<AccessLevel | null> {
-    const lookup = () => {
-      const key = this.state.active.get(keys.active(org, context.object, context._id, account));
-      const r = key === undefined ? undefined : this.state.records.get(key);
-      if (r === undefined || (now !== undefined && isAccessExpired(r, now))) return null;
-      return r.access;
-    };
-    return this.state.busy ? this.run.read(lookup) : Promise.resolve(lookup());
+    // The hot path: one look-up in the active index (which holds the record), no closure unless a unit of work runs.
+    if (this.state.busy) return this.run.read(() => this.levelOf(org, context, account, now));
+    return Promise.resolve(this.levelOf(org, context, account, now));
+  }
+
+  private levelOf(
+    org: string,
+    context: ContextRef,
+    account: string,
+    now: Date | undefined,
+  ): AccessLevel | null {
+    const r = this.state.active.get(org, context.object, context._id, account);
+    if (r === undefined || (now !== undefined && isAccessExpired(r, now))) return null;
+    return r.access;
   }
 
   findForCreate(
@@ -82,8 +90,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
       const emails = new Set(targets.emails);
       const active: ConnectionRecord[] = [];
       for (const account of accounts) {
-        const key = this.state.active.get(keys.active(org, context.object, context._id, account));
-        const r = key === undefined ? undefined : this.state.records.get(key);
+        const r = this.state.active.get(org, context.object, context._id, account);
         if (r !== undefined && !isAccessExpired(r, now)) active.push(copyRecord(r));
       }
       const pending: ConnectionRecord[] = [];
@@ -142,18 +149,10 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     return this.run.write(() =>
       incoming.map((r) => {
         const account = r.target.account as string;
-        const existingKey = this.state.active.get(
-          keys.active(r.org, r.context.object, r.context._id, account),
-        );
-        let existing = existingKey === undefined ? undefined : this.state.records.get(existingKey);
-        if (
-          existing !== undefined &&
-          existingKey !== undefined &&
-          now !== undefined &&
-          isAccessExpired(existing, now)
-        ) {
+        let existing = this.state.active.get(r.org, r.context.object, r.context._id, account);
+        if (existing !== undefined && now !== undefined && isAccessExpired(existing, now)) {
           // A grant that has ended is gone, purged or not: the new record replaces it outright.
-          this.state.remove(existingKey);
+          this.state.remove(keys.record(existing.org, existing._id));
           existing = undefined;
         }
         // The merge is the domain's: access the higher, roles the union, the creator whoever raised the access; the
@@ -188,13 +187,17 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     return this.run.write(() => {
       const removed: ConnectionRecord[] = [];
       for (const item of items) {
-        const candidates =
-          this.state.byTargetAccount.get(keys.targetAccount(org, item.account)) ?? new Set<string>();
+        // The records of the context or of the target, whichever index is smaller (both are walked filtered).
+        const byTarget = this.state.byTargetAccount.get(keys.targetAccount(org, item.account));
+        const byContext = this.state.byContext.get(keys.context(org, item.context.object, item.context._id));
+        if (byTarget === undefined || byContext === undefined) continue;
+        const candidates = byContext.size < byTarget.size ? byContext : byTarget;
         for (const key of [...candidates]) {
           const r = this.state.records.get(key);
           if (
             r !== undefined &&
             r.state === 0 &&
+            r.target.account === item.account &&
             r._id !== item.exceptId &&
             r.context.object === item.context.object &&
             r.context._id === item.context._id &&
@@ -216,41 +219,62 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
+  /**
+   * A page read in order from the filter's sorted index (record keys, which within one org sort as ids), from the
+   * cursor found by binary search: a page costs its size plus the rows it skips (expired, another state or object),
+   * not the size of the list.
+   */
   list(org: string, query: ConnectionListQuery): Promise<ConnectionPage> {
     return this.run.read(() => {
       const f = query.filter;
-      let candidates: Iterable<string>;
-      if (f.by === "creator") candidates = this.state.byCreator.get(keys.creator(org, f.account)) ?? [];
+      const descending = query.endingBefore === undefined;
+      const cursor = descending ? query.startingAfter : query.endingBefore;
+      const from = cursor === undefined ? undefined : keys.record(org, cursor);
+      const read = (index: SortedKeys | undefined): Iterator<string> =>
+        index === undefined
+          ? [][Symbol.iterator]()
+          : descending
+            ? index.descendingBelow(from)
+            : index.ascendingAbove(from);
+      let candidates: Iterator<string>;
+      let unboundOnly = false;
+      if (f.by === "creator") candidates = read(this.state.byCreator.get(keys.creator(org, f.account)));
       else if (f.by === "context")
-        candidates = this.state.byContext.get(keys.context(org, f.context.object, f.context._id)) ?? [];
+        candidates = read(this.state.byContext.get(keys.context(org, f.context.object, f.context._id)));
       else {
-        const set = new Set(this.state.byTargetAccount.get(keys.targetAccount(org, f.account)) ?? []);
-        if (f.email !== null) {
-          for (const key of this.state.byTargetEmail.get(keys.targetEmail(org, f.email)) ?? []) {
-            if (this.state.records.get(key)?.target.account === null) set.add(key);
-          }
+        const byAccount = read(this.state.byTargetAccount.get(keys.targetAccount(org, f.account)));
+        if (f.email === null) candidates = byAccount;
+        else {
+          // The invitations to the email that no account is bound to yet, merged in order.
+          unboundOnly = true;
+          candidates = mergeKeys(
+            byAccount,
+            read(this.state.byTargetEmail.get(keys.targetEmail(org, f.email))),
+            descending,
+          );
         }
-        candidates = set;
       }
       const objects = query.objects === undefined ? null : new Set(query.objects);
+      // With both cursors, the rows strictly between them.
+      const stopAt =
+        !descending && query.startingAfter !== undefined ? keys.record(org, query.startingAfter) : undefined;
+      const targetAccount = f.by === "target" ? f.account : null;
       const rows: ConnectionRecord[] = [];
-      for (const key of candidates) {
-        const r = this.state.records.get(key);
+      for (let next = candidates.next(); !next.done; next = candidates.next()) {
+        if (stopAt !== undefined && next.value >= stopAt) break;
+        const r = this.state.records.get(next.value);
         if (r === undefined || isGone(r, query.now)) continue;
+        if (unboundOnly && r.target.account !== null && r.target.account !== targetAccount) continue;
         if (query.state !== undefined && r.state !== query.state) continue;
         if (objects !== null && !objects.has(r.context.object)) continue;
-        if (query.startingAfter !== undefined && !(r._id < query.startingAfter)) continue;
-        if (query.endingBefore !== undefined && !(r._id > query.endingBefore)) continue;
         rows.push(r);
+        if (rows.length > query.limit) break;
       }
-      if (query.endingBefore !== undefined) {
-        // The page just before the cursor: the `limit` rows nearest to it, returned newest first.
-        rows.sort((a, b) => (a._id < b._id ? -1 : 1));
-        const page = rows.slice(0, query.limit).reverse();
-        return { records: page.map(copyRecord), hasMore: rows.length > query.limit };
-      }
-      rows.sort((a, b) => (a._id < b._id ? 1 : -1));
-      return { records: rows.slice(0, query.limit).map(copyRecord), hasMore: rows.length > query.limit };
+      const hasMore = rows.length > query.limit;
+      const page = rows.slice(0, query.limit);
+      // Before a cursor the rows were read oldest first: the page is still returned newest first.
+      if (!descending) page.reverse();
+      return { records: page.map(copyRecord), hasMore };
     });
   }
 

@@ -1,5 +1,7 @@
 import type { ConnectionRecord, ShareLinkRecord } from "@conn/core";
+import { NestedIndex } from "./nested-index.js";
 import { type OutboxRow, OutboxRows } from "./outbox-rows.js";
+import { SortedKeys } from "./sorted-keys.js";
 
 export { copyRow, type OutboxRow } from "./outbox-rows.js";
 
@@ -43,8 +45,6 @@ const SEP = "\u0000";
 /** Key helpers: every key starts with the org, so nothing is ever found across orgs. */
 export const keys = {
   record: (org: string, id: string) => org + SEP + id,
-  active: (org: string, object: string, contextId: string, account: string) =>
-    org + SEP + object + SEP + contextId + SEP + account,
   token: (org: string, hash: string) => org + SEP + hash,
   context: (org: string, object: string, contextId: string) => org + SEP + object + SEP + contextId,
   creator: (org: string, account: string) => org + SEP + account,
@@ -54,16 +54,16 @@ export const keys = {
     org + SEP + object + SEP + contextId + SEP + creator + SEP + targetKey,
 };
 
-function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
+function addTo(index: Map<string, SortedKeys>, key: string, value: string): void {
   let set = index.get(key);
   if (set === undefined) {
-    set = new Set();
+    set = new SortedKeys();
     index.set(key, set);
   }
   set.add(value);
 }
 
-function removeFrom(index: Map<string, Set<string>>, key: string, value: string): void {
+function removeFrom(index: Map<string, SortedKeys>, key: string, value: string): void {
   const set = index.get(key);
   if (set === undefined) return;
   set.delete(value);
@@ -78,17 +78,23 @@ function removeFrom(index: Map<string, Set<string>>, key: string, value: string)
 export class MemoryState {
   /** Records by org + id. */
   readonly records = new Map<string, ConnectionRecord>();
-  /** The unique index of active connections: org + context + account → record key. */
-  readonly active = new Map<string, string>();
+  /**
+   * The unique index of active connections: (org, object, context id, account) → the stored record itself, so that
+   * `activeAccess` (on every resolveAccess) is one look-up that builds no key.
+   */
+  readonly active = new NestedIndex<ConnectionRecord>();
   /** The unique index of pending token hashes: org + hash → record key. */
   readonly tokens = new Map<string, string>();
   /** The unique index of pending invitations per creator and target: → record key. */
   readonly pending = new Map<string, string>();
-  /** Secondary indexes for lists and binds. */
-  readonly byContext = new Map<string, Set<string>>();
-  readonly byCreator = new Map<string, Set<string>>();
-  readonly byTargetAccount = new Map<string, Set<string>>();
-  readonly byTargetEmail = new Map<string, Set<string>>();
+  /**
+   * Secondary indexes for lists and binds: record keys in key order, which within one index (one org) is id order,
+   * so a list page is read from them in order rather than sorted.
+   */
+  readonly byContext = new Map<string, SortedKeys>();
+  readonly byCreator = new Map<string, SortedKeys>();
+  readonly byTargetAccount = new Map<string, SortedKeys>();
+  readonly byTargetEmail = new Map<string, SortedKeys>();
   /** Share links by org + id. */
   readonly links = new Map<string, ShareLinkRecord>();
   /** The unique index of share link token hashes: org + hash → link key. */
@@ -140,15 +146,15 @@ export class MemoryState {
     const key = keys.record(record.org, record._id);
     const before = this.records.get(key);
     this.checkUnique(key, record);
-    if (before !== undefined) this.unindex(key, before);
+    if (before !== undefined) this.unindex(key, before, record);
     this.records.set(key, record);
-    this.index(key, record);
+    this.index(key, record, before);
     this.undo?.push(() => {
-      this.unindex(key, record);
+      this.unindex(key, record, before);
       this.records.delete(key);
       if (before !== undefined) {
         this.records.set(key, before);
-        this.index(key, before);
+        this.index(key, before, record);
       }
     });
   }
@@ -206,11 +212,10 @@ export class MemoryState {
       if (owner !== undefined && owner !== key) throw new Error(`in-memory unique index violated: ${what}`);
     };
     if (r.state === 1 && r.target.account !== null) {
-      clash(
-        this.active,
-        keys.active(r.org, r.context.object, r.context._id, r.target.account),
-        "one active connection per context and account",
-      );
+      const owner = this.active.get(r.org, r.context.object, r.context._id, r.target.account);
+      if (owner !== undefined && owner._id !== r._id) {
+        throw new Error("in-memory unique index violated: one active connection per context and account");
+      }
     }
     if (r.state === 0) {
       clash(
@@ -222,25 +227,26 @@ export class MemoryState {
     }
   }
 
-  private index(key: string, r: ConnectionRecord): void {
+  /** Indexes a record; the secondary indexes it shares with `kept` (the record it replaces or that replaces it) stay. */
+  private index(key: string, r: ConnectionRecord, kept?: ConnectionRecord): void {
     if (r.state === 1 && r.target.account !== null) {
-      this.active.set(keys.active(r.org, r.context.object, r.context._id, r.target.account), key);
+      this.active.set(r.org, r.context.object, r.context._id, r.target.account, r);
     }
     if (r.state === 0) {
       this.pending.set(keys.pendingKey(r.org, r.context.object, r.context._id, r.creator, r.targetKey), key);
       if (r.tokenHash !== null) this.tokens.set(keys.token(r.org, r.tokenHash), key);
     }
-    addTo(this.byContext, keys.context(r.org, r.context.object, r.context._id), key);
-    addTo(this.byCreator, keys.creator(r.org, r.creator), key);
-    if (r.target.account !== null)
-      addTo(this.byTargetAccount, keys.targetAccount(r.org, r.target.account), key);
-    if (r.target.email !== null) addTo(this.byTargetEmail, keys.targetEmail(r.org, r.target.email), key);
+    for (const [index, k] of this.secondaryKeys(r, kept)) addTo(index, k, key);
   }
 
-  private unindex(key: string, r: ConnectionRecord): void {
+  /** Unindexes a record; the secondary indexes it shares with `kept` stay. */
+  private unindex(key: string, r: ConnectionRecord, kept?: ConnectionRecord): void {
     if (r.state === 1 && r.target.account !== null) {
-      const k = keys.active(r.org, r.context.object, r.context._id, r.target.account);
-      if (this.active.get(k) === key) this.active.delete(k);
+      const { org, context } = r;
+      const account = r.target.account;
+      if (this.active.get(org, context.object, context._id, account)?._id === r._id) {
+        this.active.delete(org, context.object, context._id, account);
+      }
     }
     if (r.state === 0) {
       const k = keys.pendingKey(r.org, r.context.object, r.context._id, r.creator, r.targetKey);
@@ -250,10 +256,29 @@ export class MemoryState {
         if (this.tokens.get(t) === key) this.tokens.delete(t);
       }
     }
-    removeFrom(this.byContext, keys.context(r.org, r.context.object, r.context._id), key);
-    removeFrom(this.byCreator, keys.creator(r.org, r.creator), key);
-    if (r.target.account !== null)
-      removeFrom(this.byTargetAccount, keys.targetAccount(r.org, r.target.account), key);
-    if (r.target.email !== null) removeFrom(this.byTargetEmail, keys.targetEmail(r.org, r.target.email), key);
+    for (const [index, k] of this.secondaryKeys(r, kept)) removeFrom(index, k, key);
+  }
+
+  /** The secondary index entries of `r` that `other` (a version of the same record) does not have. */
+  private secondaryKeys(r: ConnectionRecord, other?: ConnectionRecord): [Map<string, SortedKeys>, string][] {
+    const entries: [Map<string, SortedKeys>, string][] = [];
+    const same = (a: string | null, b: string | null | undefined) => other !== undefined && a === b;
+    if (
+      !(
+        other !== undefined &&
+        r.context.object === other.context.object &&
+        r.context._id === other.context._id
+      )
+    ) {
+      entries.push([this.byContext, keys.context(r.org, r.context.object, r.context._id)]);
+    }
+    if (!same(r.creator, other?.creator)) entries.push([this.byCreator, keys.creator(r.org, r.creator)]);
+    if (r.target.account !== null && !same(r.target.account, other?.target.account)) {
+      entries.push([this.byTargetAccount, keys.targetAccount(r.org, r.target.account)]);
+    }
+    if (r.target.email !== null && !same(r.target.email, other?.target.email)) {
+      entries.push([this.byTargetEmail, keys.targetEmail(r.org, r.target.email)]);
+    }
+    return entries;
   }
 }

@@ -5,6 +5,8 @@ import type { DataSetSize } from "./options.js";
 export const ORG = "bench";
 /** The org of the expired invitations `purgeExpired` removes (kept apart so the purge touches nothing else). */
 export const PURGE_ORG = "benchpurge";
+/** The org of the write floor's rows (BEGIN + one-row INSERT + COMMIT), deleted after the writes. */
+export const FLOOR_ORG = "benchfloor";
 /** The object every context is an instance of. */
 export const OBJECT = "c_file";
 /** Its plural, as URLs carry it. */
@@ -40,6 +42,8 @@ export const ids = {
   expired: (i: number) => hexId("1", i),
   /** A record a scenario sets up before each timed call (the invitation an accept consumes…). */
   made: (n: number) => hexId("2", n),
+  /** A row the write floor inserts. */
+  floor: (n: number) => hexId("3", n),
 };
 
 /** The access levels seeded connections carry, in turn. */
@@ -140,7 +144,8 @@ export function expiredRecord(i: number, size: DataSetSize, at: Date): Connectio
   };
 }
 
-const COLUMNS =
+/** The columns of `connections`, in the order the seeding statements write them. */
+export const COLUMNS =
   "org, id, access, roles, context_object, context_id, context_source, created, updated, creator, " +
   "target_account, target_email, target_name, via_email, target_key, state, token_hash, token_seal, expires_at";
 

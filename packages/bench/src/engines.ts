@@ -20,8 +20,10 @@ import { CountingDatabase } from "./counting.js";
 import {
   activeRecord,
   activeSeedSql,
+  COLUMNS,
   expiredRecord,
   expiredSeedSql,
+  FLOOR_ORG,
   ids,
   OBJECT,
   ORG,
@@ -60,6 +62,11 @@ export interface BenchEngine {
   readonly raw: RawDriver | null;
   /** The schema the tables live in (Postgres engines). */
   readonly schema: string | null;
+  /**
+   * The write floor (the server only): BEGIN, a one-row INSERT into `connections` (a named prepared statement, a row
+   * of {@link FLOOR_ORG}), COMMIT, on a client of the same pool; null on the other engines.
+   */
+  readonly writeFloor: (() => Promise<void>) | null;
   /** Writes rows [from, to) of the warm data set. */
   seedActive(size: DataSetSize, from: number, to: number, at: Date): Promise<void>;
   /** Writes expired invitations [from, to) to the purge org. */
@@ -137,6 +144,7 @@ export async function openEngine(name: EngineName, pgUrl: string | undefined): P
       counter: null,
       raw: null,
       schema: null,
+      writeFloor: null,
       async seedActive(size, from, to, at) {
         for (let start = from; start < to; start += SEED_CHUNK) {
           const chunk: ReturnType<typeof activeRecord>[] = [];
@@ -164,6 +172,7 @@ export async function openEngine(name: EngineName, pgUrl: string | undefined): P
   let db: Database;
   let raw: RawDriver;
   let pool: pg.Pool | null = null;
+  let writeFloor: (() => Promise<void>) | null = null;
   const sql = activeAccessSql(schema);
   if (name === "pglite") {
     db = await openPglite();
@@ -181,6 +190,25 @@ export async function openEngine(name: EngineName, pgUrl: string | undefined): P
     raw = {
       prepared: (params) => own.query<{ access: number }>({ name: statementName, text: sql, values: params }),
       unprepared: (params) => own.query<{ access: number }>(sql, params),
+    };
+    const insert = `INSERT INTO "${schema}".connections (${COLUMNS})
+      VALUES ($1, $2, 2, '{}', '${OBJECT}', $3, NULL, now(), now(), $4, $5, NULL, NULL, false, 'account:' || $5, 1,
+              NULL, NULL, NULL)`;
+    let n = 0;
+    writeFloor = async () => {
+      const client = await own.connect();
+      try {
+        const k = n++;
+        await client.query("BEGIN");
+        await client.query({
+          name: `conn_bench_floor_${process.pid}`,
+          text: insert,
+          values: [FLOOR_ORG, ids.floor(k), ids.context(k), ids.owner, ids.account(k)],
+        });
+        await client.query("COMMIT");
+      } finally {
+        client.release();
+      }
     };
     await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   }
@@ -213,6 +241,7 @@ export async function openEngine(name: EngineName, pgUrl: string | undefined): P
     counter,
     raw,
     schema,
+    writeFloor,
     seedActive: (size, from, to, at) => seed(activeSeedSql(schema), ORG, size, from, to, at),
     seedExpired: (size, from, to, at) =>
       seed(expiredSeedSql(schema), PURGE_ORG, { ...size, connections: size.expired }, from, to, at),

@@ -2,6 +2,7 @@ import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { AccessLevel } from "@conn/core";
 import { createConnectionsApp, startServer } from "@conn/http";
+import type { Hono } from "hono";
 import { ids, OBJECT, ORG, PLURAL } from "./dataset.js";
 import type { BenchEngine } from "./engines.js";
 
@@ -25,6 +26,18 @@ export interface HttpResult {
   steps: Record<"create" | "readToken" | "accept" | "resolve", StepSummary>;
 }
 
+/** `@conn/http` over the engine's facade, as the bench serves it: the bearer token is the account id (loopback only). */
+export function benchApi(engine: Pick<BenchEngine, "connections">): Hono {
+  return createConnectionsApp({
+    connections: engine.connections,
+    authenticate: (request) => {
+      const header = request.headers.get("authorization");
+      return header?.startsWith("Bearer ") ? { accountId: header.slice(7) } : null;
+    },
+    onUnexpectedError: (error) => console.error("bench http: unexpected error", error),
+  });
+}
+
 const GENERATOR = fileURLToPath(new URL("./load-generator.mjs", import.meta.url));
 
 /**
@@ -43,15 +56,7 @@ export async function runHttp(
     engine.contexts.grant(ORG, ids.creator, { object: OBJECT, _id: context }, AccessLevel.Delete);
     return { context, target: ids.account(k % options.accounts) };
   });
-  const api = createConnectionsApp({
-    connections: engine.connections,
-    // Bench authentication: the bearer token is the account id (loopback only).
-    authenticate: (request) => {
-      const header = request.headers.get("authorization");
-      return header?.startsWith("Bearer ") ? { accountId: header.slice(7) } : null;
-    },
-    onUnexpectedError: (error) => console.error("bench http: unexpected error", error),
-  });
+  const api = benchApi(engine);
   const server = await startServer({
     app: {
       fetch: async (request) => {

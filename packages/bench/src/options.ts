@@ -51,6 +51,12 @@ export interface BenchOptions {
   writes: Budget;
   /** HTTP scenario: flows (create + read token + accept + resolve) and how many run at once. */
   http: { flows: number; concurrency: number } | null;
+  /** HTTP GET by id against the bare Hono and node:http floors (memory engine; off with `--no-http`). */
+  httpGet: { requests: number; concurrency: number; rounds: number } | null;
+  /** Flow throughput fresh and after `total` flows, in memory and on the server (`--no-flows` to skip). */
+  flows: { chunk: number; total: number; concurrency: number; accounts: number } | null;
+  /** The scale tables: sizes per engine (`--no-scale` to skip, `--scale-max N` to stop at N connections). */
+  scale: { postgres: number[]; memory: number[] } | null;
   /** The peer (casbin): on or off. */
   peer: boolean;
   /** Where `latest.json` (or `quick.json`) goes. */
@@ -100,6 +106,15 @@ export function defaultOptions(quick: boolean, env: NodeJS.ProcessEnv = process.
       ? { time: 10, iterations: 3, warmupTime: 0, warmupIterations: 1, batch: 1 }
       : { time: 1_200, iterations: 40, warmupTime: 200, warmupIterations: 5, batch: 1 },
     http: quick ? { flows: 10, concurrency: 2 } : { flows: 1_000, concurrency: 8 },
+    httpGet: quick
+      ? { requests: 20, concurrency: 2, rounds: 1 }
+      : { requests: 4_000, concurrency: 8, rounds: 3 },
+    flows: quick
+      ? { chunk: 10, total: 40, concurrency: 2, accounts: 20 }
+      : { chunk: 2_000, total: 20_000, concurrency: 8, accounts: 1_000 },
+    scale: quick
+      ? { postgres: [200, 1_000], memory: [200, 1_000] }
+      : { postgres: [10_000, 100_000, 1_000_000], memory: [100_000, 1_000_000] },
     peer: true,
     resultsDir: quick ? join(tmpdir(), "conn-bench-quick") : join(PACKAGE_DIR, "results"),
     docsDir: quick ? null : join(REPO_DIR, "docs"),
@@ -109,11 +124,12 @@ export function defaultOptions(quick: boolean, env: NodeJS.ProcessEnv = process.
 
 /** The command line. */
 export const USAGE =
-  "usage: pnpm bench [--quick] [--engines memory,pglite,postgres] [--no-http] [--no-peer] [--out DIR] [--docs DIR] [--render]\n" +
+  "usage: pnpm bench [--quick] [--engines memory,pglite,postgres] [--no-http] [--no-peer] [--no-flows] [--no-scale]\n" +
+  "                  [--scale-max N] [--out DIR] [--docs DIR] [--render]\n" +
   "  PostgreSQL runs when CONN_PG_URL is set. --quick: tiny counts, written to a temporary folder.\n" +
   "  --render: rewrite the doc and chart from the last result file, measuring nothing.";
 
-/** Parses the command line: `--quick`, `--engines memory,pglite`, `--no-http`, `--no-peer`, `--out DIR`, `--docs DIR`. */
+/** Parses the command line: `--quick`, `--engines memory,pglite`, `--no-http`, `--no-peer`, `--no-flows`, `--no-scale`, `--scale-max N`, `--out DIR`, `--docs DIR`. */
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const args = argv.filter((a) => a !== "--");
   const options = defaultOptions(args.includes("--quick"), env);
@@ -141,7 +157,25 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
       }
       case "--no-http":
         options.http = null;
+        options.httpGet = null;
         break;
+      case "--no-flows":
+        options.flows = null;
+        break;
+      case "--no-scale":
+        options.scale = null;
+        break;
+      case "--scale-max": {
+        const max = Number(value());
+        if (!Number.isSafeInteger(max) || max < 1) throw new Error("--scale-max needs a positive integer");
+        if (options.scale !== null) {
+          options.scale = {
+            postgres: options.scale.postgres.filter((n) => n <= max),
+            memory: options.scale.memory.filter((n) => n <= max),
+          };
+        }
+        break;
+      }
       case "--no-peer":
         options.peer = false;
         break;

@@ -1,6 +1,7 @@
 import type { StatementCount } from "./counting.js";
-import { bestPeerHit, formatNs, formatRate } from "./goals.js";
+import { bestPeerHit, formatNs, formatRate, formatRatio } from "./goals.js";
 import type { BenchResults, EngineResult, ScenarioResult } from "./results.js";
+import type { ScalePoint } from "./scale.js";
 
 const ENGINE_LABEL: Record<string, string> = {
   memory: "memory",
@@ -13,6 +14,7 @@ const SCENARIO_LABEL: Record<string, string> = {
   "resolveAccess.miss": "resolveAccess, miss",
   "activeAccess.hit": "adapter activeAccess alone, hit",
   "floor.hit": "floor, hit",
+  "twoLookups.hit": "floor: async fn awaiting two Map.get, hit",
   "floor.miss": "floor, miss",
   "floor.unpreparedHit": "same SQL unnamed (not prepared), hit",
   "create.1": "create, 1 target",
@@ -25,6 +27,9 @@ const SCENARIO_LABEL: Record<string, string> = {
   "list.deep": "list, deep page",
   "accept.analyzed": "accept, after ANALYZE",
   "reject.analyzed": "reject, after ANALYZE",
+  writeFloor: "write floor (with accept, stale statistics)",
+  "writeFloor.analyzed": "write floor (with accept, after ANALYZE)",
+  "writeFloor.create": "write floor (with create, 1 target)",
 };
 
 function statementsCell(s: StatementCount | undefined): string {
@@ -59,7 +64,7 @@ function lookupTable(results: BenchResults): string[] {
       "p99",
       "ops/s",
       "× floor",
-      `× casbin ${peer?.model ?? ""}`.trim(),
+      `× ${peer?.model ?? "peer"}`,
       "statements",
       "batch",
     ]),
@@ -73,6 +78,7 @@ function lookupTable(results: BenchResults): string[] {
       "resolveAccess.miss",
       "activeAccess.hit",
       "floor.unpreparedHit",
+      "twoLookups.hit",
       "floor.hit",
       "floor.miss",
     ] as const) {
@@ -94,10 +100,19 @@ function lookupTable(results: BenchResults): string[] {
   }
   for (const [id, s] of Object.entries(results.peer?.scenarios ?? {})) {
     if (s === undefined) continue;
+    const p = results.peer;
     lines.push(
       row([
-        `casbin ${results.peer?.version ?? ""}`,
-        id.replace("casbin.", "").replace(".", " model, ").replace("acl", "ACL").replace("rbac", "RBAC"),
+        id.startsWith("casl")
+          ? `@casl/ability ${p?.casl.version ?? ""}`
+          : `casbin ${p?.casbin.version ?? ""}`,
+        id.startsWith("casl")
+          ? `can(), ${id.endsWith("hit") ? "hit" : "miss"}`
+          : id
+              .replace("casbin.", "enforceSync, ")
+              .replace(".", " model, ")
+              .replace("acl", "ACL")
+              .replace("rbac", "RBAC"),
         ...timingCells(s),
         "—",
         id.endsWith("hit") ? ratio(s.timing.medianNs, peer?.medianNs) : "—",
@@ -132,7 +147,12 @@ function writeTable(results: BenchResults): string[] {
     "delete",
     "list.first",
     "list.deep",
+    "accept.analyzed",
+    "writeFloor",
+    "writeFloor.analyzed",
+    "writeFloor.create",
   ] as const) {
+    if (engines.every((e) => e.scenarios[id] === undefined)) continue;
     const cells = [SCENARIO_LABEL[id] ?? id];
     for (const e of engines) {
       const s = e.scenarios[id];
@@ -224,47 +244,100 @@ function storageLines(results: BenchResults): string[] {
   return lines;
 }
 
-/** Where the time goes, from this run's figures: the slow spots worth fixing, with where they are. */
-function slowSpots(results: BenchResults): string[] {
+/** GET by id through `@conn/http` against the two floors. */
+function httpGetTable(results: BenchResults): string[] {
+  const get = results.engines.find((e) => e.httpGet !== undefined)?.httpGet;
+  if (get === undefined) return ["(not run)"];
+  const lines = [
+    row(["server", "requests/s", "p50", "p99", "× bare Hono requests/s", "× bare Hono p50", "requests"]),
+    row(["---", "---:", "---:", "---:", "---:", "---:", "---:"]),
+  ];
+  for (const [label, t] of [
+    ["`@conn/http` (memory)", get.conn],
+    ["bare Hono on @hono/node-server", get.hono],
+    ["bare node:http", get.node],
+  ] as const) {
+    lines.push(
+      row([
+        label,
+        formatRate(t.requestsPerSec),
+        `${t.p50Ms.toFixed(2)} ms`,
+        `${t.p99Ms.toFixed(2)} ms`,
+        formatRatio(t.requestsPerSec / get.hono.requestsPerSec),
+        formatRatio(t.p50Ms / get.hono.p50Ms),
+        formatRate(t.requests),
+      ]),
+    );
+  }
+  return lines;
+}
+
+/** Flow throughput, fresh and after many flows. */
+function flowsTable(results: BenchResults): string[] {
+  if ((results.flows ?? []).length === 0) return ["(not run)"];
+  const lines = [
+    row([
+      "engine",
+      "fresh: flows/s",
+      "after",
+      "then: flows/s",
+      "ratio",
+      "flows through the facade between",
+      "outbox after",
+    ]),
+    row(["---", "---:", "---:", "---:", "---:", "---:", "---"]),
+  ];
+  for (const f of results.flows) {
+    lines.push(
+      row([
+        ENGINE_LABEL[f.engine] ?? f.engine,
+        f.first.flowsPerSec.toFixed(0),
+        `${formatRate(f.flowsBefore)} flows`,
+        f.last.flowsPerSec.toFixed(0),
+        formatRatio(f.ratio),
+        `${formatRate(f.middle.flows)} in ${formatNs(f.middle.ms * 1e6)}`,
+        Object.entries(f.outbox)
+          .map(([k, v]) => `${formatRate(v)} ${k}`)
+          .join(", "),
+      ]),
+    );
+  }
+  return lines;
+}
+
+/** The scale tables: resolve, list and accept per size, per engine. */
+function scaleTables(results: BenchResults): string[] {
   const out: string[] = [];
-  const stale: string[] = [];
-  for (const e of results.engines) {
-    const a = e.scenarios.accept?.timing.medianNs;
-    const aa = e.scenarios["accept.analyzed"]?.timing.medianNs;
-    const r = e.scenarios.reject?.timing.medianNs;
-    const ra = e.scenarios["reject.analyzed"]?.timing.medianNs;
-    if (a !== undefined && aa !== undefined && r !== undefined && ra !== undefined) {
-      stale.push(
-        `${e.engine}: accept ${formatNs(a)} → ${formatNs(aa)} after ANALYZE, reject ${formatNs(r)} → ${formatNs(ra)}`,
+  for (const s of results.scale ?? []) {
+    out.push(`**${ENGINE_LABEL[s.engine] ?? s.engine}**`, "");
+    out.push(
+      row([
+        "connections",
+        "seeded in",
+        "resolveAccess",
+        "raw statement",
+        "list, first page",
+        "list, deep page",
+        "accept",
+      ]),
+      row(["---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
+    );
+    for (const p of s.points as ScalePoint[]) {
+      out.push(
+        row([
+          formatRate(p.connections),
+          formatNs(p.seedMs * 1e6),
+          formatNs(p.resolve.medianNs),
+          p.floor === undefined ? "—" : formatNs(p.floor.medianNs),
+          formatNs(p.listFirst.medianNs),
+          `${formatNs(p.listDeep.medianNs)} (${formatRate(p.listDepth)} deep)`,
+          formatNs(p.accept.medianNs),
+        ]),
       );
     }
-    const batch = e.purge.staleBatch;
-    const batches = e.purge.statements?.transactions;
-    if (batch !== undefined && batches !== undefined && batches > 0) {
-      stale.push(
-        `${e.engine}: one purge batch of ${formatRate(batch.rows)} took ${formatNs(batch.ms * 1e6)} on stale statistics, against ${formatNs((e.purge.ms * 1e6) / batches)} per batch after ANALYZE`,
-      );
-    }
+    out.push("");
   }
-  if (stale.length > 0) {
-    out.push(
-      `${out.length + 1}. **Plans that collapse on stale statistics (adapter-postgres).** In this run: ${stale.join("; ")}. The statistics were taken when the org had no pending rows; the pending invitations written since (the creates above; a bulk expiry) are unknown to the planner, and every partial index \`WHERE state = 0\` looks empty to it. EXPLAIN on the same data (by hand) shows \`findPendingByTokenHash\` and \`claimPending\` walking every pending row of the org through \`connections_expiry_idx\` (filtering on the token hash or the id) instead of \`connections_token_uq\` / \`connections_pkey\`, \`deleteSuperseded\` hash-joining all of them, and the purge's DELETE matching its batch against the org's rows in a nested loop. By default a server re-analyzes only after ~10% of the table changed; PGlite never does. Done: migration 2 sets \`connections\` to be re-analyzed after 2% + 500 rows changed (which the server's autovacuum then does; this benchmark measures before it can), and a purge batch is now two statements (SELECT the ids … FOR UPDATE SKIP LOCKED, then \`DELETE … WHERE id = ANY($2)\`), which is what brought the stale-statistics purge batch down from seconds. Left: the token look-up on stale statistics; on PGlite (no autovacuum) an ANALYZE after bulk changes, e.g. from the host's purge job.`,
-    );
-  }
-  const mem = results.engines.find((e) => e.engine === "memory");
-  const list = mem?.scenarios["list.first"]?.timing.medianNs;
-  if (mem !== undefined && list !== undefined) {
-    out.push(
-      `${out.length + 1}. **In-memory list sorts the whole filter on every page (adapter-memory).** A page of 100 from the owner's ${formatRate(results.size.connections)} connections takes ${formatNs(list)}: \`list\` (\`src/in-memory-connection-repository.ts\`) copies every candidate key of the filter, filters, then sorts all survivors by id before slicing a page. A per-filter index kept in id order (or a bounded top-k selection) would make a page cost its size.`,
-    );
-    out.push(
-      `${out.length + 1}. **In-memory purge rescans every record per batch (adapter-memory).** ${formatRate(mem.purge.removed)} expired invitations took ${formatNs(mem.purge.ms * 1e6)}: \`purgeExpired\` (same file) walks \`state.records\` (all orgs, all states) from the start for every batch of 500, so the ${formatRate(results.size.connections)} active records are passed ${formatRate(Math.ceil(mem.purge.removed / 500))} times. An index of pending records by org and expiry would make it proportional to what it removes.`,
-    );
-  }
-  out.push(
-    `${out.length + 1}. **Event snapshots are built even with no one listening (core).** \`purgeExpired\` (\`src/application/registration.ts\`), create and accept build a \`structuredClone\` snapshot per record for their events before \`publish\` checks whether a publisher is configured; 100,000 snapshots cost about 0.8 s on this machine (measured by hand). Building them only when \`deps.events\` is set would take that off every purge batch and create.`,
-  );
-  return out;
+  return out.length === 0 ? ["(not run)"] : out;
 }
 
 /** The doc: every figure from this run's results, so it is regenerated, never edited. */
@@ -273,26 +346,32 @@ export function renderMarkdown(results: BenchResults, svgName: string): string {
   const size = results.size;
   const peer = results.peer;
   const goalsMet = results.goals.filter((g) => g.met).length;
+  const get = results.budgets.httpGet;
+  const flows = results.budgets.flows;
   const out: string[] = [
     "# Benchmarks",
     "",
     `<!-- Generated by \`pnpm bench\` (packages/bench) from packages/bench/results/latest.json. Do not edit: run it again. -->`,
     "",
-    `Measured ${m.date.slice(0, 10)} (${m.mode} run, ${(m.durationMs / 1000).toFixed(0)} s) on ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node} (V8 ${m.v8}), ${m.platform}${m.postgresServer === null ? "" : `, PostgreSQL ${m.postgresServer} on loopback`}; harness ${m.harness}. The machine is shared and was not idle: compare figures **within** this run (the ratios), not across runs.`,
+    `Measured ${m.date.slice(0, 16).replace("T", " ")} UTC (${m.mode} run, ${(m.durationMs / 1000).toFixed(0)} s) on ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node} (V8 ${m.v8}), ${m.platform}${m.postgresServer === null ? "" : `, PostgreSQL ${m.postgresServer} on loopback`}; harness ${m.harness}. The machine is shared (other work ran on its cores during the run): compare figures **within** this run (the ratios), not across runs.`,
     "",
     `Warm data set: ${formatRate(size.connections)} active connections across ${formatRate(size.contexts)} contexts and ${formatRate(size.accounts)} accounts; ${formatRate(size.expired)} expired invitations for the purge; the deep list page starts ${formatRate(size.listDepth)} rows deep.`,
     "",
-    `![resolveAccess against the floor and casbin, and the writes per engine](${svgName})`,
+    `![resolveAccess against the floors and the peers, and the writes per engine](${svgName})`,
     "",
     `## Goals (${goalsMet} of ${results.goals.length} met)`,
     "",
-    row(["goal", "engine", "measured", "met", "why"]),
+    "Each goal is a ratio (or a rate) of figures measured in this run; the table is written from the run's JSON (`packages/bench/results/latest.json`) by the bench itself.",
+    "",
+    row(["goal", "engine", "measured", "met", "how"]),
     row(["---", "---", "---", "---", "---"]),
-    ...results.goals.map((g) => row([g.goal, g.engine, g.measured, g.met ? "✅ yes" : "❌ **no**", g.note])),
+    ...results.goals.map((g) =>
+      row([g.goal, g.engine, g.measured, g.met ? "✅ met" : "❌ **not met**", g.note]),
+    ),
     "",
-    "## resolveAccess: against the floor and the peer",
+    "## resolveAccess: against the floor and the peers",
     "",
-    "`resolveAccess(org, account, context)` is the hot path: every request of every host app calls it. The **floor** is the same look-up with nothing of ours around it, through the same driver on the same index: for PostgreSQL the adapter's SELECT as one named prepared statement on the same pg pool; for PGlite the same SELECT straight through `PGlite.query`; for memory a bare `Map` from a composite string key to the level. The **peer** is casbin on the same 100,000 grants (see below). `× floor` and `× casbin` are ratios of medians measured in this run. On the server the table also has the same SELECT sent unnamed (parsed and planned on every call): the adapter sends its statements as named prepared statements, and that row shows what that saves.",
+    "`resolveAccess(org, account, context)` is the hot path: every request of every host app calls it. The **floor** is the same look-up with nothing of ours around it: for PostgreSQL the adapter's SELECT as one named prepared statement on the same pg pool; for PGlite the same SELECT straight through `PGlite.query`; for memory a bare synchronous `Map.get` (composite string key), and, for the whole call, an async function awaiting two `Map.get` with keys computed beforehand (the host's access, then the connection's). The **peers** are casbin (through its synchronous `enforceSync`) and `@casl/ability` (`can()`), on the same grants (see below). `× floor` and `× peer` are ratios of medians measured in this run. On the server the table also has the same SELECT sent unnamed (parsed and planned on every call).",
     "",
     ...lookupTable(results),
     "",
@@ -300,11 +379,32 @@ export function renderMarkdown(results: BenchResults, svgName: string): string {
     "",
     "## Writes and lists",
     "",
-    "Each timed call consumes a record set up before it, outside the timing: create runs on a fresh context the creator owns (targets are accounts of the directory, at Read, pending, one notice each); accept and reject take a pending invitation stored just before; delete removes an active connection stored just before. The list is the owner's list as creator of the whole warm data set, 100 per page; the deep page starts at a `startingAfter` cursor.",
+    "Each timed call consumes a record set up before it, outside the timing: create runs on a fresh context the creator owns (targets are accounts of the directory, at Read, pending, one notice each); accept and reject take a pending invitation stored just before; delete removes an active connection stored just before. The list is the owner's list as creator of the whole warm data set, 100 per page; the deep page starts at a `startingAfter` cursor. On the server, accept first runs on **stale statistics** (the creates before it wrote thousands of pending invitations since the last ANALYZE; a server with autovacuum off stays there), then after ANALYZE. The **write floor** is `BEGIN`, a one-row `INSERT` into `connections` (a named prepared statement) and `COMMIT` on a client of the same pool, timed interleaved with accept (stale and fresh) and with create (1 target).",
     "",
     ...writeTable(results),
     "",
     "`statements`: total (most in one transaction, in how many transactions). Memory sends no SQL.",
+    "",
+    "## Scale",
+    "",
+    "One engine of its own per table, seeded up to each size in turn (100 connections per context over 10,000 accounts, all created by one owner), statistics refreshed after each seeding; resolveAccess over hits spread over the table (on the server interleaved with the raw prepared statement), the owner's list (first page of 100, and a page up to 10,000 rows deep), and accept of an invitation stored just before.",
+    "",
+    ...scaleTables(results),
+    "## HTTP GET by id, against bare servers",
+    "",
+    get === undefined || get === null
+      ? "(not run)"
+      : `\`GET /{org}/v2/connections/{id}\` through \`@conn/http\` on \`startServer\` (memory engine, the owner reading an active connection), against a bare Hono app on \`@hono/node-server\` (\`c.json\` of the same body) and a bare \`node:http\` server (\`JSON.stringify\` of the same body), all in the bench's process. A second Node process sends the requests (keep-alive \`fetch\`, ${get.concurrency} in flight): ${formatRate(get.requests)} per server per round, in ${get.rounds} rounds that take the three servers in turn, after a warm-up; figures merge the rounds.`,
+    "",
+    ...httpGetTable(results),
+    "",
+    "## Flow throughput as the data grows",
+    "",
+    flows === undefined || flows === null
+      ? "(not run)"
+      : `The HTTP flow (create with 1 target → read the connection as the target, for its token → accept → the host's resolve route), ${flows.concurrency} at a time over ${formatRate(flows.accounts)} target accounts, with the outbox relay running as \`@conn/container\` runs it (in memory each commit that queued a notice wakes it): ${formatRate(flows.chunk)} flows on a fresh engine, then the same flows straight through the facade until ${formatRate(flows.total)} flows are done (only to grow the data quickly), then ${formatRate(flows.chunk)} flows over HTTP again.`,
+    "",
+    ...flowsTable(results),
     "",
     "## purgeExpired",
     "",
@@ -314,7 +414,7 @@ export function renderMarkdown(results: BenchResults, svgName: string): string {
     "",
     "## Through HTTP",
     "",
-    `\`@conn/http\` served by \`startServer\` on 127.0.0.1, plus one host route (\`GET /host/access\`) that calls \`resolveAccess\` the way a host's own route would. The load generator is a second Node process (\`src/load-generator.mjs\`, plain \`fetch\`, keep-alive) running ${results.budgets.http === null ? "—" : `${formatRate(results.budgets.http.flows)} flows, ${results.budgets.http.concurrency} at a time`}: create (1 target) → read the connection as the target (its token) → accept → resolve. Latencies are client-side, loopback included. Both processes share the machine's ${m.cpus} cores.`,
+    `\`@conn/http\` served by \`startServer\` on 127.0.0.1, plus one host route (\`GET /host/access\`) that calls \`resolveAccess\` the way a host's own route would. The load generator is a second Node process (\`src/load-generator.mjs\`, plain \`fetch\`, keep-alive) running ${results.budgets.http === null ? "—" : `${formatRate(results.budgets.http.flows)} flows, ${results.budgets.http.concurrency} at a time`}: create (1 target) → read the connection as the target (its token) → accept → resolve, with no relay (notices stay in the outbox). Latencies are client-side, loopback included. Both processes share the machine's ${m.cpus} cores.`,
     "",
     ...httpTable(results),
     "",
@@ -322,27 +422,32 @@ export function renderMarkdown(results: BenchResults, svgName: string): string {
     "",
     ...storageLines(results),
     "",
-    "## Slow spots worth fixing",
-    "",
-    ...slowSpots(results),
-    "",
     "## The peers",
     "",
     peer === null
-      ? "- casbin was not run."
-      : `- **casbin ${peer.version}** (node-casbin, installs and runs on Node 20), loaded with the same ${formatRate(peer.grants)} grants in ${formatNs(peer.loadMs * 1e6)}. Two models: casbin's own basic ACL model (\`r.sub == p.sub && r.obj == p.obj && r.act == p.act\`, one policy line per grant: what most users write first), and an RBAC model that stores each grant as a role link \`account → context/level\` (\`g(r.sub, r.obj + "/" + r.act)\`), the fastest shape we found. \`enforce\` answers "does this account hold exactly this level on this context"; \`resolveAccess\` answers "which level", so casbin is given the level to check. The goals compare against the faster of the two.`,
-    '- **better-auth** (organization plugin invite + accept) is not measured. Its invite and accept run only through its own API with a signed-in session per user (sign-up, session cookie, then `createInvitation` / `acceptInvitation`), over its own schema (user, session, organization, member, invitation) created by its migrator; its invitation is per organization and role, not per record and access level, so "the same grants" has no faithful mapping. Setting that up would more than double this harness for a comparison of different things, so we left it out rather than publish a misleading figure.',
+      ? "- The peers were not run."
+      : `- **casbin ${peer.casbin.version}** (node-casbin), loaded with the same ${formatRate(peer.grants)} grants in ${formatNs(peer.casbin.loadMs * 1e6)}, checked through \`enforceSync\` (its async \`enforce\` wraps the same check in promises). Two models: casbin's own basic ACL model (\`r.sub == p.sub && r.obj == p.obj && r.act == p.act\`, one policy line per grant), and an RBAC model that stores each grant as a role link \`account → context/level\` (\`g(r.sub, r.obj + "/" + r.act)\`).\n- **@casl/ability ${peer.casl.version}**, loaded with the same grants in ${formatNs(peer.casl.loadMs * 1e6)}: one ability per account (\`createMongoAbility\`), a rule \`{ action: level, subject: "c_file", conditions: { _id: context } }\` per grant; a check is the account's ability, then \`can(level, subject("c_file", { _id }))\` with the subject made beforehand.\n- Both answer "does this account hold exactly this level on this context" synchronously; \`resolveAccess\` answers "which level" and is awaited. The peer goals compare medians of hits.`,
+    '- **better-auth** (organization plugin invite + accept) is not measured: its invitation is per organization and role, not per record and access level, so "the same grants" has no faithful mapping.',
     "",
     "## How it is measured",
     "",
-    `- Harness: ${m.harness}: a warm-up, then samples until both a time budget (${results.budgets.reads.time} ms for look-ups, ${results.budgets.writes.time} ms for writes) and a minimum count (${results.budgets.reads.iterations} / ${results.budgets.writes.iterations}) are met. Median and p99 are of the samples; ops/s is 1 / mean. casbin's ACL model gets 8 samples (a quarter of a second or more per check).`,
-    `- The look-ups that are compared (resolveAccess, the adapter alone, the floor) and the two list pages run **interleaved**, in ${results.engines[0]?.scenarios["floor.hit"]?.timing.rounds ?? 1} rounds that each give every task its share of the budget in turn, so load from other processes on this shared machine falls on all of them alike; their samples are merged.`,
-    "- One engine at a time, in one Node process; the facade is wired by hand over each engine's unit of work with the host's ports (accounts, contexts, orgs) in memory, no event recorder and no notifier relay, so every engine does the same work (notices stay in the outbox).",
-    "- Statements are counted by a counting wrapper around the adapter's `Database` (`src/counting.ts`): every `query` is one statement, every transaction adds its BEGIN and COMMIT. The count comes from one untimed call; timed calls go through the same wrapper (an increment).",
+    `- Harness: ${m.harness}: a warm-up, then samples until both a time budget (${results.budgets.reads.time} ms for look-ups, ${results.budgets.writes.time} ms for writes) and a minimum count (${results.budgets.reads.iterations} / ${results.budgets.writes.iterations}) are met. Median and p99 are of the samples; ops/s is 1 / mean. casbin's ACL model gets a few samples (a quarter of a second or more per check).`,
+    `- The tasks that are compared (resolveAccess, the adapter alone and the floors; the two list pages; accept or create and the write floor) run **interleaved**, in ${results.engines[0]?.scenarios["floor.hit"]?.timing.rounds ?? 1} rounds that each give every task its share of the budget in turn, so load from other processes on this shared machine falls on all of them alike; their samples are merged.`,
+    "- One engine at a time, in one Node process; the facade is wired by hand over each engine's unit of work with the host's ports (accounts, contexts, orgs) in memory, no event recorder and, except in the flow-growth runs, no notifier relay.",
+    "- Statements are counted by a counting wrapper around the adapter's `Database` (`src/counting.ts`): every `query` is one statement, every transaction adds its BEGIN and COMMIT. The count comes from one untimed call.",
     "- Seeding is bulk: `INSERT … SELECT FROM generate_series` for PostgreSQL and PGlite, `saveActive` in chunks of 1,000 for memory.",
     "- Heap bytes per connection: `process.memoryUsage().heapUsed` after full GCs, before and after seeding.",
     "",
-    "Run it: `CONN_PG_URL=postgres://postgres@127.0.0.1:5432/test pnpm bench` (without `CONN_PG_URL` the server engine is left out); `pnpm bench --quick` runs every scenario with tiny counts and writes to a temporary folder. Raw figures: `packages/bench/results/latest.json`.",
+    "## Reproduce",
+    "",
+    "```sh",
+    "createdb -h 127.0.0.1 -U postgres bench_db",
+    "CONN_PG_URL=postgres://postgres@127.0.0.1:5432/bench_db pnpm bench   # full run: this page, its chart, results/latest.json",
+    "pnpm bench --quick                                                      # every scenario with tiny counts, in a temporary folder",
+    "pnpm bench --render                                                     # this page again from results/latest.json",
+    "```",
+    "",
+    "Without `CONN_PG_URL` the server engine, its flows and its scale table are left out. `--scale-max 100000` stops the scale tables at 100,000 connections (the 1M step seeds a million rows per engine); `--no-flows`, `--no-scale`, `--no-http`, `--no-peer` leave those parts out.",
     "",
   ];
   return out.join("\n");

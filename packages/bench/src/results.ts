@@ -1,7 +1,10 @@
 import type { StatementCount } from "./counting.js";
+import type { FlowGrowthResult } from "./flows.js";
 import type { Timing } from "./harness.js";
 import type { HttpResult } from "./http.js";
+import type { HttpGetResult } from "./http-get.js";
 import type { Budget, DataSetSize, EngineName } from "./options.js";
+import type { ScaleResult } from "./scale.js";
 
 /** The scenarios every engine runs, in report order. */
 export const SCENARIOS = [
@@ -23,15 +26,30 @@ export const SCENARIOS = [
 /** One scenario id. */
 export type ScenarioId = (typeof SCENARIOS)[number];
 
-/** Scenarios only the Postgres engines run. */
-export const SQL_ONLY_SCENARIOS = ["floor.unpreparedHit", "accept.analyzed", "reject.analyzed"] as const;
+/**
+ * Scenarios only the Postgres engines run. `writeFloor*`: BEGIN + a one-row INSERT into `connections` + COMMIT on the
+ * same pool, interleaved with accept on stale statistics, with accept after ANALYZE, and with create (1 target).
+ */
+export const SQL_ONLY_SCENARIOS = [
+  "floor.unpreparedHit",
+  "accept.analyzed",
+  "reject.analyzed",
+  "writeFloor",
+  "writeFloor.analyzed",
+  "writeFloor.create",
+] as const;
 
-/** The peer's scenarios. */
+/** Scenarios only the memory engine runs: the async function awaiting two Map.get with precomputed keys. */
+export const MEMORY_ONLY_SCENARIOS = ["twoLookups.hit"] as const;
+
+/** The peers' scenarios: casbin through `enforceSync` (two models) and `@casl/ability`'s `can()`. */
 export const PEER_SCENARIOS = [
   "casbin.acl.hit",
   "casbin.acl.miss",
   "casbin.rbac.hit",
   "casbin.rbac.miss",
+  "casl.hit",
+  "casl.miss",
 ] as const;
 
 /** One timed scenario. */
@@ -66,17 +84,23 @@ export interface EngineResult {
   heapBytesPerConnection?: number;
   /** pg_total_relation_size(connections) / rows after seeding the warm data set (Postgres engines). */
   table?: { rows: number; bytes: number; bytesPerRow: number };
-  scenarios: Partial<Record<ScenarioId | (typeof SQL_ONLY_SCENARIOS)[number], ScenarioResult>>;
+  scenarios: Partial<
+    Record<
+      ScenarioId | (typeof SQL_ONLY_SCENARIOS)[number] | (typeof MEMORY_ONLY_SCENARIOS)[number],
+      ScenarioResult
+    >
+  >;
   purge: PurgeResult;
   http?: HttpResult;
+  /** GET by id through `@conn/http` against the bare Hono and node:http floors (memory engine). */
+  httpGet?: HttpGetResult;
 }
 
-/** The peer, measured in the same run on the same grants. */
+/** The peers, measured in the same run on the same grants. */
 export interface PeerResult {
-  name: "casbin";
-  version: string;
+  casbin: { version: string; loadMs: number };
+  casl: { version: string; loadMs: number };
   grants: number;
-  loadMs: number;
   scenarios: Partial<Record<(typeof PEER_SCENARIOS)[number], ScenarioResult>>;
 }
 
@@ -85,6 +109,8 @@ export interface GoalResult {
   id: string;
   goal: string;
   engine: EngineName | "all";
+  /** The figure the goal is about (a ratio, or a rate for rate goals), or null when it is a count. */
+  value: number | null;
   measured: string;
   met: boolean;
   /** Why, when missed (and what it would take); a note when met. */
@@ -108,8 +134,18 @@ export interface BenchResults {
     durationMs: number;
   };
   size: DataSetSize;
-  budgets: { reads: Budget; writes: Budget; http: { flows: number; concurrency: number } | null };
+  budgets: {
+    reads: Budget;
+    writes: Budget;
+    http: { flows: number; concurrency: number } | null;
+    httpGet?: { requests: number; concurrency: number; rounds: number } | null;
+    flows?: { chunk: number; total: number; concurrency: number; accounts: number } | null;
+  };
   engines: EngineResult[];
   peer: PeerResult | null;
+  /** Flow throughput fresh and after many flows (memory, and the server when it ran). */
+  flows: FlowGrowthResult[];
+  /** The scale tables (the server at 10k, 100k and 1M connections; memory at 100k and 1M). */
+  scale: ScaleResult[];
   goals: GoalResult[];
 }

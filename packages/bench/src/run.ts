@@ -5,17 +5,33 @@ import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { AccessLevel, type ConnectionRecord, ConnectionState, type ContextRef } from "@conn/core";
+import { AccessLevel, accessLevelName, ConnectionState } from "@conn/core";
 import type { StatementCount } from "./counting.js";
-import { checkSize, hitQueries, ids, missQueries, OBJECT, ORG, PURGE_ORG, random, rowOf } from "./dataset.js";
+import {
+  checkSize,
+  FLOOR_ORG,
+  hitQueries,
+  ids,
+  missQueries,
+  OBJECT,
+  ORG,
+  PURGE_ORG,
+  random,
+  rowOf,
+} from "./dataset.js";
 import { type BenchEngine, openEngine, seedAccounts } from "./engines.js";
+import { runFlowGrowth } from "./flows.js";
 import { evaluateGoals } from "./goals.js";
 import { measure, measureGroup, measureOnce, type TaskSpec, type Timing } from "./harness.js";
 import { runHttp } from "./http.js";
+import { runHttpGet } from "./http-get.js";
 import type { BenchOptions } from "./options.js";
 import { loadCasbin } from "./peer-casbin.js";
+import { caslCheck, loadCasl } from "./peer-casl.js";
 import { renderMarkdown } from "./report.js";
 import type { BenchResults, EngineResult, PeerResult, ScenarioResult } from "./results.js";
+import { runScale, type ScaleResult } from "./scale.js";
+import { type Staged, stager } from "./staging.js";
 import { renderSvg } from "./svg.js";
 
 /** Rounds the look-up and list groups are interleaved in. */
@@ -78,6 +94,45 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
     }
   }
 
+  const flows: BenchResults["flows"] = [];
+  if (options.flows !== null) {
+    for (const name of ["memory", "postgres"] as const) {
+      if (!options.engines.includes(name)) continue;
+      log(`[bench] flows ${name}: ${options.flows.chunk} fresh, then after ${options.flows.total}`);
+      flows.push(await runFlowGrowth(name, options.pgUrl, { ...options.flows, log }));
+    }
+  }
+
+  const scale: ScaleResult[] = [];
+  if (options.scale !== null) {
+    for (const name of ["memory", "postgres"] as const) {
+      const sizes = options.scale[name];
+      if (!options.engines.includes(name) || sizes.length === 0) continue;
+      scale.push(
+        await runScale(
+          name,
+          options.pgUrl,
+          sizes,
+          {
+            reads: {
+              ...options.reads,
+              time: options.reads.time / 2,
+              iterations: options.reads.iterations / 2,
+            },
+            writes: {
+              ...options.writes,
+              time: options.writes.time / 2,
+              iterations: options.writes.iterations / 2,
+            },
+            accounts: options.quick ? 100 : 10_000,
+            rounds: options.quick ? 1 : 3,
+          },
+          log,
+        ),
+      );
+    }
+  }
+
   const results: BenchResults = {
     meta: {
       date: new Date().toISOString(),
@@ -94,9 +149,17 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
       durationMs: 0,
     },
     size,
-    budgets: { reads: options.reads, writes: options.writes, http: options.http },
+    budgets: {
+      reads: options.reads,
+      writes: options.writes,
+      http: options.http,
+      httpGet: options.httpGet,
+      flows: options.flows,
+    },
     engines,
     peer,
+    flows,
+    scale,
     goals: [],
   };
   results.meta.durationMs = Math.round(performance.now() - started);
@@ -147,55 +210,77 @@ function versionOf(name: string): string {
   return "?";
 }
 
-/** casbin on the same grants as the warm data set: both models, hit and miss. */
+/**
+ * The peers on the same grants as the warm data set, hit and miss: casbin through its synchronous `enforceSync` (its
+ * async `enforce` adds promise plumbing the check does not need) in both models, and `@casl/ability`'s `can()`.
+ */
 async function runPeer(options: BenchOptions): Promise<PeerResult> {
   const { log, size } = options;
-  log("[bench] casbin: loading the grants");
-  const start = performance.now();
+  log("[bench] peers: loading the grants into casbin and CASL");
+  let start = performance.now();
   const casbin = await loadCasbin(size);
-  const loadMs = performance.now() - start;
+  const casbinMs = performance.now() - start;
+  start = performance.now();
+  const casl = loadCasl(size);
+  const caslMs = performance.now() - start;
   const hits = hitQueries(size, 10_000);
   const misses = missQueries(size, 10_000);
-  const name = (level: number | null) =>
-    level === null ? "Read" : (Object.keys(AccessLevel)[level] ?? "Read");
+  const name = (level: AccessLevel | null) => accessLevelName[level ?? AccessLevel.Read];
   const scenarios: PeerResult["scenarios"] = {};
-  let n = 0;
-  for (const [model, enforcer] of [
-    ["acl", casbin.acl],
-    ["rbac", casbin.rbac],
+  for (const [kind, queries] of [
+    ["hit", hits],
+    ["miss", misses],
   ] as const) {
-    for (const [kind, queries] of [
-      ["hit", hits],
-      ["miss", misses],
+    const expected = kind === "hit";
+    const checks: [
+      `casbin.${"acl" | "rbac"}.${typeof kind}` | `casl.${typeof kind}`,
+      string,
+      () => boolean,
+    ][] = [];
+    for (const [model, enforcer] of [
+      ["acl", casbin.acl],
+      ["rbac", casbin.rbac],
     ] as const) {
-      const id = `casbin.${model}.${kind}` as const;
-      log(`[bench] casbin: ${id}`);
-      const expected = kind === "hit";
-      const first = queries[0];
-      if (first !== undefined) {
-        const allowed = await enforcer.enforce(first.account, first.context._id, name(first.expected));
-        if (allowed !== expected) throw new Error(`casbin ${id}: expected ${expected}, got ${allowed}`);
+      let n = 0;
+      checks.push([
+        `casbin.${model}.${kind}`,
+        `casbin enforceSync (${model === "acl" ? "basic ACL model, a policy line per grant" : "RBAC model, a role link per grant"}), ${kind}`,
+        () => {
+          const q = queries[n++ % queries.length] as (typeof queries)[number];
+          return enforcer.enforceSync(q.account, q.context._id, name(q.expected));
+        },
+      ]);
+    }
+    checks.push([
+      `casl.${kind}`,
+      `@casl/ability can() (an ability per account, a rule per grant), ${kind}`,
+      caslCheck(casl, queries),
+    ]);
+    for (const [id, label, check] of checks) {
+      log(`[bench] peers: ${id}`);
+      for (let k = 0; k < 3; k++) {
+        if (check() !== expected) throw new Error(`${id}: expected ${expected}`);
       }
+      const slow = id.startsWith("casbin.acl");
       scenarios[id] = {
-        label: `enforce (${model === "acl" ? "basic ACL model, a policy line per grant" : "RBAC model, a role link per grant"}), ${kind}`,
+        label,
         timing: await measure(
-          {
-            name: id,
-            fn: () => {
-              const q = queries[n++ % queries.length] as (typeof queries)[number];
-              return enforcer.enforce(q.account, q.context._id, name(q.expected));
-            },
-          },
-          // casbin's ACL model scans its policy lines (a quarter of a second per check at 100,000 grants):
-          // fewer samples, or this one task would take minutes.
-          model === "acl" && !options.quick
-            ? { ...options.reads, time: 2_000, iterations: 8, warmupTime: 0, warmupIterations: 2 }
+          // casbin's ACL model scans its policy lines (a quarter of a second per check at 100,000 grants): few
+          // samples, unbatched, or this one task would take minutes.
+          { name: id, fn: check, sync: true, batch: slow ? 1 : options.reads.batch },
+          slow && !options.quick
+            ? { ...options.reads, time: 1_000, iterations: 4, warmupTime: 0, warmupIterations: 1 }
             : options.reads,
         ),
       };
     }
   }
-  return { name: "casbin", version: versionOf("casbin"), grants: casbin.grants, loadMs, scenarios };
+  return {
+    casbin: { version: versionOf("casbin"), loadMs: casbinMs },
+    casl: { version: versionOf("@casl/ability"), loadMs: caslMs },
+    grants: casbin.grants,
+    scenarios,
+  };
 }
 
 /** Counts the statements of one call on a Postgres engine (undefined for memory). */
@@ -334,6 +419,35 @@ async function runEngine(engine: BenchEngine, options: BenchOptions, gc: () => v
         },
       };
     };
+    // The issue's floor for the whole in-memory resolveAccess: an async function awaiting two Map.get with keys
+    // computed beforehand, the host's own access and then the connection's, as resolveAccess does. The host's Map
+    // holds what the bench's host holds at this point (no grant of these pairs); the connections' Map the data set.
+    const hostMap = new Map<string, number>();
+    const activeMap = new Map<string, number>();
+    const activeKey = (object: string, context: string, account: string) =>
+      `${ORG}\u0000${object}\u0000${context}\u0000${account}`;
+    for (let i = 0; i < size.connections; i++) {
+      const row = rowOf(i, size);
+      activeMap.set(activeKey(OBJECT, ids.context(row.context), ids.account(row.account)), row.access);
+    }
+    const hostKeys = hits.map(
+      (q) => `${ORG}\u0000${q.account}\u0000${q.context.object}\u0000${q.context._id}`,
+    );
+    const activeKeys = hits.map((q) => activeKey(q.context.object, q.context._id, q.account));
+    let k = 0;
+    const twoLookups = async (): Promise<number> => {
+      const i = k++ % hits.length;
+      const own = (await hostMap.get(hostKeys[i] as string)) ?? 0;
+      const connected = (await activeMap.get(activeKeys[i] as string)) ?? null;
+      return connected !== null && connected > own ? connected : own;
+    };
+    if ((await twoLookups()) !== hits[0]?.expected)
+      throw new Error("memory: the two-look-up floor found nothing");
+    extra.push({
+      id: "twoLookups.hit",
+      label: "the floor of the whole call: an async function awaiting two Map.get with precomputed keys, hit",
+      spec: { name: `${name} twoLookups.hit`, fn: twoLookups, batch: reads.batch },
+    });
   } else {
     const raw = engine.raw;
     const params = (q: Query) => [ORG, q.context.object, q.context._id, q.account];
@@ -428,19 +542,29 @@ async function runEngine(engine: BenchEngine, options: BenchOptions, gc: () => v
 
   // --- writes: create with 1, 10, 100 targets; accept; reject; delete ------------------------------------------
   const creator = { org: ORG, accountId: ids.creator };
-  let fresh = 0;
-  let made = 0;
-  const freshContext = (): ContextRef => {
-    const context = { object: OBJECT, _id: ids.freshContext(fresh++) };
-    engine.contexts.grant(ORG, ids.creator, context, AccessLevel.Delete);
-    return context;
-  };
+  const staging = stager(engine, size.accounts);
   const pick = random(7);
+  const writeFloor = engine.writeFloor;
+  const floorSpec = (id: string): TaskSpec | null =>
+    writeFloor === null ? null : { name: `${name} ${id}`, fn: writeFloor };
+  const floorLabel =
+    "the write floor: BEGIN, a one-row INSERT into connections (a named prepared statement), COMMIT, on the same pool";
+  /** Times `spec` alone, or interleaved with the write floor (which is then added as `floorId`). */
+  const withFloor = async (
+    spec: TaskSpec,
+    floorId: "writeFloor" | "writeFloor.analyzed" | "writeFloor.create",
+  ) => {
+    const floor = floorSpec(floorId);
+    if (floor === null) return measure(spec, writes);
+    const [timing, floorTiming] = await measureGroup([spec, floor], writes, ROUNDS);
+    add(floorId, { label: floorLabel, timing: floorTiming as Timing });
+    return timing as Timing;
+  };
   for (const count of [1, 10, 100] as const) {
-    let context = freshContext();
+    let context = staging.freshContext();
     let targets: { _id: string; access: number }[] = [];
     const setup = async () => {
-      context = freshContext();
+      context = staging.freshContext();
       const offset = Math.floor(pick() * size.accounts);
       targets = Array.from({ length: count }, (_, j) => ({
         _id: ids.account((offset + j) % size.accounts),
@@ -454,47 +578,20 @@ async function runEngine(engine: BenchEngine, options: BenchOptions, gc: () => v
       }
     };
     const statements = await countOnce(engine, setup, create);
+    const spec = { name: `${name} create.${count}`, fn: create, beforeEach: setup };
     add(`create.${count}`, {
       label: `create on a fresh context to ${count} account target${count === 1 ? "" : "s"} (pending, one notice each)`,
-      timing: await measure({ name: `${name} create.${count}`, fn: create, beforeEach: setup }, writes),
+      timing: count === 1 ? await withFloor(spec, "writeFloor.create") : await measure(spec, writes),
       ...(statements === undefined ? {} : { statements }),
     });
   }
 
-  /** Stores a record the next timed call consumes: a pending invitation (with its token) or an active connection. */
-  const stage = async (state: ConnectionRecord["state"]) => {
-    const now = engine.clock.now();
-    const context = freshContext();
-    const account = ids.account(Math.floor(pick() * size.accounts));
-    const issued = engine.tokens.issue();
-    const record: ConnectionRecord = {
-      org: ORG,
-      _id: ids.made(made++),
-      access: AccessLevel.Read,
-      roles: [],
-      context,
-      contextSource: null,
-      created: now,
-      updated: now,
-      creator: ids.creator,
-      target: { account, email: null, name: null },
-      viaEmail: false,
-      targetKey: `account:${account}`,
-      state,
-      tokenHash: state === ConnectionState.Pending ? issued.hash : null,
-      tokenSeal: state === ConnectionState.Pending ? issued.seal : null,
-      expiresAt: state === ConnectionState.Pending ? new Date(now.getTime() + 7 * 86_400_000) : null,
-    };
-    if (state === ConnectionState.Pending) await engine.store.connections.savePending([record], now);
-    else await engine.store.connections.saveActive([record]);
-    return { id: record._id, account, token: issued.token };
-  };
-  let staged = { id: "", account: "", token: "" };
+  let staged: Staged = { id: "", account: "", token: "" };
   const stagePending = async () => {
-    staged = await stage(ConnectionState.Pending);
+    staged = await staging.stage(ConnectionState.Pending);
   };
   const stageActive = async () => {
-    staged = await stage(ConnectionState.Active);
+    staged = await staging.stage(ConnectionState.Active);
   };
   const accept = async () => {
     const view = await facade.accept({ org: ORG, accountId: staged.account }, staged.token);
@@ -508,26 +605,32 @@ async function runEngine(engine: BenchEngine, options: BenchOptions, gc: () => v
     ["delete", "delete an active connection by id (as its creator)", stageActive, remove],
   ] as const) {
     const statements = await countOnce(engine, setup, work);
+    const spec = { name: `${name} ${id}`, fn: work, beforeEach: setup };
     add(id, {
       label,
-      timing: await measure({ name: `${name} ${id}`, fn: work, beforeEach: setup }, writes),
+      timing: id === "accept" ? await withFloor(spec, "writeFloor") : await measure(spec, writes),
       ...(statements === undefined ? {} : { statements }),
     });
   }
   if (engine.counter !== null) {
     // The creates above left thousands of pending invitations that the planner's statistics (taken after seeding,
-    // when the org had none) do not know of; a server's autovacuum re-analyzes only after 10% of the table changed,
-    // PGlite never. The same two calls again on fresh statistics show what that costs.
+    // when the org had none) do not know of: accept above ran on stale statistics (a server with autovacuum off
+    // stays there). The same calls again on fresh statistics.
     await engine.analyze();
     for (const [id, label, work] of [
       ["accept.analyzed", "accept, after ANALYZE", accept],
       ["reject.analyzed", "reject, after ANALYZE", reject],
     ] as const) {
+      const spec = { name: `${name} ${id}`, fn: work, beforeEach: stagePending };
       add(id, {
         label,
-        timing: await measure({ name: `${name} ${id}`, fn: work, beforeEach: stagePending }, writes),
+        timing:
+          id === "accept.analyzed"
+            ? await withFloor(spec, "writeFloor.analyzed")
+            : await measure(spec, writes),
       });
     }
+    await engine.deleteOrg(FLOOR_ORG);
   }
 
   // --- purgeExpired over the expired invitations ---------------------------------------------------------------
@@ -583,6 +686,14 @@ async function runEngine(engine: BenchEngine, options: BenchOptions, gc: () => v
       `[bench] ${name}: HTTP ${h.flowsPerSec.toFixed(0)} flows/s, ${h.requestsPerSec.toFixed(0)} requests/s, ${h.errors} errors${h.firstError === null ? "" : ` (${h.firstError})`}`,
     );
     if (h.errors > 0) throw new Error(`${name}: HTTP flows failed: ${h.firstError}`);
+  }
+  if (options.httpGet !== null && name === "memory") {
+    log(`[bench] ${name}: HTTP GET by id against the bare Hono and node:http floors`);
+    result.httpGet = await runHttpGet(engine, options.httpGet);
+    const g = result.httpGet;
+    log(
+      `[bench] ${name}: GET by id ${g.conn.requestsPerSec.toFixed(0)} req/s (p50 ${g.conn.p50Ms.toFixed(2)} ms); bare Hono ${g.hono.requestsPerSec.toFixed(0)} (${g.hono.p50Ms.toFixed(2)} ms); node:http ${g.node.requestsPerSec.toFixed(0)} (${g.node.p50Ms.toFixed(2)} ms)`,
+    );
   }
   return result;
 }

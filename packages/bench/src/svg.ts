@@ -75,6 +75,7 @@ export function renderSvg(results: BenchResults): string {
       if (ns !== undefined) lookups.push({ label: `${e.engine}: ${label}`, ns, color, hatch });
     };
     add("floor (raw look-up)", s["floor.hit"]?.timing.medianNs, COLORS.floor as string);
+    add("floor: async, two Map.get", s["twoLookups.hit"]?.timing.medianNs, COLORS.floor as string, true);
     add("same SQL, unnamed", s["floor.unpreparedHit"]?.timing.medianNs, COLORS.floor as string, true);
     add("adapter activeAccess", s["activeAccess.hit"]?.timing.medianNs, COLORS[e.engine] as string, true);
     add("resolveAccess", s["resolveAccess.hit"]?.timing.medianNs, COLORS[e.engine] as string);
@@ -82,16 +83,22 @@ export function renderSvg(results: BenchResults): string {
   const peer = results.peer?.scenarios;
   if (peer?.["casbin.rbac.hit"] !== undefined)
     lookups.push({
-      label: "casbin: RBAC enforce",
+      label: "casbin: RBAC enforceSync",
       ns: peer["casbin.rbac.hit"].timing.medianNs,
       color: COLORS.casbin as string,
     });
   if (peer?.["casbin.acl.hit"] !== undefined)
     lookups.push({
-      label: "casbin: ACL enforce",
+      label: "casbin: ACL enforceSync",
       ns: peer["casbin.acl.hit"].timing.medianNs,
       color: COLORS.casbin as string,
       hatch: true,
+    });
+  if (peer?.["casl.hit"] !== undefined)
+    lookups.push({
+      label: "CASL: can()",
+      ns: peer["casl.hit"].timing.medianNs,
+      color: COLORS.casbin as string,
     });
 
   const writes: Bar[] = [];

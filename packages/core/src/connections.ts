@@ -108,7 +108,8 @@ export class Connections {
 
   /** The effective access of `accountId` on `context`: the host's own access or the active connection's, whichever is higher. */
   resolveAccess(org: string, accountId: string, context: ContextRef): Promise<AccessLevel> {
-    return guard(resolveAccess(this.deps, org, accountId, context));
+    // resolveAccess answers its failures as guard would, itself: the hot path allocates no guard promise.
+    return resolveAccess(this.deps, org, accountId, context);
   }
 
   /** Creates a share link on `context` (needs Share); the answer carries its token, shown this once only. */

@@ -14,11 +14,12 @@ import {
   ERROR_CODES,
   type ErrorCode,
   isConnectionError,
+  type Principal,
   type TargetFault,
   type TransactionalStores,
   type UnitOfWork,
 } from "@conn/core";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   AUTO_CTX,
   B,
@@ -1131,6 +1132,42 @@ describe("read by id (spec §7)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+describe("a principal that carries the caller's account (loaded by the host to authenticate)", () => {
+  it("is taken as the caller with no second look-up, and answers as the looked-up account does", async () => {
+    const { connection, token } = await invite(B, { access: 4 });
+    const [account] = await w.accounts.findByIds(ORG, [B]);
+    if (account === undefined) throw new Error("B is in the directory");
+    const lookups = vi.spyOn(w.accounts, "findByIds");
+    const view = await w.connections.get({ org: ORG, accountId: B, account }, connection._id);
+    expect(lookups).not.toHaveBeenCalled();
+    expect(view.token).toBe(token);
+    expect(view).toEqual(await w.connections.get(w.as(B), connection._id));
+    expect(lookups).toHaveBeenCalledTimes(1);
+    lookups.mockRestore();
+  });
+
+  it("is refused as malformed when its _id is not the accountId, or it is not an account, or a key is unknown", async () => {
+    const [account] = await w.accounts.findByIds(ORG, [B]);
+    for (const principal of [
+      { org: ORG, accountId: C, account },
+      { org: ORG, accountId: null, account },
+      { org: ORG, accountId: B, account: { _id: B } },
+      { org: ORG, accountId: B, extra: true },
+      { org: "bad org", accountId: B },
+      { org: ORG, accountId: "no pe" },
+      null,
+      "principal",
+    ]) {
+      const error = await expectCode(
+        w.connections.list(principal as Principal),
+        "cortex.invalidArgument.unspecified",
+      );
+      expect(error.path, JSON.stringify(principal)).toBe("principal");
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 describe("delete (spec §7, §9)", () => {
   it("the target may remove itself; its access ends at once", async () => {
     const active = await connect(B, { access: 4 });
@@ -1415,6 +1452,33 @@ describe("resolveAccess (spec §9)", () => {
   it("a pending invitation gives nothing", async () => {
     await invite(B, { access: 4 });
     expect(await w.connections.resolveAccess(ORG, B, CTX)).toBe(0);
+  });
+
+  it("answers a failed look-up (the host's or the store's, or both) as the facade answers every fault", async () => {
+    const outage = new DOMException("the store timed out", "TimeoutError");
+    const store = vi.spyOn(w.store.connections, "activeAccess").mockRejectedValue(outage);
+    const unavailable = await expectCode(
+      w.connections.resolveAccess(ORG, B, CTX),
+      "cortex.error.unavailable",
+    );
+    expect(unavailable.cause).toBe(outage);
+    const bug = new Error("host bug");
+    const host = vi.spyOn(w.contexts, "accessOf").mockRejectedValue(bug);
+    // Both fail: the host's failure is the answer, and the store's is handled (no unhandled rejection).
+    const unspecified = await expectCode(
+      w.connections.resolveAccess(ORG, B, CTX),
+      "cortex.error.unspecified",
+    );
+    expect(unspecified.cause).toBe(bug);
+    host.mockImplementation(() => {
+      throw bug;
+    });
+    expect(
+      (await expectCode(w.connections.resolveAccess(ORG, B, CTX), "cortex.error.unspecified")).cause,
+    ).toBe(bug);
+    store.mockRestore();
+    host.mockRestore();
+    expect(await w.connections.resolveAccess(ORG, READER, CTX)).toBe(4);
   });
 });
 

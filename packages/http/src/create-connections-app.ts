@@ -1,4 +1,5 @@
 import {
+  type Account,
   ConnectionError,
   type Connections,
   type ConnectionTargetInput,
@@ -6,6 +7,7 @@ import {
   type ErrorCode,
   hostIdSchema,
   isConnectionId,
+  isOrg,
   orgSchema,
   type Principal,
   publicError,
@@ -43,11 +45,23 @@ export type ConnectionsApi = Pick<
   | "redeemShareLink"
 >;
 
-/** Who the host says is calling: an account id, or `null` for an anonymous caller. */
+/**
+ * Who the host says is calling: an account id, or `null` for an anonymous caller. A host that loads the account to
+ * authenticate may return it too (`account`, whose `_id` must be `accountId`): the facade then uses it instead of
+ * looking the account up a second time.
+ */
 export type Authenticate = (
   request: Request,
   org: string,
-) => Promise<{ accountId: string } | null> | { accountId: string } | null;
+) => Promise<Authenticated | null> | Authenticated | null;
+
+/** What {@link Authenticate} says of a signed-in caller. */
+export interface Authenticated {
+  /** The caller's account id. */
+  accountId: string;
+  /** The caller's account, when the host already loaded it. */
+  account?: Account;
+}
 
 /** Maps the plural object name of a URL (`c_prescriptions`) to the object (`c_prescription`); null when unknown. */
 export type ObjectFromPlural = (org: string, plural: string) => string | null | Promise<string | null>;
@@ -195,25 +209,33 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
   );
 
   // Scoped to the API's own paths, so that a host app this one is mounted in keeps its own behaviour.
+  // The headers are set before the route answers, so the route builds its response once with them: a header set
+  // on a finished response makes Hono copy it and takes @hono/node-server off its fast path.
   app.use(route("/*"), async (c, next) => {
     requestIdOf(c);
+    // Answers can carry invitation tokens: never let a cache keep them.
+    c.header("Cache-Control", "no-store");
     try {
       await next();
     } catch (error) {
       // Hono hands only `Error`s to onError; anything else thrown (a string, a plain object) arrives here.
       c.res = answerError(error, c);
     }
-    // Answers can carry invitation tokens: never let a cache keep them.
-    c.header("Cache-Control", "no-store");
   });
 
   const param = (c: Context, name: string): string => c.req.param(name) ?? "";
 
   /** The caller of this request: the org of the URL and the account the host's authentication names. */
   async function principalOf(c: Context): Promise<Principal> {
-    const org = parseInput(orgSchema, param(c, "org"), "org");
+    const given = param(c, "org");
+    // The hot path checks the org with one pattern; zod only words the error of a malformed one.
+    const org = isOrg(given) ? given : parseInput(orgSchema, given, "org");
     const who = await authenticate(c.req.raw, org);
-    return { org, accountId: who?.accountId ?? null };
+    if (who === null) return { org, accountId: null };
+    // The account the host loaded to authenticate rides along, so the facade does not look it up again.
+    return who.account === undefined
+      ? { org, accountId: who.accountId }
+      : { org, accountId: who.accountId, account: who.account };
   }
 
   /** The context of `/{objects}/{id}/connections`. */

@@ -20,6 +20,7 @@
  */
 export {
   type Authenticate,
+  type Authenticated,
   type ConnectionsApi,
   type ConnectionsAppOptions,
   createConnectionsApp,

@@ -103,6 +103,7 @@ describe("what the facade receives", () => {
     },
   };
   const orgs: string[] = [];
+  const loaded = { _id: "loaded", email: "loaded@acme.example", name: { first: "L" }, verified: true };
   const { call } = useServer({
     connections: recording,
     authenticate: async (request, org) => {
@@ -111,6 +112,8 @@ describe("what the facade receives", () => {
       if (request.headers.get("authorization") === "Bearer banned") {
         throw new ConnectionError("cortex.accessDenied.notLoggedIn", { reason: "session revoked" });
       }
+      if (request.headers.get("authorization") === "Bearer loaded")
+        return { accountId: "loaded", account: loaded };
       return bearer(request);
     },
     onUnexpectedError: () => undefined,
@@ -131,6 +134,12 @@ describe("what the facade receives", () => {
       },
     ]);
     expect(orgs.at(-1)).toBe(ORG);
+  });
+
+  it("gets the account the host loaded to authenticate, when it returns one, so it is not looked up again", async () => {
+    calls.length = 0;
+    await call("GET", `/${ORG}/v2/connections`, { as: "loaded" });
+    expect(calls.map((c) => c.principal)).toEqual([{ org: ORG, accountId: "loaded", account: loaded }]);
   });
 
   it("gets an anonymous principal (accountId null) when the host authenticates no one", async () => {

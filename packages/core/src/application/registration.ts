@@ -1,11 +1,11 @@
 import { z } from "zod";
 import type { AccessLevel } from "../domain/access-level.js";
 import { type ConnectionRecord, snapshotOf } from "../domain/connection.js";
-import { ConnectionError } from "../domain/errors.js";
+import { ConnectionError, publicError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
-import { HOST_ID_PATTERN, hostIdSchema, orgSchema } from "../domain/values.js";
+import { HOST_ID_PATTERN, hostIdSchema, ORG_PATTERN, orgSchema } from "../domain/values.js";
 import type { TransactionalStores } from "../ports/unit-of-work.js";
-import { type ConnectionsDeps, effectiveAccess, publish } from "./deps.js";
+import { type ConnectionsDeps, publish } from "./deps.js";
 
 /**
  * Binds every pending invitation of the org to the email of a newly registered (or newly verified) account, so
@@ -50,12 +50,13 @@ export async function bindRegisteredAccount(
 }
 
 // The same rules as orgSchema, hostIdSchema and objectNameSchema, precompiled: zod stays off the hot path.
-const ORG = /^[A-Za-z0-9_-]{1,64}$/;
 const OBJECT_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
 /**
  * The effective access of an account on a context (spec §9): the higher of the host application's own access and
- * the account's active connection. The hot path: checked without zod, then one indexed look-up beside the host's.
+ * the account's active connection. The hot path: checked without zod, both look-ups started at once and awaited in
+ * turn (no Promise.all), and every failure answered as the facade answers it ({@link publicError}) inside this one
+ * async function, so a call allocates no guard promise of its own.
  */
 export async function resolveAccess(
   deps: ConnectionsDeps,
@@ -65,14 +66,25 @@ export async function resolveAccess(
 ): Promise<AccessLevel> {
   if (
     typeof org !== "string" ||
-    !ORG.test(org) ||
+    !ORG_PATTERN.test(org) ||
     typeof accountId !== "string" ||
     !HOST_ID_PATTERN.test(accountId) ||
     !isContext(context)
   ) {
     throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed access query" });
   }
-  return effectiveAccess(deps, org, accountId, context);
+  let connected: Promise<AccessLevel | null> | undefined;
+  try {
+    const own = deps.contexts.accessOf(org, accountId, context);
+    connected = deps.store.connections.activeAccess(org, context, accountId, deps.clock.now());
+    const level = await own;
+    const active = await connected;
+    return (active !== null && active > level ? active : level) as AccessLevel;
+  } catch (error) {
+    // When the host's look-up failed first, the other one's failure (if any) is not the answer: keep it handled.
+    connected?.catch(() => undefined);
+    throw publicError(error);
+  }
 }
 
 function isContext(c: unknown): c is { object: string; _id: string } {

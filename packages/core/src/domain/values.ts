@@ -30,6 +30,14 @@ export function isHostId(value: unknown): value is string {
   return typeof value === "string" && HOST_ID_PATTERN.test(value);
 }
 
+/** The shape of an org code: 1..64 letters, digits, '_' and '-'. */
+export const ORG_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** True when `value` is a well-formed org code (what {@link orgSchema} accepts, without zod). */
+export function isOrg(value: unknown): value is string {
+  return typeof value === "string" && ORG_PATTERN.test(value);
+}
+
 /** An org code: the tenant key every record is scoped by. */
 export const orgSchema = z
   .string()
@@ -100,8 +108,43 @@ export const tokenSchema = z
   .max(256)
   .regex(/^[A-Za-z0-9_-]+$/);
 
-/** Who is calling: an org, and an account id or null for an anonymous caller. */
-export const principalSchema = z.object({ org: orgSchema, accountId: hostIdSchema.nullable() }).strict();
+/** The caller's account as a host may hand it over with the principal: `{ _id, email, name, verified }`. */
+export interface PrincipalAccount {
+  _id: string;
+  email: string;
+  name: Name;
+  verified: boolean;
+}
+
+/** True when `value` has the shape of a {@link PrincipalAccount}. */
+export function isPrincipalAccount(value: unknown): value is PrincipalAccount {
+  if (typeof value !== "object" || value === null) return false;
+  const a = value as Record<string, unknown>;
+  return (
+    typeof a._id === "string" &&
+    typeof a.email === "string" &&
+    typeof a.verified === "boolean" &&
+    typeof a.name === "object" &&
+    a.name !== null
+  );
+}
+
+/**
+ * Who is calling: an org, and an account id or null for an anonymous caller. A host that already loaded the
+ * caller's account (to authenticate the request) may pass it as `account`, whose `_id` must be `accountId`: the use
+ * cases then take it as the caller's account instead of looking it up again.
+ */
+export const principalSchema = z
+  .object({
+    org: orgSchema,
+    accountId: hostIdSchema.nullable(),
+    account: z.custom<PrincipalAccount>(isPrincipalAccount).optional(),
+  })
+  .strict()
+  .refine((p) => p.account === undefined || p.account._id === p.accountId, {
+    message: "account._id must be accountId",
+    path: ["account"],
+  });
 
 /** Who is calling. */
 export type Principal = z.infer<typeof principalSchema>;

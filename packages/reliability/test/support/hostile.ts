@@ -316,10 +316,11 @@ export function memoryWorld(): Promise<HostileWorld & { store: InMemoryUnitOfWor
         active: s.active,
         tokens: s.tokens,
         pending: s.pending,
-        byContext: s.byContext,
-        byCreator: s.byCreator,
-        byTargetAccount: s.byTargetAccount,
-        byTargetEmail: s.byTargetEmail,
+        // The sorted indexes as their keys in order (how they are chunked is not part of the state).
+        byContext: indexContents(s.byContext),
+        byCreator: indexContents(s.byCreator),
+        byTargetAccount: indexContents(s.byTargetAccount),
+        byTargetEmail: indexContents(s.byTargetEmail),
       }),
     secrets: async () => {
       const records = [...s.records.values()];
@@ -329,6 +330,11 @@ export function memoryWorld(): Promise<HostileWorld & { store: InMemoryUnitOfWor
       };
     },
   }).then((world) => Object.assign(world, { store }));
+}
+
+/** A secondary index of the in-memory state as `[key, [record keys in order]]` pairs. */
+function indexContents(index: ReadonlyMap<string, Iterable<string>>): [string, string[]][] {
+  return [...index].map(([key, keys]) => [key, [...keys]]);
 }
 
 /** Every row of both tables as JSON text, ordered: the snapshot of a Postgres world. */
