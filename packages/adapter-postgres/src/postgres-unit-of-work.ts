@@ -1,4 +1,7 @@
 import { ConnectionError, type TransactionalStores, type UnitOfWork } from "@conn/core";
+import { AccessCache, type AccessCacheOptions, type AccessCacheStats } from "./access-cache.js";
+import { AccessListener } from "./access-listener.js";
+import { cachedRepository, trackWrites, WriteTracker } from "./cached-access.js";
 import type { Database } from "./database.js";
 import { driverCode } from "./errors.js";
 import { PostgresConnectionRepository } from "./postgres-connection-repository.js";
@@ -15,23 +18,87 @@ function isAbortedByServer(error: unknown): boolean {
   return code === "40P01" || code === "40001";
 }
 
+/** Options of {@link PostgresUnitOfWork}. */
+export interface PostgresUnitOfWorkOptions extends PostgresAdapterOptions {
+  /**
+   * Caches `activeAccess` answers in this process (off when absent): see docs/caching.md. The unit of work then
+   * keeps one extra connection listening for changes; `close()` ends it.
+   */
+  accessCache?: AccessCacheOptions | undefined;
+  /** Told when the cache's listening connection fails or cannot be opened (the cache is emptied meanwhile). */
+  onAccessCacheError?: ((error: Error) => void) | undefined;
+}
+
+/** The cache of a unit of work, with what drives it. */
+interface CacheParts {
+  cache: AccessCache;
+  listener: AccessListener;
+}
+
+/** Waits until `ms` have passed since `since` on the `performance.now()` clock (a timer may fire a little early). */
+async function waitUntilPassed(since: number, ms: number): Promise<void> {
+  for (let left = ms - (performance.now() - since); left > 0; left = ms - (performance.now() - since)) {
+    await new Promise((resolve) => setTimeout(resolve, Math.ceil(left)));
+  }
+}
+
 /**
  * The {@link UnitOfWork} on a {@link Database}: its own `connections` and `outbox` run each statement in autocommit;
  * `transaction` hands `work` a repository and an outbox bound to one transaction, committed when `work` resolves and
- * rolled back when it throws.
+ * rolled back when it throws. With `accessCache`, `connections.activeAccess` is answered from an in-process cache
+ * that every write of every process invalidates (docs/caching.md).
  */
 export class PostgresUnitOfWork implements UnitOfWork {
   /** The repository in autocommit mode. */
   readonly connections: PostgresConnectionRepository;
   /** The outbox in autocommit mode (what a relay uses to claim and settle). */
   readonly outbox: PostgresOutbox;
+  private readonly cached: CacheParts | undefined;
 
   constructor(
     private readonly db: Database,
-    private readonly options: PostgresAdapterOptions = {},
+    private readonly options: PostgresUnitOfWorkOptions = {},
   ) {
-    this.connections = new PostgresConnectionRepository(db, options);
+    const plain = new PostgresConnectionRepository(db, options);
     this.outbox = new PostgresOutbox(db, options);
+    if (options.accessCache === undefined) {
+      this.connections = plain;
+      return;
+    }
+    if (db.listen === undefined) {
+      throw new ConnectionError("cortex.error.unspecified", {
+        reason: "accessCache needs a Database that can listen (connectPostgres or openPglite)",
+      });
+    }
+    const cache = new AccessCache(options.accessCache, db.engine === "postgres");
+    const listener = new AccessListener(db, cache, {
+      schema: options.schema,
+      onError: options.onAccessCacheError,
+    });
+    this.cached = { cache, listener };
+    this.connections = cachedRepository(plain, cache, listener, (write) =>
+      this.transaction((tx) => write(tx.connections)),
+    );
+  }
+
+  /** The cache's counters, or undefined when the cache is off. */
+  accessCacheStats(): AccessCacheStats | undefined {
+    return this.cached?.cache.snapshot();
+  }
+
+  /** Resolves once the cache hears changes (at once when the cache is off or already listening). */
+  async accessCacheReady(): Promise<void> {
+    await this.cached?.listener.whenListening();
+  }
+
+  /** Empties the cache (after writes that bypassed every trigger, such as a restore); a no-op when it is off. */
+  clearAccessCache(): void {
+    this.cached?.cache.clear();
+  }
+
+  /** Stops the cache's listening connection; the database itself is the caller's to close. Safe to call twice. */
+  async close(): Promise<void> {
+    await this.cached?.listener.close();
   }
 
   /**
@@ -40,6 +107,7 @@ export class PostgresUnitOfWork implements UnitOfWork {
    * with a short random pause: two accepts racing on one target, say, then both succeed instead of one failing.
    */
   async transaction<T>(work: (tx: TransactionalStores) => Promise<T>): Promise<T> {
+    if (this.cached !== undefined) return this.cachedTransaction(this.cached, work);
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction((tx) =>
@@ -51,6 +119,42 @@ export class PostgresUnitOfWork implements UnitOfWork {
       } catch (error) {
         if (attempt >= MAX_TRANSACTION_ATTEMPTS || !isAbortedByServer(error)) throw error;
         await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
+      }
+    }
+  }
+
+  /**
+   * {@link transaction} with the cache on. Each key a write touches is fenced from that statement until the
+   * transaction ended (no answer for it is stored meanwhile), then dropped. When a write changed an active
+   * connection, the call returns only `syncWindowMs` after the commit (failed or not): by then every other process's
+   * cache has either heard the change or stopped answering from its entries (docs/caching.md, "Why a revoked grant
+   * is never served").
+   */
+  private async cachedTransaction<T>(
+    { cache }: CacheParts,
+    work: (tx: TransactionalStores) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const tracker = new WriteTracker(cache);
+      let ended = performance.now();
+      try {
+        const result = await this.db.transaction((tx) =>
+          work({
+            connections: trackWrites(new PostgresConnectionRepository(tx, this.options), tracker),
+            outbox: new PostgresOutbox(tx, this.options),
+          }),
+        );
+        ended = performance.now();
+        return result;
+      } catch (error) {
+        ended = performance.now();
+        if (attempt >= MAX_TRANSACTION_ATTEMPTS || !isAbortedByServer(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
+      } finally {
+        tracker.end();
+        if (tracker.activeChanged && Number.isFinite(cache.syncWindowMs)) {
+          await waitUntilPassed(ended, cache.syncWindowMs);
+        }
       }
     }
   }
