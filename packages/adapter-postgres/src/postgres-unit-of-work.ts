@@ -86,6 +86,12 @@ export class PostgresUnitOfWork implements UnitOfWork {
     return this.cached?.cache.snapshot();
   }
 
+  /** How long after committing a change to an active connection a call waits, ms (undefined when the cache is off). */
+  accessCacheSyncWindowMs(): number | undefined {
+    const window = this.cached?.cache.syncWindowMs;
+    return window === undefined ? undefined : Number.isFinite(window) ? window : 0;
+  }
+
   /** Resolves once the cache hears changes (at once when the cache is off or already listening). */
   async accessCacheReady(): Promise<void> {
     await this.cached?.listener.whenListening();

@@ -1,3 +1,4 @@
+import type { AccessCacheResult } from "./access-cache.js";
 import type { StatementCount } from "./counting.js";
 import type { Timing } from "./harness.js";
 import type { HttpResult } from "./http.js";
@@ -111,5 +112,7 @@ export interface BenchResults {
   budgets: { reads: Budget; writes: Budget; http: { flows: number; concurrency: number } | null };
   engines: EngineResult[];
   peer: PeerResult | null;
+  /** The access cache part (PostgreSQL server only; see src/access-cache.ts). */
+  accessCache?: AccessCacheResult | null;
   goals: GoalResult[];
 }

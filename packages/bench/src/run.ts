@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { AccessLevel, type ConnectionRecord, ConnectionState, type ContextRef } from "@conn/core";
+import { accessCacheGoals, runAccessCacheBench } from "./access-cache.js";
 import type { StatementCount } from "./counting.js";
 import { checkSize, hitQueries, ids, missQueries, OBJECT, ORG, PURGE_ORG, random, rowOf } from "./dataset.js";
 import { type BenchEngine, openEngine, seedAccounts } from "./engines.js";
@@ -78,6 +79,11 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
     }
   }
 
+  const accessCache =
+    options.engines.includes("postgres") && options.pgUrl !== undefined
+      ? await runAccessCacheBench(options, options.pgUrl)
+      : null;
+
   const results: BenchResults = {
     meta: {
       date: new Date().toISOString(),
@@ -97,6 +103,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
     budgets: { reads: options.reads, writes: options.writes, http: options.http },
     engines,
     peer,
+    accessCache,
     goals: [],
   };
   results.meta.durationMs = Math.round(performance.now() - started);
@@ -111,7 +118,7 @@ export async function writeOutputs(
   results: BenchResults,
   options: Pick<BenchOptions, "quick" | "resultsDir" | "docsDir" | "log">,
 ): Promise<BenchOutput> {
-  results.goals = evaluateGoals(results);
+  results.goals = [...evaluateGoals(results), ...accessCacheGoals(results)];
   await mkdir(options.resultsDir, { recursive: true });
   const jsonPath = join(options.resultsDir, options.quick ? "quick.json" : "latest.json");
   await writeFile(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
