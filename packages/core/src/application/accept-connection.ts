@@ -1,11 +1,7 @@
-import {
-  type ConnectionRecord,
-  ConnectionState,
-  type ConnectionView,
-  snapshotOf,
-} from "../domain/connection.js";
+import { type ConnectionRecord, type ConnectionView, snapshotOf } from "../domain/connection.js";
 import { ConnectionError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
+import { activated } from "../domain/grants.js";
 import { type ConnectionsDeps, publish, requireCaller, SettingsCache, viewOf } from "./deps.js";
 import { findByToken, invalidToken, parseToken } from "./token-lookup.js";
 
@@ -29,18 +25,7 @@ export async function acceptConnection(
   const { active, events } = await deps.store.transaction(async (tx) => {
     const claimed = await tx.connections.claimPending(caller.org, record._id, now);
     if (claimed === null || claimed.tokenHash !== record.tokenHash) throw invalidToken();
-    const target = { ...claimed.target, account };
-    const [active] = await tx.connections.saveActive([
-      {
-        ...claimed,
-        target,
-        state: ConnectionState.Active,
-        tokenHash: null,
-        tokenSeal: null,
-        expiresAt: null,
-        updated: now,
-      },
-    ]);
+    const [active] = await tx.connections.saveActive([activated(claimed, account, now)]);
     const stored = active as ConnectionRecord;
     const removed = await tx.connections.deleteSuperseded(caller.org, [
       { context: claimed.context, account, maxAccess: stored.access, exceptId: stored._id },
