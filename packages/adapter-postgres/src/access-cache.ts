@@ -46,6 +46,8 @@ interface Entry {
   access: AccessLevel | null;
   /** Not served at or after this time (ms, `performance.now()` clock). */
   until: number;
+  /** When the grant itself ends (ms since the epoch), if it does: not served to a question asked at or after it. */
+  grantEnd: number | undefined;
   /** The ticket of the read that produced it. */
   ticket: number;
 }
@@ -135,9 +137,9 @@ export class AccessCache {
 
   /**
    * The cached answer for a key: `undefined` on a miss, or when the answer may not be served (not fresh, past its
-   * validity bound). A hit moves the entry to the most recently used end.
+   * validity bound, or asked at or after the grant's end). A hit moves the entry to the most recently used end.
    */
-  get(key: string): AccessLevel | null | undefined {
+  get(key: string, askedAt?: Date): AccessLevel | null | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) {
       this.stats.misses++;
@@ -150,6 +152,12 @@ export class AccessCache {
     }
     if (at >= entry.until) {
       this.entries.delete(key);
+      this.stats.misses++;
+      return undefined;
+    }
+    if (entry.grantEnd !== undefined && (askedAt?.getTime() ?? Date.now()) >= entry.grantEnd) {
+      // Asked for a time the grant does not reach: the database answers (a question about an earlier time may
+      // still be served, so the entry stays).
       this.stats.misses++;
       return undefined;
     }
@@ -166,7 +174,8 @@ export class AccessCache {
 
   /**
    * Stores what a read with `ticket` found, unless a guard refuses it (see the class comment). `grantEnd`, when the
-   * grant is known to end, bounds the entry's validity too (ms since the epoch).
+   * grant is known to end (ms since the epoch), bounds the entry too: it is not served to a question asked at or
+   * after that instant (the question's own `now` when it has one, else the wall clock).
    */
   fill(key: string, ticket: number, access: AccessLevel | null, readAt: number, grantEnd?: number): boolean {
     const refused =
@@ -179,11 +188,10 @@ export class AccessCache {
       this.stats.refusedFills++;
       return false;
     }
-    let until = readAt + this.maxAgeMs;
-    if (grantEnd !== undefined) until = Math.min(until, readAt + (grantEnd - Date.now()));
+    const until = readAt + this.maxAgeMs;
     if (until <= this.now()) return false;
     this.entries.delete(key);
-    this.entries.set(key, { access, until, ticket });
+    this.entries.set(key, { access, until, ticket, grantEnd });
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);

@@ -13,6 +13,7 @@ import type { AccessListener } from "./access-listener.js";
  * a write the cache does not know about clears it and makes its transaction wait, never the other way round.
  */
 const READS: ReadonlySet<string> = new Set([
+  "activeGrant",
   "findById",
   "findPendingByTokenHash",
   "activeAccess",
@@ -87,6 +88,19 @@ export function trackWrites<R extends ConnectionRepository>(repo: R, tracker: Wr
   });
 }
 
+/**
+ * What a repository offers when its grants can end on their own: the access and the instant it ends (null: never).
+ * The cache uses it, when present, instead of `activeAccess`, so no cached grant outlives its end.
+ */
+export interface GrantReader {
+  activeGrant(
+    org: string,
+    context: ContextRef,
+    account: string,
+    ...rest: unknown[]
+  ): Promise<{ access: AccessLevel; until: Date | null } | null>;
+}
+
 /** Runs one repository write in a tracked transaction. */
 export type RunWrite = (write: (repo: ConnectionRepository) => Promise<unknown>) => Promise<unknown>;
 
@@ -100,18 +114,33 @@ export function cachedRepository<R extends ConnectionRepository>(
   listener: AccessListener,
   runWrite: RunWrite,
 ): R {
+  const grantOf = (plain as Partial<GrantReader>).activeGrant;
   const activeAccess = async (
     org: string,
     context: ContextRef,
     account: string,
+    ...rest: unknown[]
   ): Promise<AccessLevel | null> => {
     const key = AccessCache.keyOf(org, context, account);
+    // A question with its own time (a grant that can end is checked at `now`) is answered for that time.
+    const askedAt = rest.find((arg): arg is Date => arg instanceof Date);
     listener.maybeSync();
-    const hit = cache.get(key);
+    const hit = cache.get(key, askedAt);
     if (hit !== undefined) return hit;
     const ticket = cache.ticket();
     const readAt = performance.now();
-    const access = await plain.activeAccess(org, context, account);
+    if (grantOf !== undefined) {
+      const grant = await grantOf.call(plain, org, context, account, ...rest);
+      cache.fill(key, ticket, grant?.access ?? null, readAt, grant?.until?.getTime() ?? undefined);
+      return grant?.access ?? null;
+    }
+    const access = await (plain.activeAccess as (...a: unknown[]) => Promise<AccessLevel | null>).call(
+      plain,
+      org,
+      context,
+      account,
+      ...rest,
+    );
     cache.fill(key, ticket, access, readAt);
     return access;
   };

@@ -89,15 +89,18 @@ describe("AccessCache (no database)", () => {
     expect(cache.get("a")).toBe(5);
   });
 
-  it("serves nothing past an entry's validity bound (maxAgeMs, or the grant's end when sooner)", () => {
+  it("serves nothing past an entry's validity bound (maxAgeMs), nor a grant asked about at or after its end", () => {
     const { cache, advance, now } = manualCache();
+    const end = Date.parse("2030-01-01T00:00:00.000Z");
     cache.fill("a", cache.ticket(), 5, now());
-    cache.fill("b", cache.ticket(), 5, now(), Date.now() + 100);
-    advance(150);
-    cache.heardSync(now());
-    expect(cache.get("b")).toBeUndefined();
-    expect(cache.get("a")).toBe(5);
-    advance(1_000);
+    cache.fill("b", cache.ticket(), 5, now(), end);
+    expect(cache.get("b", new Date(end - 1))).toBe(5);
+    expect(cache.get("b", new Date(end))).toBeUndefined();
+    // Without a time of its own, a question is asked now: long before 2030 here.
+    expect(cache.get("b")).toBe(5);
+    cache.fill("c", cache.ticket(), 5, now(), Date.now() - 1);
+    expect(cache.get("c")).toBeUndefined();
+    advance(1_001);
     cache.heardSync(now());
     expect(cache.get("a")).toBeUndefined();
   });
