@@ -105,6 +105,7 @@ async function startReader(
   ask: (message: Record<string, unknown>) => Promise<Record<string, unknown>>;
 }> {
   const child = spawn(process.execPath, ["--import", "tsx", "--conditions=@conn/source", READER], {
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
     env: { ...process.env, CONN_PG_URL: url, SCHEMA: schema },
     stdio: ["pipe", "pipe", "inherit"],
   });
