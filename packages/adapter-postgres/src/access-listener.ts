@@ -186,6 +186,11 @@ export class AccessListener {
     const session = this.session;
     if (session === null || !Number.isFinite(this.cache.syncWindowMs)) return;
     const n = ++this.syncCounter;
+    // A session that hangs without ending would never answer: keep only the latest syncs.
+    if (this.syncsInFlight.size >= 64) {
+      const oldest = this.syncsInFlight.keys().next().value;
+      if (oldest !== undefined) this.syncsInFlight.delete(oldest);
+    }
     this.syncsInFlight.set(n, at);
     this.lastSyncSent = at;
     session.notify(`s:${this.instance}:${n}`).catch((error: unknown) => {
