@@ -73,6 +73,8 @@ export class AccessListener {
   private readonly syncsInFlight = new Map<number, number>();
   private lastSyncSent = Number.NEGATIVE_INFINITY;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** True while a sync's statement is on its way (the session runs one statement at a time). */
+  private notifying = false;
   private readonly listeningWaiters: (() => void)[] = [];
   /** Sessions opened so far (1 once listening; more after each reconnect). */
   sessions = 0;
@@ -113,6 +115,7 @@ export class AccessListener {
       return;
     }
     this.session = session;
+    this.notifying = false;
     this.sessions++;
     this.retryMs = this.options.retryMs ?? 25;
     this.syncsInFlight.clear();
@@ -184,7 +187,8 @@ export class AccessListener {
 
   private sync(at: number = performance.now()): void {
     const session = this.session;
-    if (session === null || !Number.isFinite(this.cache.syncWindowMs)) return;
+    // One statement at a time on the listening connection: the next sync waits for the last one's answer.
+    if (session === null || this.notifying || !Number.isFinite(this.cache.syncWindowMs)) return;
     const n = ++this.syncCounter;
     // A session that hangs without ending would never answer: keep only the latest syncs.
     if (this.syncsInFlight.size >= 64) {
@@ -193,10 +197,16 @@ export class AccessListener {
     }
     this.syncsInFlight.set(n, at);
     this.lastSyncSent = at;
-    session.notify(`s:${this.instance}:${n}`).catch((error: unknown) => {
-      this.syncsInFlight.delete(n);
-      this.report(error);
-    });
+    this.notifying = true;
+    session
+      .notify(`s:${this.instance}:${n}`)
+      .catch((error: unknown) => {
+        this.syncsInFlight.delete(n);
+        this.report(error);
+      })
+      .finally(() => {
+        if (this.session === session) this.notifying = false;
+      });
   }
 
   /** Stops listening for good. */

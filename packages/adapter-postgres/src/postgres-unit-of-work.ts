@@ -111,57 +111,40 @@ export class PostgresUnitOfWork implements UnitOfWork {
    * Runs `work` in one transaction. When the server aborts it for a deadlock or a serialization failure (40P01,
    * 40001), nothing of it was committed, so it is run again, up to {@link MAX_TRANSACTION_ATTEMPTS} times in all
    * with a short random pause: two accepts racing on one target, say, then both succeed instead of one failing.
+   * With the access cache on, each attempt's writes are tracked and settled when it ends (see {@link settle}).
    */
   async transaction<T>(work: (tx: TransactionalStores) => Promise<T>): Promise<T> {
-    if (this.cached !== undefined) return this.cachedTransaction(this.cached, work);
     for (let attempt = 1; ; attempt++) {
+      const tracker = this.cached === undefined ? undefined : new WriteTracker(this.cached.cache);
       try {
         return await this.db.transaction((tx) =>
           work({
-            connections: new PostgresConnectionRepository(tx, this.options),
+            connections:
+              tracker === undefined
+                ? new PostgresConnectionRepository(tx, this.options)
+                : trackWrites(new PostgresConnectionRepository(tx, this.options), tracker),
             outbox: new PostgresOutbox(tx, this.options),
           }),
         );
       } catch (error) {
         if (attempt >= MAX_TRANSACTION_ATTEMPTS || !isAbortedByServer(error)) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
+      } finally {
+        if (tracker !== undefined) await this.settle(tracker);
       }
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
     }
   }
 
   /**
-   * {@link transaction} with the cache on. Each key a write touches is fenced from that statement until the
-   * transaction ended (no answer for it is stored meanwhile), then dropped. When a write changed an active
-   * connection, the call returns only `syncWindowMs` after the commit (failed or not): by then every other process's
-   * cache has either heard the change or stopped answering from its entries (docs/caching.md, "Why a revoked grant
-   * is never served").
+   * Ends a transaction's part in the cache: the keys its writes fenced are dropped and unfenced. When a write
+   * changed an active connection, the call returns only `syncWindowMs` after the transaction ended (committed or
+   * not): by then every other process's cache has either heard the change or stopped answering from its entries
+   * (docs/caching.md, "Why a revoked grant is never served after the revoking call returned").
    */
-  private async cachedTransaction<T>(
-    { cache }: CacheParts,
-    work: (tx: TransactionalStores) => Promise<T>,
-  ): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const tracker = new WriteTracker(cache);
-      let ended = performance.now();
-      try {
-        const result = await this.db.transaction((tx) =>
-          work({
-            connections: trackWrites(new PostgresConnectionRepository(tx, this.options), tracker),
-            outbox: new PostgresOutbox(tx, this.options),
-          }),
-        );
-        ended = performance.now();
-        return result;
-      } catch (error) {
-        ended = performance.now();
-        if (attempt >= MAX_TRANSACTION_ATTEMPTS || !isAbortedByServer(error)) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
-      } finally {
-        tracker.end();
-        if (tracker.activeChanged && Number.isFinite(cache.syncWindowMs)) {
-          await waitUntilPassed(ended, cache.syncWindowMs);
-        }
-      }
-    }
+  private async settle(tracker: WriteTracker): Promise<void> {
+    const ended = performance.now();
+    tracker.end();
+    const window = this.cached?.cache.syncWindowMs ?? 0;
+    if (tracker.activeChanged && Number.isFinite(window)) await waitUntilPassed(ended, window);
   }
 }

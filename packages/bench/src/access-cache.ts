@@ -109,14 +109,16 @@ async function startReader(
     env: { ...process.env, CONN_PG_URL: url, SCHEMA: schema },
     stdio: ["pipe", "pipe", "inherit"],
   });
-  const waiting: ((m: Record<string, unknown>) => void)[] = [];
+  const waiting: { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }[] = [];
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-    waiting.shift()?.(JSON.parse(line) as Record<string, unknown>);
+    waiting.shift()?.resolve(JSON.parse(line) as Record<string, unknown>);
+  });
+  child.once("exit", (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`the reader exited with ${code}`));
   });
   const next = () =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
-      waiting.push(resolve);
-      child.once("exit", (code) => reject(new Error(`the reader exited with ${code}`)));
+      waiting.push({ resolve, reject });
     });
   await next(); // ready
   return {
