@@ -6,8 +6,8 @@ import { type ConnectionsDeps, publish, requireCaller, SettingsCache, viewOf } f
 import { findByToken, invalidToken, parseToken } from "./token-lookup.js";
 
 /**
- * Accepts a pending connection by token (spec §6). Atomic: the pending record is claimed by compare-and-set, so
- * of many simultaneous accepts one wins and the others get `connectionToken`. If the target already holds an
+ * Accepts a pending connection by token (spec §6). Atomic: under the context's lock the pending record is claimed by
+ * compare-and-set, so of many simultaneous accepts one wins and the others get `connectionToken`. If the target already holds an
  * active connection to the context, that one is upgraded; lesser pending invitations to the same target go.
  */
 export async function acceptConnection(
@@ -23,6 +23,8 @@ export async function acceptConnection(
   const now = deps.clock.now();
   const account = caller.account._id;
   const { active, events } = await deps.store.transaction(async (tx) => {
+    // Under the context's lock, a delete or create of this context waits for the accept and then sees its outcome.
+    await tx.connections.lockContext(caller.org, record.context);
     const claimed = await tx.connections.claimPending(caller.org, record._id, now);
     if (claimed === null || claimed.tokenHash !== record.tokenHash) throw invalidToken();
     const [active] = await tx.connections.saveActive([activated(claimed, account, now)]);

@@ -257,6 +257,8 @@ async function createIn(
 ): Promise<{ planned: Planned[]; stored: Map<number, ConnectionRecord>; events: ConnectionEvent[] }> {
   const { caller, context, merged, accounts } = request;
   const { org } = caller;
+  // Under the context's lock, the rows read next stay as read until the transaction ends.
+  await tx.connections.lockContext(org, context);
   const snapshot = await tx.connections.findForCreate(
     org,
     context,
