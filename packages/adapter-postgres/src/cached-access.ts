@@ -9,10 +9,12 @@ import { AccessCache } from "./access-cache.js";
 import type { AccessListener } from "./access-listener.js";
 
 /**
- * The repository methods that only read. Every other method is treated as a write, including methods added later:
- * a write the cache does not know about clears it and makes its transaction wait, never the other way round.
+ * The repository methods that change no row: the reads, and `lockContext` (it only locks). Every other method is
+ * treated as a write, including methods added later: a write the cache does not know about clears it and makes its
+ * transaction wait, never the other way round.
  */
 const READS: ReadonlySet<string> = new Set([
+  "lockContext",
   "activeGrant",
   "findById",
   "findPendingByTokenHash",

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AccessCache, accessChannel, PostgresUnitOfWork, parseAccessNotice } from "../src/index.js";
 import { describeEngines, openEngine } from "./support/engines.js";
-import { active } from "./support/fixtures.js";
+import { active, pending, T0 } from "./support/fixtures.js";
 
 /** A cache on a clock the test moves. */
 function manualCache(entries = 100, syncWindowMs = 20) {
@@ -204,6 +204,49 @@ describeEngines("PostgresUnitOfWork with the access cache", "acache", (ctx) => {
       await uow.close();
     }
   });
+
+  it("a transaction that only locks and writes invitations keeps the other answers and does not wait", async () => {
+    const uow = cachedUow();
+    try {
+      const grant = active({ access: 5 });
+      await ctx.repo.saveActive([grant]);
+      const account = grant.target.account ?? "";
+      const check = () => uow.connections.activeAccess("acme", grant.context, account);
+      await warm(uow, check);
+      const before = uow.accessCacheStats();
+      const invitation = pending({ context: grant.context });
+      await uow.transaction(async (tx) => {
+        await tx.connections.lockContext("acme", grant.context);
+        await tx.connections.savePending([invitation], T0);
+      });
+      expect(uow.accessCacheStats()?.clears).toBe(before?.clears);
+      const hits = uow.accessCacheStats()?.hits ?? 0;
+      await eventually(async () => (await check()) === 5 && (uow.accessCacheStats()?.hits ?? 0) > hits);
+    } finally {
+      await uow.close();
+    }
+  });
+
+  if (ctx.engine === "postgres") {
+    it("a transaction that changed an active connection returns no sooner than syncWindowMs after it ended", async () => {
+      const uow = cachedUow();
+      try {
+        const grant = active({ access: 5 });
+        await ctx.repo.saveActive([grant]);
+        const window = uow.accessCacheSyncWindowMs() ?? 0;
+        expect(window).toBeGreaterThan(0);
+        let ended = 0;
+        await uow.transaction(async (tx) => {
+          await tx.connections.deleteById("acme", grant._id);
+          // The work's end is before the commit: the call's return must come at least the window after it.
+          ended = performance.now();
+        });
+        expect(performance.now() - ended).toBeGreaterThanOrEqual(window);
+      } finally {
+        await uow.close();
+      }
+    });
+  }
 
   it("hears a change made by another process's unit of work, or by plain SQL, or a TRUNCATE", async () => {
     const uow = cachedUow();
