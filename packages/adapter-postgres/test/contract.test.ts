@@ -138,8 +138,8 @@ describeEngines("the shared contract suites", "contract", (ctx) => {
   );
 
   // The same property with the access cache on: one cached unit of work for the whole run (its listening session
-  // opened once), emptied after each batch's back-door DELETE. Until issue 11's fix lands the known failures are the
-  // uncached ones: the cache must neither hide them nor add its own (a cached answer that no serial order gives).
+  // opened once), emptied after each batch's back-door DELETE. It shares the uncached case's known failures (none
+  // since issue 11's fix): the cache must neither hide a race nor add one (a cached answer no serial order gives).
   let cached: PostgresUnitOfWork | undefined;
   afterAll(async () => {
     await cached?.close();
