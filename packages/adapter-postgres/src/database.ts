@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { ConnectionError } from "@conn/core";
 import type { PGlite } from "@electric-sql/pglite";
-import { Pool, type PoolClient, type PoolConfig, type QueryConfig } from "pg";
+import { Client, Pool, type PoolClient, type PoolConfig, type QueryConfig } from "pg";
 import { guard, toConnectionError } from "./errors.js";
 
 /**
@@ -16,6 +16,22 @@ export interface Queryable {
 /** Which engine a {@link Database} runs on. */
 export type DatabaseEngine = "postgres" | "pglite";
 
+/** What a listening session tells its owner. */
+export interface ListenHandlers {
+  /** A notification arrived on the channel (in commit order). */
+  onNotification(payload: string): void;
+  /** The session ended (terminated, the server restarted, the network dropped): nothing more will be heard on it. */
+  onEnd(error: Error | undefined): void;
+}
+
+/** A dedicated session listening on one channel. */
+export interface ListenSession {
+  /** Sends a notification on the channel from this same session (delivered after everything committed before it). */
+  notify(payload: string): Promise<void>;
+  /** Stops listening and closes the session. */
+  close(): Promise<void>;
+}
+
 /** A database the adapters run on: autocommit queries plus one way to run work in a transaction, on either engine. */
 export interface Database extends Queryable {
   /** The engine underneath: a PostgreSQL server through node-postgres, or embedded PGlite. */
@@ -29,6 +45,11 @@ export interface Database extends Queryable {
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Releases what the factory opened (the pool or the PGlite instance); a pool or instance passed in is left open. */
   close(): Promise<void>;
+  /**
+   * Opens a session of its own that listens on `channel` (`LISTEN`): on the server a dedicated connection outside the
+   * pool, on PGlite the instance itself. Optional: the access cache needs it, nothing else does.
+   */
+  listen?(channel: string, handlers: ListenHandlers): Promise<ListenSession>;
 }
 
 /** Options of {@link connectPostgres}: a connection string (the adapter owns the pool) or a pool of the caller's. */
@@ -173,6 +194,44 @@ class PgDatabase implements Database {
     if (this.owned) await this.pool.end();
     else this.unhear();
   }
+
+  async listen(channel: string, handlers: ListenHandlers): Promise<ListenSession> {
+    // A connection of its own, with the pool's settings: a LISTEN must outlive every pooled checkout.
+    const options = this.pool.options;
+    const client = new Client({
+      ...options,
+      application_name: `${options.application_name ?? "conn"}:access-listener`,
+    });
+    let ended = false;
+    const end = (error: Error | undefined): void => {
+      if (ended) return;
+      ended = true;
+      handlers.onEnd(error);
+    };
+    // Listened to before connecting, so a terminated backend never reaches Node as an unhandled "error".
+    client.on("error", (error) => end(error));
+    client.on("end", () => end(undefined));
+    client.on("notification", (message) => {
+      if (message.channel === channel) handlers.onNotification(message.payload ?? "");
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${channel}"`);
+    } catch (error) {
+      ended = true;
+      await client.end().catch(() => {});
+      throw toConnectionError(error, "listen");
+    }
+    return {
+      notify: async (payload) => {
+        await client.query("SELECT pg_notify($1, $2)", [channel, payload]);
+      },
+      close: async () => {
+        ended = true;
+        await client.end();
+      },
+    };
+  }
 }
 
 /** A {@link Database} over a PGlite instance. */
@@ -208,6 +267,17 @@ class PgliteDatabase implements Database {
 
   async close(): Promise<void> {
     if (this.owned && !this.db.closed) await this.db.close();
+  }
+
+  async listen(channel: string, handlers: ListenHandlers): Promise<ListenSession> {
+    // One instance, one process: the session never ends on its own.
+    const unlisten = await this.db.listen(channel, (payload) => handlers.onNotification(payload));
+    return {
+      notify: async (payload) => {
+        await this.db.query("SELECT pg_notify($1, $2)", [channel, payload]);
+      },
+      close: () => unlisten(),
+    };
   }
 }
 

@@ -17,9 +17,20 @@
  * The schema, its indexes and the statement count of each operation are in the package README.
  */
 export {
+  AccessCache,
+  type AccessCacheOptions,
+  type AccessCacheStats,
+  accessKey,
+  DEFAULT_ACCESS_CACHE_MAX_AGE_MS,
+  DEFAULT_ACCESS_SYNC_WINDOW_MS,
+} from "./access-cache.js";
+export { type AccessNotice, accessChannel, parseAccessNotice } from "./access-listener.js";
+export {
   connectPostgres,
   type Database,
   type DatabaseEngine,
+  type ListenHandlers,
+  type ListenSession,
   openPglite,
   type PgliteOpenOptions,
   type PostgresConnectOptions,
@@ -37,5 +48,9 @@ export {
 export { PostgresConnectionRepository } from "./postgres-connection-repository.js";
 export { MAX_LAST_ERROR_LENGTH, PostgresOutbox } from "./postgres-outbox.js";
 export { PostgresShareLinkRepository } from "./postgres-share-link-repository.js";
-export { MAX_TRANSACTION_ATTEMPTS, PostgresUnitOfWork } from "./postgres-unit-of-work.js";
+export {
+  MAX_TRANSACTION_ATTEMPTS,
+  PostgresUnitOfWork,
+  type PostgresUnitOfWorkOptions,
+} from "./postgres-unit-of-work.js";
 export { DEFAULT_SCHEMA, type PostgresAdapterOptions } from "./schema-name.js";

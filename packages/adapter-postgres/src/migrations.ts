@@ -182,6 +182,40 @@ export const MIGRATIONS: readonly Migration[] = [
          ON ${s}.connections (org, access_expires_at) WHERE access_expires_at IS NOT NULL`,
     ],
   },
+  {
+    version: 30,
+    name: "notify access changes",
+    // Every change to an active connection row (accept, upgrade, delete, a grant's expiry or purge), by any path (this
+    // library's statements, another version of it, a host's own SQL), notifies the schema's channel with the (org,
+    // context, target account) whose access may have changed, for the access caches of other processes
+    // (docs/caching.md). Only active rows answer an access check, so changes to pending rows alone (create, reject,
+    // bind, purge of invitations) stay silent: a NOTIFY serialises the commits that send one. pg_notify inside the
+    // writing transaction is delivered at commit, in commit order, and not at all on rollback. TRUNCATE notifies `*`.
+    statements: (s) => [
+      `CREATE FUNCTION ${s}.connections_notify_access() RETURNS trigger LANGUAGE plpgsql AS $$
+       DECLARE
+         channel text := 'conn_access_' || left(md5(TG_TABLE_SCHEMA), 16);
+       BEGIN
+         IF TG_OP = 'TRUNCATE' THEN
+           PERFORM pg_notify(channel, '*');
+           RETURN NULL;
+         END IF;
+         IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.state = 1 THEN
+           PERFORM pg_notify(channel,
+             json_build_array(OLD.org, OLD.context_object, OLD.context_id, OLD.target_account)::text);
+         END IF;
+         IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.state = 1 THEN
+           PERFORM pg_notify(channel,
+             json_build_array(NEW.org, NEW.context_object, NEW.context_id, NEW.target_account)::text);
+         END IF;
+         RETURN NULL;
+       END $$`,
+      `CREATE TRIGGER connections_notify_access AFTER INSERT OR UPDATE OR DELETE ON ${s}.connections
+         FOR EACH ROW EXECUTE FUNCTION ${s}.connections_notify_access()`,
+      `CREATE TRIGGER connections_notify_access_truncate AFTER TRUNCATE ON ${s}.connections
+         FOR EACH STATEMENT EXECUTE FUNCTION ${s}.connections_notify_access()`,
+    ],
+  },
 ];
 
 /** Options of {@link migrate}. */

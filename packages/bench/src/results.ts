@@ -1,3 +1,4 @@
+import type { AccessCacheResult } from "./access-cache.js";
 import type { StatementCount } from "./counting.js";
 import type { FlowGrowthResult } from "./flows.js";
 import type { Timing } from "./harness.js";
@@ -147,5 +148,7 @@ export interface BenchResults {
   flows: FlowGrowthResult[];
   /** The scale tables (the server at 10k, 100k and 1M connections; memory at 100k and 1M). */
   scale: ScaleResult[];
+  /** The access cache part (PostgreSQL server only; see src/access-cache.ts). */
+  accessCache?: AccessCacheResult | null;
   goals: GoalResult[];
 }

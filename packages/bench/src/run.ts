@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { AccessLevel, accessLevelName, ConnectionState } from "@conn/core";
+import { accessCacheGoals, runAccessCacheBench } from "./access-cache.js";
 import type { StatementCount } from "./counting.js";
 import {
   checkSize,
@@ -132,6 +133,10 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
       );
     }
   }
+  const accessCache =
+    options.engines.includes("postgres") && options.pgUrl !== undefined
+      ? await runAccessCacheBench(options, options.pgUrl)
+      : null;
 
   const results: BenchResults = {
     meta: {
@@ -160,6 +165,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
     peer,
     flows,
     scale,
+    accessCache,
     goals: [],
   };
   results.meta.durationMs = Math.round(performance.now() - started);
@@ -174,7 +180,7 @@ export async function writeOutputs(
   results: BenchResults,
   options: Pick<BenchOptions, "quick" | "resultsDir" | "docsDir" | "log">,
 ): Promise<BenchOutput> {
-  results.goals = evaluateGoals(results);
+  results.goals = [...evaluateGoals(results), ...accessCacheGoals(results)];
   await mkdir(options.resultsDir, { recursive: true });
   const jsonPath = join(options.resultsDir, options.quick ? "quick.json" : "latest.json");
   await writeFile(jsonPath, `${JSON.stringify(results, null, 2)}\n`);

@@ -106,6 +106,18 @@ describe("pnpm bench --quick", () => {
     }
   });
 
+  it("with the server, measures the access cache side by side and a revocation seen from another process", () => {
+    if (!process.env.CONN_PG_URL) {
+      expect(results.accessCache).toBeNull();
+      return;
+    }
+    const r = results.accessCache;
+    for (const t of [r?.memory, r?.uncached, r?.cached]) expect(t?.medianNs).toBeGreaterThan(0);
+    expect(r?.propagation.trials).toBeGreaterThan(0);
+    expect(Number.isFinite(r?.propagation.p99Ms)).toBe(true);
+    expect(results.goals.filter((g) => g.id.startsWith("cache-")).map((g) => g.id)).toHaveLength(3);
+  });
+
   it("measures the peers on the same grants", () => {
     expect(results.peer?.grants).toBe(results.size.connections);
     expect(results.peer?.casl.version).toMatch(/^\d+\./);

@@ -117,6 +117,11 @@ export const connectionsConfigSchema = z
       })
       .default(RELAY_DEFAULTS),
     /**
+     * The in-process resolveAccess cache of the Postgres and PGlite persistence (docs/caching.md): how many answers it
+     * holds, least recently used first out; 0, the default, turns it off. Ignored in memory (already in-process).
+     */
+    accessCache: z.number().int().min(0).max(10_000_000).default(0),
+    /**
      * Traces and metrics through `@opentelemetry/api` (a span per use case and per send, outbox gauges): a no-op
      * until the host installs an OpenTelemetry SDK, so on by default.
      */
@@ -160,6 +165,7 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   "relay.leaseMs": "CONN_RELAY_LEASE_MS",
   "relay.sendTimeoutMs": "CONN_RELAY_SEND_TIMEOUT_MS",
   "relay.retentionHours": "CONN_OUTBOX_RETENTION_HOURS",
+  accessCache: "CONN_ACCESS_CACHE",
   telemetry: "CONN_TELEMETRY",
 };
 
@@ -249,6 +255,7 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
             ? true
             : telemetry,
     schema: env.CONN_DATABASE_SCHEMA,
+    accessCache: integer(env.CONN_ACCESS_CACHE),
     tokenKey: env.CONN_TOKEN_KEY,
     relay: Object.keys(relay).length > 0 ? { ...RELAY_DEFAULTS, ...relay } : undefined,
   }) as ConnectionsConfigInput;

@@ -114,6 +114,7 @@ export async function createConnectionsContainer(
   container.register(TOKENS.Notifier, { useValue: makeNotifier(config) });
 
   let db: Database | null = null;
+  let postgresUnitOfWork: PostgresUnitOfWork | null = null;
   let unitOfWork: UnitOfWork;
   if (config.persistence.kind === "memory") {
     // The relay loop runs in memory too; a commit that queued a notice only wakes it (calls coalesce), so no
@@ -139,7 +140,15 @@ export async function createConnectionsContainer(
       await db.close();
       throw error;
     }
-    unitOfWork = new PostgresUnitOfWork(db, { schema: config.schema });
+    postgresUnitOfWork = new PostgresUnitOfWork(db, {
+      schema: config.schema,
+      accessCache: config.accessCache > 0 ? { entries: config.accessCache } : undefined,
+      onAccessCacheError: (error) =>
+        logger.warn(
+          `[conn] access cache: its listening connection failed; answers come from the database until it listens again (${error.message})`,
+        ),
+    });
+    unitOfWork = postgresUnitOfWork;
   }
   container.register(TOKENS.UnitOfWork, { useValue: unitOfWork });
 
@@ -206,6 +215,7 @@ export async function createConnectionsContainer(
       disposing ??= (async () => {
         stopObserving();
         await relay.stop();
+        await postgresUnitOfWork?.close();
         await db?.close();
         await container.dispose();
       })();
