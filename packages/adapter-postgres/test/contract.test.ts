@@ -10,6 +10,7 @@ import {
 import {
   connectionRepositoryContract,
   facadeModelContract,
+  HOST_ID_STYLES,
   type KnownFailure,
   linearizabilityContract,
   type World,
@@ -46,36 +47,40 @@ async function reset(ctx: EngineContext): Promise<void> {
 }
 
 describeEngines("the shared contract suites", "contract", (ctx) => {
-  connectionRepositoryContract(`adapter-postgres [${ctx.engine}]`, {
-    async setup() {
-      await reset(ctx);
-      const uow = new PostgresUnitOfWork(ctx.db, { schema: ctx.schema });
-      return {
-        repo: uow.connections,
-        uow,
-        // The back door reads the tables directly, so the adapter is not judged only by itself.
-        backdoor: {
-          async allRecords(org) {
-            const { rows } = await ctx.db.query<ConnectionRow>(
-              `SELECT * FROM ${ctx.s}.connections WHERE org = $1 ORDER BY id`,
-              [org],
-            );
-            return rows.map(toRecord);
+  // Host ids are opaque text: the repository suite runs with ObjectId, UUID and integer-string ids.
+  for (const idStyle of HOST_ID_STYLES) {
+    connectionRepositoryContract(`adapter-postgres [${ctx.engine}]`, {
+      idStyle,
+      async setup() {
+        await reset(ctx);
+        const uow = new PostgresUnitOfWork(ctx.db, { schema: ctx.schema });
+        return {
+          repo: uow.connections,
+          uow,
+          // The back door reads the tables directly, so the adapter is not judged only by itself.
+          backdoor: {
+            async allRecords(org) {
+              const { rows } = await ctx.db.query<ConnectionRow>(
+                `SELECT * FROM ${ctx.s}.connections WHERE org = $1 ORDER BY id`,
+                [org],
+              );
+              return rows.map(toRecord);
+            },
+            async outboxNotice(id) {
+              const { rows } = await ctx.db.query<{ notice: SealedNotice }>(
+                `SELECT notice FROM ${ctx.s}.connection_outbox WHERE id = $1`,
+                [id],
+              );
+              const notice = rows[0]?.notice;
+              return notice === undefined
+                ? null
+                : { ...notice, expiresAt: notice.expiresAt === null ? null : new Date(notice.expiresAt) };
+            },
           },
-          async outboxNotice(id) {
-            const { rows } = await ctx.db.query<{ notice: SealedNotice }>(
-              `SELECT notice FROM ${ctx.s}.connection_outbox WHERE id = $1`,
-              [id],
-            );
-            const notice = rows[0]?.notice;
-            return notice === undefined
-              ? null
-              : { ...notice, expiresAt: notice.expiresAt === null ? null : new Date(notice.expiresAt) };
-          },
-        },
-      };
-    },
-  });
+        };
+      },
+    });
+  }
 
   facadeModelContract(
     `adapter-postgres [${ctx.engine}]`,

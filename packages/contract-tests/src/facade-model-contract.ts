@@ -38,6 +38,7 @@ import {
   visibleAsCreator,
   visibleAsTarget,
 } from "./facade-model.js";
+import { HOST_ID_STYLES, hostId } from "./fixtures.js";
 
 /**
  * A fresh world for one model run: the facade over the adapter under test, its clock, and the host-side set-up the
@@ -872,6 +873,36 @@ export function facadeModelContract(
   options: FacadeModelOptions = {},
 ): void {
   describe(`Connections facade model: ${name}`, () => {
+    for (const style of HOST_ID_STYLES) {
+      it(`a host with ${style} ids: create, accept, resolveAccess, delete`, async () => {
+        const world = await factory.setup();
+        try {
+          const org = "ids-org";
+          const owner = hostId(style, "5a", 1);
+          const target = hostId(style, "5a", 2);
+          const ctx: ContextRef = { object: "c_file", _id: hostId(style, "5f", 1) };
+          await world.addOrg({ code: org, name: "Ids Org" });
+          await world.defineObject(org, { name: ctx.object, allowConnections: true, requireAccept: true });
+          await world.addAccount(org, { _id: owner, email: "owner@ids.test", name: {}, verified: true });
+          await world.addAccount(org, { _id: target, email: "target@ids.test", name: {}, verified: true });
+          await world.grantHostAccess(org, owner, ctx, 7);
+          const [invite] = await world.connections.create({ org, accountId: owner }, ctx, [
+            { _id: target, access: 4 },
+          ]);
+          expect(invite).toMatchObject({ context: { _id: ctx._id }, creator: { _id: owner } });
+          const pending = await world.connections.list({ org, accountId: target }, { state: 0 });
+          const token = (pending.data[0] as ConnectionView).token as string;
+          const active = await world.connections.accept({ org, accountId: target }, token);
+          expect(active).toMatchObject({ state: 1, target: { account: { _id: target } } });
+          expect(await world.connections.resolveAccess(org, target, ctx)).toBe(4);
+          await world.connections.delete({ org, accountId: owner }, active._id);
+          expect(await world.connections.resolveAccess(org, target, ctx)).toBe(0);
+        } finally {
+          await factory.teardown?.(world);
+        }
+      });
+    }
+
     it(
       `${modelRuns(options)} random command sequences agree with the reference model`,
       () => checkFacadeModel(factory, options),
