@@ -21,6 +21,7 @@ export {
   type Database,
   type DatabaseEngine,
   openPglite,
+  type PgliteInstance,
   type PgliteOpenOptions,
   type PostgresConnectOptions,
   pgliteDatabase,

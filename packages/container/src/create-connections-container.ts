@@ -9,16 +9,8 @@ import {
   RecordingNotifier,
   SystemClock,
 } from "@conn/adapter-memory";
-import {
-  connectPostgres,
-  type Database,
-  migrate,
-  openPglite,
-  PostgresUnitOfWork,
-} from "@conn/adapter-postgres";
-import { SesNotifier } from "@conn/adapter-ses";
+import type { Database } from "@conn/adapter-postgres";
 import { Connections, type EventPublisher, type Notifier, OutboxRelay, type UnitOfWork } from "@conn/core";
-import { instrumentConnections, observeOutbox, outboxObserver } from "@conn/opentelemetry";
 import {
   type DependencyContainer,
   type InjectionToken,
@@ -26,6 +18,7 @@ import {
   container as rootContainer,
 } from "tsyringe";
 import {
+  ConfigurationError,
   type ConnectionsConfig,
   type ConnectionsConfigInput,
   configFromEnv,
@@ -33,6 +26,7 @@ import {
   RELAY_LEASE_MARGIN_MS,
 } from "./config.js";
 import { LogNotifier } from "./log-notifier.js";
+import { isMissingPackage } from "./optional.js";
 import { TOKENS } from "./tokens.js";
 
 /**
@@ -90,8 +84,12 @@ export async function createConnectionsContainer(
   input: ConnectionsConfigInput = configFromEnv(),
   options: ConnectionsContainerOptions = {},
 ): Promise<ConnectionsContainer> {
-  const config = parseConnectionsConfig(input);
+  const parsed = parseConnectionsConfig(input);
   const logger = options.logger ?? console;
+  // Adapters beyond memory are optional peer dependencies, loaded only when the configuration names them.
+  const telemetry = await loadTelemetry(parsed.telemetry);
+  const config: ConnectionsConfig = { ...parsed, telemetry: telemetry !== null };
+  const notifier = await makeNotifier(config);
   const container = rootContainer.createChildContainer();
   const clock = new SystemClock();
 
@@ -111,7 +109,7 @@ export async function createConnectionsContainer(
   container.register(TOKENS.ContextAccess, { useValue: new InMemoryContextAccess() });
   container.register(TOKENS.OrgDirectory, { useValue: new InMemoryOrgDirectory() });
   container.register(TOKENS.EventPublisher, { useValue: noEvents });
-  container.register(TOKENS.Notifier, { useValue: makeNotifier(config) });
+  container.register(TOKENS.Notifier, { useValue: notifier });
 
   let db: Database | null = null;
   let unitOfWork: UnitOfWork;
@@ -122,6 +120,12 @@ export async function createConnectionsContainer(
       afterCommit: async () => container.resolve(TOKENS.OutboxRelay).wake(),
     });
   } else {
+    const { connectPostgres, migrate, openPglite, PostgresUnitOfWork } = await loadOptional(
+      "@conn/adapter-postgres",
+      `persistence.kind (CONN_PERSISTENCE): "${config.persistence.kind}"`,
+      config.persistence.kind === "pglite" ? "@electric-sql/pglite" : "pg",
+      () => import("@conn/adapter-postgres"),
+    );
     db =
       config.persistence.kind === "pglite"
         ? await openPglite(
@@ -153,7 +157,7 @@ export async function createConnectionsContainer(
             tokens: c.resolve(TOKENS.TokenService),
             clock: c.resolve(TOKENS.Clock),
             random: c.resolve(TOKENS.RandomSource),
-            observer: config.telemetry ? outboxObserver() : undefined,
+            observer: telemetry?.outboxObserver(),
           },
           {
             idleMs: config.relay.intervalMs,
@@ -181,7 +185,7 @@ export async function createConnectionsContainer(
         events: c.resolve(TOKENS.EventPublisher),
       });
       // Decorated from outside, so @conn/core stays free of telemetry (a no-op until the host installs an SDK).
-      return config.telemetry ? instrumentConnections(connections) : connections;
+      return telemetry === null ? connections : telemetry.instrumentConnections(connections);
     }),
   });
 
@@ -189,7 +193,7 @@ export async function createConnectionsContainer(
 
   const relay = container.resolve(TOKENS.OutboxRelay);
   relay.start((error) => logger.error("[conn] outbox relay: drain failed", error));
-  const stopObserving = config.telemetry ? observeOutbox(relay) : () => {};
+  const stopObserving = telemetry === null ? () => {} : telemetry.observeOutbox(relay);
 
   let disposing: Promise<void> | null = null;
   return {
@@ -214,10 +218,16 @@ export async function createConnectionsContainer(
   };
 }
 
-function makeNotifier(config: ConnectionsConfig): Notifier {
+async function makeNotifier(config: ConnectionsConfig): Promise<Notifier> {
   const n = config.notices;
   if (n.kind === "memory") return new RecordingNotifier();
   if (n.kind === "log") return new LogNotifier();
+  const { SesNotifier } = await loadOptional(
+    "@conn/adapter-ses",
+    'notices.kind (CONN_NOTICES): "ses"',
+    null,
+    () => import("@conn/adapter-ses"),
+  );
   return new SesNotifier({
     from: n.from,
     region: n.region,
@@ -227,4 +237,50 @@ function makeNotifier(config: ConnectionsConfig): Notifier {
     ...(n.replyTo === undefined ? {} : { replyTo: n.replyTo }),
     ...(n.configurationSetName === undefined ? {} : { configurationSetName: n.configurationSetName }),
   });
+}
+
+/**
+ * @conn/opentelemetry when telemetry is on: `true` requires it, unset uses it when it is installed (it is a no-op
+ * until the host installs an OpenTelemetry SDK), `false` leaves it alone. Null when telemetry is off.
+ */
+async function loadTelemetry(
+  setting: boolean | undefined,
+): Promise<typeof import("@conn/opentelemetry") | null> {
+  if (setting === false) return null;
+  if (setting === true) {
+    return loadOptional(
+      "@conn/opentelemetry",
+      "telemetry (CONN_TELEMETRY): on",
+      "@opentelemetry/api",
+      () => import("@conn/opentelemetry"),
+    );
+  }
+  try {
+    return await import("@conn/opentelemetry");
+  } catch (error) {
+    if (isMissingPackage(error, "@conn/opentelemetry") || isMissingPackage(error, "@opentelemetry/api"))
+      return null;
+    throw error;
+  }
+}
+
+/**
+ * Loads an adapter package the configuration names; when it is not installed, fails with a
+ * {@link ConfigurationError} naming the setting and the packages to install.
+ */
+async function loadOptional<T>(
+  name: string,
+  setting: string,
+  alongside: string | null,
+  load: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if (!isMissingPackage(error, name)) throw error;
+    const install = alongside === null ? name : `${name} ${alongside}`;
+    throw new ConfigurationError([
+      `${setting} needs the package ${name}, which is not installed: npm install ${install}`,
+    ]);
+  }
 }
