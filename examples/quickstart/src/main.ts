@@ -25,10 +25,10 @@ const C = "5f0000000000000000000c03"; // Carol, a nurse
 const D = "5f0000000000000000000d04"; // Dan, who registers later
 const patientFile = { object: "c_patient_file", _id: "5f00000000000000000f11e1" };
 
-const conn = await createConnectionsContainer(configFromEnv());
+const conn = await createConnectionsContainer(configFromEnv(), { inMemoryHostPorts: true });
 const { connections } = conn;
 // The host's own world. A real host registers ports over its own tables (docs/host-integration.md); the demo fills
-// the in-memory ones the container provides by default.
+// the in-memory ones it asked the container for (inMemoryHostPorts).
 const orgs = conn.resolve(TOKENS.OrgDirectory) as InMemoryOrgDirectory;
 const accounts = conn.resolve(TOKENS.AccountDirectory) as InMemoryAccountDirectory;
 const contexts = conn.resolve(TOKENS.ContextAccess) as InMemoryContextAccess;

@@ -51,7 +51,20 @@ export interface ConnectionsContainerOptions {
   register?: (container: DependencyContainer) => void;
   /** Where relay failures, failed idle database connections and warnings go (default `console`). */
   logger?: ContainerLogger;
+  /**
+   * Registers empty in-memory host ports (`InMemoryAccountDirectory`, `InMemoryContextAccess`,
+   * `InMemoryOrgDirectory` from `@conn/adapter-memory`) for demos and tests; `register` may still override each.
+   * Without it, every host port must be registered, or the container refuses to start, naming the missing ones.
+   */
+  inMemoryHostPorts?: boolean;
 }
+
+/** The ports only the host can supply (its accounts, its access rules, its orgs), by name. */
+const HOST_PORTS: readonly (readonly [string, InjectionToken<unknown>])[] = [
+  ["AccountDirectory", TOKENS.AccountDirectory],
+  ["ContextAccess", TOKENS.ContextAccess],
+  ["OrgDirectory", TOKENS.OrgDirectory],
+];
 
 /** A wired library: the facade, its DI container, and `dispose()`. */
 export interface ConnectionsContainer {
@@ -105,9 +118,11 @@ export async function createConnectionsContainer(
   }
   container.register(TOKENS.TokenService, { useValue: new CryptoTokenService({ key: config.tokenKey }) });
   container.register(TOKENS.RandomSource, { useValue: new CryptoRandom() });
-  container.register(TOKENS.AccountDirectory, { useValue: new InMemoryAccountDirectory() });
-  container.register(TOKENS.ContextAccess, { useValue: new InMemoryContextAccess() });
-  container.register(TOKENS.OrgDirectory, { useValue: new InMemoryOrgDirectory() });
+  if (options.inMemoryHostPorts === true) {
+    container.register(TOKENS.AccountDirectory, { useValue: new InMemoryAccountDirectory() });
+    container.register(TOKENS.ContextAccess, { useValue: new InMemoryContextAccess() });
+    container.register(TOKENS.OrgDirectory, { useValue: new InMemoryOrgDirectory() });
+  }
   container.register(TOKENS.EventPublisher, { useValue: noEvents });
   container.register(TOKENS.Notifier, { useValue: notifier });
 
@@ -190,6 +205,13 @@ export async function createConnectionsContainer(
   });
 
   options.register?.(container);
+  try {
+    checkWiring(container, config, notifier);
+  } catch (error) {
+    await db?.close();
+    await container.dispose();
+    throw error;
+  }
 
   const relay = container.resolve(TOKENS.OutboxRelay);
   relay.start((error) => logger.error("[conn] outbox relay: drain failed", error));
@@ -216,6 +238,33 @@ export async function createConnectionsContainer(
       return disposing;
     },
   };
+}
+
+/**
+ * Refuses what would fail silently later: a host port nobody registered (every call would find no account), and
+ * PostgreSQL persistence whose notices stay in this process's memory (invitations would reach no one).
+ */
+function checkWiring(container: DependencyContainer, config: ConnectionsConfig, ours: Notifier): void {
+  const problems: string[] = [];
+  for (const [name, token] of HOST_PORTS) {
+    if (!container.isRegistered(token, true)) {
+      problems.push(
+        `host port ${name} is not registered: register yours under TOKENS.${name} in options.register ` +
+          "(or pass inMemoryHostPorts: true for a demo)",
+      );
+    }
+  }
+  if (
+    config.persistence.kind === "postgres" &&
+    config.notices.kind === "memory" &&
+    container.resolve(TOKENS.Notifier) === ours
+  ) {
+    problems.push(
+      'notices.kind (CONN_NOTICES): with PostgreSQL persistence, notices need a destination: "ses" (CONN_SES_FROM), ' +
+        '"log", or a Notifier of your own under TOKENS.Notifier; "memory" would keep them in this process, unread',
+    );
+  }
+  if (problems.length > 0) throw new ConfigurationError(problems);
 }
 
 async function makeNotifier(config: ConnectionsConfig): Promise<Notifier> {

@@ -198,6 +198,16 @@ describe("every error code of spec §12, through the facade", () => {
     expect(w.records()).toHaveLength(1);
   });
 
+  it("notLoggedIn says why: an anonymous caller, or an account id that names no account of the org", async () => {
+    const anonymous = await expectCode(w.connections.list(w.as(null)), "cortex.accessDenied.notLoggedIn");
+    expect(anonymous.reason).toBe("the caller is anonymous");
+    const unknown = await expectCode(
+      w.connections.list(w.as("00000000-0000-4000-8000-000000000999")),
+      "cortex.accessDenied.notLoggedIn",
+    );
+    expect(unknown.reason).toBe("the caller's account id names no account of this org");
+  });
+
   it.each([
     ["a malformed id", { _id: "12 345" }],
     ["a malformed email", { email: "not an email" }],
@@ -358,6 +368,7 @@ describe("every error code of spec §12, through the facade", () => {
       code: "kExists",
       status: 409,
       message: expect.any(String),
+      reason: "an equal or higher connection already exists",
       target: { _id: B },
     });
     expect(connectionOf(results[1]).state).toBe(0);

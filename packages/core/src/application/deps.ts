@@ -61,7 +61,12 @@ export async function loadCaller(
 /** Loads the caller's account; fails with `notLoggedIn` for anonymous callers. */
 export async function requireCaller(deps: ConnectionsDeps, principal: unknown): Promise<Caller> {
   const { caller } = await loadCaller(deps, principal);
-  if (caller === null) throw new ConnectionError("cortex.accessDenied.notLoggedIn");
+  if (caller === null) {
+    const anonymous = (principal as { accountId?: unknown }).accountId === null;
+    throw new ConnectionError("cortex.accessDenied.notLoggedIn", {
+      reason: anonymous ? "the caller is anonymous" : "the caller's account id names no account of this org",
+    });
+  }
   return caller;
 }
 
