@@ -3,7 +3,11 @@
 // is not installed must fail with the package to install.
 const { randomUUID } = require("node:crypto");
 const assert = require("node:assert/strict");
-const { InMemoryAccountDirectory, InMemoryContextAccess, InMemoryOrgDirectory } = require("@conn/adapter-memory");
+const {
+  InMemoryAccountDirectory,
+  InMemoryContextAccess,
+  InMemoryOrgDirectory,
+} = require("@conn/adapter-memory");
 const { createConnectionsContainer, ConfigurationError, TOKENS } = require("@conn/container");
 const { AccessLevel, ConnectionError } = require("@conn/core");
 
@@ -58,7 +62,10 @@ async function story(conn, { org, owner, guest, record }) {
   await connections.delete({ org, accountId: owner }, active._id);
   assert.equal(await connections.resolveAccess(org, guest, record), 0);
   const refused = await connections.list({ org, accountId: randomUUID() }).catch((e) => e);
-  assert.ok(refused instanceof ConnectionError, "an unknown caller is a ConnectionError from the same @conn/core");
+  assert.ok(
+    refused instanceof ConnectionError,
+    "an unknown caller is a ConnectionError from the same @conn/core",
+  );
   assert.equal(refused.code, "cortex.accessDenied.notLoggedIn");
   assert.ok(refused.reason, "the refusal has a reason");
 }
