@@ -251,7 +251,7 @@ function pickToken(
   const live = all.filter(([, t]) => tokenIsLive(m, t));
   if (mode === "lowestFirst") {
     // of a target's several live invitations to one context, the least one first: the next accept then merges
-    // into the active connection this one makes (spec §4, accept into an existing active connection)
+    // into the active connection this one makes (docs/behaviour.md §4, accept into an existing active connection)
     const conn = (t: { org: number; id: string }) => m.orgs[t.org]?.conns.get(t.id);
     const groups = new Map<string, [string, (typeof live)[number][1]][]>();
     for (const entry of live) {
@@ -390,7 +390,7 @@ class CreateAgainCommand implements Step {
 
 /**
  * Two Share holders invite one target on one context, the second at a higher level: accepting the lower one first
- * leaves the higher one pending, and accepting that merges into the active connection (spec §4).
+ * leaves the higher one pending, and accepting that merges into the active connection (docs/behaviour.md §4).
  */
 class InviteFromTwoCommand implements Step {
   constructor(
@@ -909,7 +909,7 @@ export function facadeModelContract(
       options.timeout ?? 300_000,
     );
 
-    it("create asking for Reserved (3) never grants Reserved: it rounds down to Connected (spec §2)", async () => {
+    it("create asking for Reserved (3) never grants Reserved: it rounds down to Connected (docs/behaviour.md §2)", async () => {
       const w = await exampleWorld(factory);
       try {
         const [entry] = await w.world.connections.create(w.as(w.owner), w.ctx, [
@@ -921,7 +921,7 @@ export function facadeModelContract(
       }
     });
 
-    it("bindRegisteredAccount binds no expired invitation: an expired invitation is already gone (spec §4, §8)", async () => {
+    it("bindRegisteredAccount binds no expired invitation: an expired invitation is already gone (docs/behaviour.md §4, §8)", async () => {
       const w = await exampleWorld(factory);
       try {
         const newcomer = M_NEWCOMERS[0] as { _id: string; email: string };

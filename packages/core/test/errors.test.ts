@@ -41,7 +41,7 @@ const FAULT_CODE: Record<string, string> = {
   error: "kError",
 };
 
-describe("error codes (spec §12)", () => {
+describe("error codes (docs/behaviour.md §12)", () => {
   it("ERROR_CODES is exactly the spec's list, in its order", () => {
     expect(ERROR_CODES).toEqual(SPEC_TABLE.map(([code]) => code));
     expect(Object.keys(ERROR_STATUS)).toHaveLength(18);
@@ -114,7 +114,7 @@ describe("ConnectionError", () => {
   });
 });
 
-describe("toFault (spec §13)", () => {
+describe("toFault (docs/behaviour.md §13)", () => {
   it.each(SPEC_TABLE)("%s: object, name, errCode, code, status, message", (code, status) => {
     const fault = toFault(new ConnectionError(code));
     const family = code.split(".")[1] as string;

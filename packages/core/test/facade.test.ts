@@ -1,6 +1,6 @@
 /**
- * The Connections facade on the in-memory adapters, against spec §3–§12. Every test builds a fresh world.
- * Every error code of spec §12 is triggered here through the facade; the last hook checks none was missed.
+ * The Connections facade on the in-memory adapters, against docs/behaviour.md §3–§12. Every test builds a fresh world.
+ * Every error code of docs/behaviour.md §12 is triggered here through the facade; the last hook checks none was missed.
  */
 import { RecordingEventPublisher } from "@conn/adapter-memory";
 import {
@@ -138,7 +138,7 @@ async function connect(
 const eventTypes = () => w.events.events.map((e) => e.type);
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("every error code of spec §12, through the facade", () => {
+describe("every error code of docs/behaviour.md §12, through the facade", () => {
   it("connectionsDisabled: the object does not allow connections (and an unknown object)", async () => {
     const error = await expectCode(
       w.connections.create(w.as(OWNER), CLOSED_CTX, [{ _id: B }]),
@@ -566,8 +566,8 @@ describe("a failed request writes nothing", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("create (spec §5)", () => {
-  it("an account target: a pending connection shaped as spec §3, and an invite-existing-user notice", async () => {
+describe("create (docs/behaviour.md §5)", () => {
+  it("an account target: a pending connection shaped as docs/behaviour.md §3, and an invite-existing-user notice", async () => {
     const results = await w.connections.create(w.as(OWNER), CTX, [{ _id: B, access: 4, roles: [ROLE1] }], {
       contextSource: "c_doctor",
     });
@@ -926,7 +926,7 @@ describe("create (spec §5)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("accept (spec §4, §6)", () => {
+describe("accept (docs/behaviour.md §4, §6)", () => {
   it("makes the connection active: token and expiresAt removed, effective access granted", async () => {
     const { connection, token } = await invite(B, { access: 4, roles: [ROLE1] });
     expect(await w.connections.resolveAccess(ORG, B, CTX)).toBe(0);
@@ -1060,7 +1060,7 @@ describe("accept (spec §4, §6)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("reject and read by token (spec §6)", () => {
+describe("reject and read by token (docs/behaviour.md §6)", () => {
   it("anonymous reject removes the invitation and publishes connection.rejected with no actor", async () => {
     const { connection, token } = await invite(B);
     expect(await w.connections.reject(w.as(null), token)).toBe(true);
@@ -1105,7 +1105,7 @@ describe("reject and read by token (spec §6)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("read by id (spec §7)", () => {
+describe("read by id (docs/behaviour.md §7)", () => {
   it("pending: the target (with token), the creator (no token), a Share holder; not Read or Connected holders", async () => {
     const { connection, token } = await invite(B, { access: 4 });
     expect((await w.connections.get(w.as(B), connection._id)).token).toBe(token);
@@ -1139,7 +1139,7 @@ describe("read by id (spec §7)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("delete (spec §7, §9)", () => {
+describe("delete (docs/behaviour.md §7, §9)", () => {
   it("the target may remove itself; its access ends at once", async () => {
     const active = await connect(B, { access: 4 });
     expect(await w.connections.resolveAccess(ORG, B, CTX)).toBe(4);
@@ -1190,7 +1190,7 @@ describe("delete (spec §7, §9)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("list (spec §7)", () => {
+describe("list (docs/behaviour.md §7)", () => {
   /** B invited on `n` contexts by the owner, one second apart; returns the ids newest first. */
   async function manyInvitations(n: number): Promise<string[]> {
     const ids: string[] = [];
@@ -1348,7 +1348,7 @@ describe("list (spec §7)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("accounts that register later (spec §8)", () => {
+describe("accounts that register later (docs/behaviour.md §8)", () => {
   const NEW = unknownId(9);
 
   it("binds pending email invitations to the new account, which can then accept", async () => {
@@ -1405,7 +1405,7 @@ describe("accounts that register later (spec §8)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("resolveAccess (spec §9)", () => {
+describe("resolveAccess (docs/behaviour.md §9)", () => {
   it("is the higher of the host's access and the active connection's", async () => {
     expect(await w.connections.resolveAccess(ORG, READER, CTX)).toBe(4);
     expect(await w.connections.resolveAccess(ORG, STRANGER, CTX)).toBe(0);
@@ -1427,7 +1427,7 @@ describe("resolveAccess (spec §9)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("expiry and purge (spec §4, §10)", () => {
+describe("expiry and purge (docs/behaviour.md §4, §10)", () => {
   it.each([
     [undefined, 7],
     [30, 30],
@@ -1576,7 +1576,7 @@ describe("events (issue 2): typed, after commit, never with token material", () 
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("tokens (spec §3)", () => {
+describe("tokens (docs/behaviour.md §3)", () => {
   it("are at least 32 URL-safe characters, unique, and stored nowhere in the clear", async () => {
     await w.connections.create(w.as(OWNER), CTX, [
       { _id: B },

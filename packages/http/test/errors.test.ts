@@ -40,7 +40,7 @@ interface Case {
   run: (call: Call) => Promise<Answer>;
 }
 
-/** Every code of spec §12 but the 5xx ones (which need a broken facade; see below), through HTTP. */
+/** Every code of docs/behaviour.md §12 but the 5xx ones (which need a broken facade; see below), through HTTP. */
 const cases: Case[] = [
   {
     code: "cortex.accessDenied.connectionsDisabled",
@@ -134,7 +134,7 @@ const cases: Case[] = [
   },
 ];
 
-describe("every error code of spec §12 through HTTP", () => {
+describe("every error code of docs/behaviour.md §12 through HTTP", () => {
   it("the table covers every code (the 5xx ones are tested with a broken facade below)", () => {
     const covered = new Set<string>([
       ...cases.map((c) => c.code),

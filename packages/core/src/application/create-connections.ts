@@ -20,7 +20,7 @@ import type { Account } from "../ports/account-directory.js";
 import type { SupersededPending } from "../ports/connection-repository.js";
 import { type ConnectionsDeps, effectiveAccess, publish, requireCaller } from "./deps.js";
 
-/** Options of a create request: `contextSource`, the property that caused the invitation (spec §3). */
+/** Options of a create request: `contextSource`, the property that caused the invitation (docs/behaviour.md §3). */
 export const createOptionsSchema = z.object({ contextSource: contextSourceSchema.optional() }).strict();
 
 /** Options of a create request. */
@@ -73,7 +73,7 @@ class StaleSnapshot extends Error {}
 const CREATE_ATTEMPTS = 3;
 
 /**
- * Creates connections on one context to many targets (spec §5). Whole-request checks fail the request with no
+ * Creates connections on one context to many targets (docs/behaviour.md §5). Whole-request checks fail the request with no
  * record written; per-target outcomes come back one per merged target, in request order.
  */
 export async function createConnections(

@@ -5,7 +5,7 @@ import { type ConnectionsDeps, effectiveAccess, isTarget, publish, requireCaller
 import { canRead, loadById } from "./read-connection.js";
 
 /**
- * Deletes a connection by id (spec §7): the target may always remove itself and the creator its own; removing
+ * Deletes a connection by id (docs/behaviour.md §7): the target may always remove itself and the creator its own; removing
  * someone else's needs Share on the context and strictly more effective access than the target holds. Access
  * granted by the connection ends at once.
  */

@@ -78,7 +78,7 @@ export function parseId(id: unknown, path = "id"): string {
   return parsed.data;
 }
 
-/** The effective access of spec §9: the higher of the host's own access and the active connection's. */
+/** The effective access of docs/behaviour.md §9: the higher of the host's own access and the active connection's. */
 export async function effectiveAccess(
   deps: ConnectionsDeps,
   org: string,
@@ -92,7 +92,7 @@ export async function effectiveAccess(
   return Math.max(own, connected ?? 0) as AccessLevel;
 }
 
-/** True when the caller is the record's target, by account or by email (spec §3). */
+/** True when the caller is the record's target, by account or by email (docs/behaviour.md §3). */
 export function isTarget(record: ConnectionRecord, caller: Caller | null): boolean {
   if (caller === null) return false;
   if (record.target.account !== null) return record.target.account === caller.account._id;

@@ -8,7 +8,7 @@ import { type ConnectionsDeps, effectiveAccess, publish } from "./deps.js";
 
 /**
  * Binds every pending invitation of the org to the email of a newly registered (or newly verified) account, so
- * that account can accept it (spec §8). Returns how many were bound.
+ * that account can accept it (docs/behaviour.md §8). Returns how many were bound.
  */
 export async function bindRegisteredAccount(
   deps: ConnectionsDeps,
@@ -53,7 +53,7 @@ const ORG = /^[A-Za-z0-9_-]{1,64}$/;
 const OBJECT_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
 /**
- * The effective access of an account on a context (spec §9): the higher of the host application's own access and
+ * The effective access of an account on a context (docs/behaviour.md §9): the higher of the host application's own access and
  * the account's active connection. The hot path: checked without zod, then one indexed look-up beside the host's.
  */
 export async function resolveAccess(

@@ -1,4 +1,4 @@
-/** Every error code of spec §12 with its HTTP status. */
+/** Every error code of docs/behaviour.md §12 with its HTTP status. */
 export const ERROR_STATUS = {
   "cortex.accessDenied.connectionsDisabled": 403,
   "cortex.accessDenied.connectionRequiresVerification": 403,
@@ -23,7 +23,7 @@ export const ERROR_STATUS = {
 /** A spec error code, e.g. `cortex.accessDenied.shareAccess`. */
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-/** Every spec error code, in the order of spec §12. */
+/** Every spec error code, in the order of docs/behaviour.md §12. */
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
 
 /** The short Cortex fault code (`kAccessDenied`, …) for each code family. */
@@ -112,7 +112,7 @@ export interface ConnectionErrorOptions {
 export class ConnectionError extends Error {
   /** The spec error code callers branch on. */
   readonly code: ErrorCode;
-  /** The HTTP status of the code (spec §12). */
+  /** The HTTP status of the code (docs/behaviour.md §12). */
   readonly status: number;
   /** Why, in more detail. */
   readonly reason: string | undefined;
@@ -134,13 +134,13 @@ export class ConnectionError extends Error {
     this.retryable = options.retryable ?? code === "cortex.error.unavailable";
   }
 
-  /** The JSON fault shape of spec §13. */
+  /** The JSON fault shape of docs/behaviour.md §13. */
   toFault(): Fault {
     return toFault(this);
   }
 }
 
-/** The JSON fault of spec §13. */
+/** The JSON fault of docs/behaviour.md §13. */
 export interface Fault {
   object: "fault";
   name: "fault";
@@ -154,7 +154,7 @@ export interface Fault {
   requestId?: string;
 }
 
-/** Builds the JSON fault of spec §13 from an error. */
+/** Builds the JSON fault of docs/behaviour.md §13 from an error. */
 export function toFault(error: ConnectionError): Fault {
   const family = error.code.split(".")[1] ?? "error";
   const fault: Fault = {
