@@ -9,6 +9,7 @@ import {
   isExpired,
   type SupersededPending,
   unionRoles,
+  withGrant,
 } from "@conn/core";
 import { copyRecord, keys, type MemoryState } from "./memory-state.js";
 
@@ -138,20 +139,16 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
           keys.active(r.org, r.context.object, r.context._id, account),
         );
         const existing = existingKey === undefined ? undefined : this.state.records.get(existingKey);
-        const stored: ConnectionRecord =
-          existing === undefined
-            ? r
-            : {
-                ...existing,
-                access: Math.max(existing.access, r.access) as AccessLevel,
-                roles: unionRoles(existing.roles, r.roles),
-                updated: r.updated,
-              };
+        // The merge is the domain's: access the higher, roles the union, the creator whoever raised the access.
+        const stored: ConnectionRecord = existing === undefined ? r : withGrant(existing, r, r.updated);
         this.state.put(stored);
         return copyRecord(stored);
       }),
     );
   }
+
+  /** Units of work already run one at a time here (see {@link InMemoryUnitOfWork}): nothing more to take. */
+  async lockContext(_org: string, _context: ContextRef): Promise<void> {}
 
   claimPending(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {
     return this.run.write(() => {

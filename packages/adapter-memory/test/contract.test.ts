@@ -71,17 +71,11 @@ facadeModelContract("adapter-memory", {
 });
 
 /**
- * TEMPORARY, issue 11: on main the property fails here. Delete checks its permission (the strictly-more rule) before
- * its transaction, so a Share holder's delete racing an accept or an upgrade of the target to Share removes a
- * connection no serial order lets it remove. The case below is registered as a KNOWN FAILURE that must still fail;
- * when the fix lands, set this to `undefined` (the normal 1000-batch case then runs).
+ * No known failure: the property held here before issue 11's fix only as a KNOWN FAILURE (seed 7, path 1814: delete
+ * checked the strictly-more rule outside its transaction). Set a {@link KnownFailure} again only for a race found and
+ * not yet fixed.
  */
-const LINEARIZABILITY_KNOWN_FAILURE: KnownFailure | undefined = {
-  reason: "issue 11: delete checks the strictly-more rule outside its transaction",
-  seed: 7,
-  path: "1814",
-  runs: 10_000,
-};
+const LINEARIZABILITY_KNOWN_FAILURE: KnownFailure | undefined = undefined;
 
 // Memory is also the reference: a batch under fc.scheduler interleavings against serial replays on fresh stores.
 linearizabilityContract(

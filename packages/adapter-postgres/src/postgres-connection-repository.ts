@@ -43,6 +43,9 @@ function statementsFor(s: string) {
   /** A pending row that has not expired at `$now`, or an active row. */
   const live = (now: string) => `(state = 1 OR expires_at > ${now})`;
   return {
+    // A transaction-scoped advisory lock on a 64-bit hash of (org, context): a collision only makes two contexts wait
+    // for each other, never lets two writers of one context through.
+    lockContext: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text AS locked",
     findById: `SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`,
     findPendingByTokenHash: `SELECT ${COLUMNS} FROM ${t}
       WHERE org = $1 AND token_hash = $2 AND state = 0 AND expires_at > $3`,
@@ -77,6 +80,7 @@ function statementsFor(s: string) {
       ON CONFLICT (org, context_object, context_id, target_account) WHERE state = 1 DO UPDATE SET
         access = GREATEST(c.access, EXCLUDED.access),
         roles = ${ROLES_UNION},
+        creator = CASE WHEN EXCLUDED.access > c.access THEN EXCLUDED.creator ELSE c.creator END,
         updated = CASE WHEN EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
                        THEN EXCLUDED.updated ELSE c.updated END
       RETURNING ${C_COLUMNS}`,
@@ -162,6 +166,11 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     options: PostgresAdapterOptions = {},
   ) {
     this.sql = statements(options.schema);
+  }
+
+  async lockContext(org: string, context: ContextRef): Promise<void> {
+    const key = JSON.stringify([org, context.object, context._id]);
+    await guard("lockContext", () => this.db.query(this.sql.lockContext, [key]));
   }
 
   async findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {

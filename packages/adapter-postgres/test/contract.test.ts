@@ -21,24 +21,13 @@ import { type ConnectionRow, toRecord } from "../src/rows.js";
 import { describeEngines, type EngineContext, type EngineName } from "./support/engines.js";
 
 /**
- * TEMPORARY, issue 11: on main the linearizability property fails on both engines, and its cases are registered as
- * KNOWN FAILUREs that must still fail. When the fix lands, set an engine's entry to `undefined` (its normal
- * 200-batch case then runs).
- * - postgres: delete racing accept loses the revocation (accept deletes the pending row and inserts the active one
- *   under the same id; the delete, waiting on the row under READ COMMITTED, finds nothing and answers notFound while
- *   the target keeps its access); also creates racing accepts or creates answer, or leave, what no serial order
- *   gives, and delete checks the strictly-more rule outside its transaction (docs/reliability.md, Linearizability).
- * - pglite: transactions run one at a time, so only the last of these shows: delete checks the strictly-more rule
- *   outside its transaction.
+ * No known failures: before issue 11's fix the property failed on both engines (postgres seed 1: delete racing accept
+ * lost the revocation; pglite seed 7, path 1814: delete checked the strictly-more rule outside its transaction). Set
+ * an engine's entry to a {@link KnownFailure} only for a race found and not yet fixed.
  */
 const LINEARIZABILITY_KNOWN_FAILURE: Record<EngineName, KnownFailure | undefined> = {
-  postgres: { reason: "issue 11: delete racing accept loses the revocation, and other races", runs: 1000 },
-  pglite: {
-    reason: "issue 11: delete checks the strictly-more rule outside its transaction",
-    seed: 7,
-    path: "1814",
-    runs: 3000,
-  },
+  postgres: undefined,
+  pglite: undefined,
 };
 
 /** Empties the suite's tables: each contract case (and each model run) starts from nothing. */

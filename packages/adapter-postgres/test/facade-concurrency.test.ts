@@ -6,9 +6,16 @@ import {
   RandomIdGenerator,
   SystemClock,
 } from "@conn/adapter-memory";
-import { AccessLevel, type ConnectionView, createConnections, isConnectionError } from "@conn/core";
+import {
+  AccessLevel,
+  ConnectionError,
+  type ConnectionView,
+  createConnections,
+  isConnectionError,
+} from "@conn/core";
 import { expect, it } from "vitest";
-import { PostgresUnitOfWork } from "../src/index.js";
+import { driverCode } from "../src/errors.js";
+import { type Database, PostgresUnitOfWork } from "../src/index.js";
 import { describeEngines } from "./support/engines.js";
 
 const ORG = "acme";
@@ -21,7 +28,7 @@ describeEngines(
   "the facade under concurrency",
   "fconc",
   (ctx) => {
-    const world = () => {
+    const world = (db: Database = ctx.db) => {
       const orgs = new InMemoryOrgDirectory();
       const accounts = new InMemoryAccountDirectory();
       const contexts = new InMemoryContextAccess();
@@ -38,7 +45,7 @@ describeEngines(
       contexts.grant(ORG, C, FILE, AccessLevel.Delete);
       const clock = new SystemClock();
       const connections = createConnections({
-        store: new PostgresUnitOfWork(ctx.db, { schema: ctx.schema }),
+        store: new PostgresUnitOfWork(db, { schema: ctx.schema }),
         accounts,
         contexts,
         orgs,
@@ -108,6 +115,62 @@ describeEngines(
         expect(await c.resolveAccess(ORG, B, FILE)).toBe(rows === 1 ? AccessLevel.Read : AccessLevel.None);
       }
     });
+
+    it("delete racing accept: a delete that answers success or notFound always ends the access (issue 11)", async () => {
+      // Before the fix, accept deleted the pending row and inserted the active one under the same id: a delete waiting
+      // on the row found nothing, answered notFound, and the target kept its access (3–5 rounds of 8).
+      for (let round = 0; round < 12; round++) {
+        await ctx.db.query(`TRUNCATE ${ctx.s}.connections, ${ctx.s}.connection_outbox`);
+        const c = world();
+        const [created] = await c.create(as(A), FILE, [{ _id: B, access: AccessLevel.Read }]);
+        const token = await tokenOf(c, B);
+        const deleter = round % 2 === 0 ? A : B;
+        const [, deleted] = await Promise.allSettled([
+          c.accept(as(B), token),
+          c.delete(as(deleter), (created as ConnectionView)._id),
+        ]);
+        const ended =
+          deleted.status === "fulfilled" || isConnectionError(deleted.reason, "cortex.notFound.unspecified");
+        expect(ended, `round ${round}: the delete answered ${deleted.status}`).toBe(true);
+        expect(await c.resolveAccess(ORG, B, FILE), `round ${round}: access after the delete`).toBe(
+          AccessLevel.None,
+        );
+        expect(await count("true")).toBe(0);
+      }
+    }, 60_000);
+
+    it("two creators' invitations to one target accepted at once never deadlock (issue 11)", async () => {
+      // Before the fix, 7 of 12 tries deadlocked: each accept held its own pending row and waited for the other's
+      // (the superseded invitation, the active row), and the loser waited out deadlock_timeout before its retry.
+      let deadlocks = 0;
+      const watched: Database = {
+        engine: ctx.db.engine,
+        query: (text, params) => ctx.db.query(text, params),
+        transaction: async (work) => {
+          try {
+            return await ctx.db.transaction(work);
+          } catch (error) {
+            const cause = error instanceof ConnectionError ? error.cause : error;
+            if (driverCode(cause) === "40P01") deadlocks++;
+            throw error;
+          }
+        },
+        close: async () => {},
+      };
+      for (let round = 0; round < 12; round++) {
+        await ctx.db.query(`TRUNCATE ${ctx.s}.connections, ${ctx.s}.connection_outbox`);
+        const c = world(watched);
+        await c.create(as(A), FILE, [{ _id: B, access: AccessLevel.Read }]);
+        await c.create(as(C), FILE, [{ _id: B, access: AccessLevel.Read }]);
+        const tokens = (await c.list(as(B), { state: 0 })).data.map((v) => v.token as string);
+        expect(tokens).toHaveLength(2);
+        const results = await Promise.allSettled(tokens.map((t) => c.accept(as(B), t)));
+        for (const r of results) if (r.status === "rejected") expect(isConnectionError(r.reason)).toBe(true);
+        expect(await count("state = 1")).toBe(1);
+        expect(await count("state = 0")).toBe(0);
+      }
+      expect(deadlocks).toBe(0);
+    }, 60_000);
 
     it("two creators invite the same target in parallel; both accepted in parallel: one active connection", async () => {
       const c = world();

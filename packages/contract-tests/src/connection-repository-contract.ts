@@ -339,6 +339,19 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         expect(await h.repo.activeAccess(ORG_A, CTX, TARGET)).toBe(6);
       });
 
+      it("saveActive makes the incoming creator the creator when it raises the access, and keeps the stored one otherwise (docs/behaviour.md §7)", async () => {
+        await h.repo.saveActive([activeRecord({ access: 4 })]);
+        const [same] = await h.repo.saveActive([
+          activeRecord({ access: 4, roles: [ROLE_2], creator: OTHER_CREATOR }),
+        ]);
+        expect(same?.creator).toBe(CREATOR);
+        const [raised] = await h.repo.saveActive([activeRecord({ access: 6, creator: OTHER_CREATOR })]);
+        expect(raised?.creator).toBe(OTHER_CREATOR);
+        expect(await stored()).toEqual([raised]);
+        const [lower] = await h.repo.saveActive([activeRecord({ access: 2, creator: CREATOR })]);
+        expect(lower?.creator).toBe(OTHER_CREATOR);
+      });
+
       it("saveActive never lowers the access of an active connection", async () => {
         const first = activeRecord({ access: 6 });
         await h.repo.saveActive([first]);

@@ -909,6 +909,71 @@ export function facadeModelContract(
       options.timeout ?? 300_000,
     );
 
+    it("after an owner's re-invite raises a Share holder's grant, the Share holder can no longer remove it (docs/behaviour.md §7)", async () => {
+      const w = await exampleWorld(factory);
+      try {
+        const erin = await shareHolder(w);
+        const [invite] = await w.world.connections.create(w.as(erin), w.ctx, [{ _id: w.target, access: 2 }]);
+        await w.world.connections.accept(w.as(w.target), await tokenFrom(w, erin));
+        const [upgrade] = await w.world.connections.create(w.as(w.owner), w.ctx, [
+          { _id: w.target, access: 5 },
+        ]);
+        expect(upgrade).toMatchObject({ _id: (invite as ConnectionView)._id, access: 5 });
+        expect((upgrade as ConnectionView).creator._id).toBe(w.owner);
+        await expect(
+          w.world.connections.delete(w.as(erin), (invite as ConnectionView)._id),
+        ).rejects.toMatchObject({
+          code: "cortex.accessDenied.connection",
+        });
+        expect(await w.world.connections.resolveAccess(w.org, w.target, w.ctx)).toBe(5);
+        // The owner, now its creator, still removes it.
+        await expect(w.world.connections.delete(w.as(w.owner), (invite as ConnectionView)._id)).resolves.toBe(
+          true,
+        );
+      } finally {
+        await factory.teardown?.(w.world);
+      }
+    });
+
+    it("after an accept merges an owner's higher invitation into a Share holder's grant, the Share holder can no longer remove it (docs/behaviour.md §7)", async () => {
+      const w = await exampleWorld(factory);
+      try {
+        const erin = await shareHolder(w);
+        await w.world.connections.create(w.as(w.owner), w.ctx, [{ _id: w.target, access: 5 }]);
+        const [mine] = await w.world.connections.create(w.as(erin), w.ctx, [{ _id: w.target, access: 2 }]);
+        await w.world.connections.accept(w.as(w.target), await tokenFrom(w, erin));
+        const merged = await w.world.connections.accept(w.as(w.target), await tokenFrom(w, w.owner));
+        expect(merged).toMatchObject({ _id: (mine as ConnectionView)._id, access: 5 });
+        expect(merged.creator._id).toBe(w.owner);
+        const id = (mine as ConnectionView)._id;
+        await expect(w.world.connections.delete(w.as(erin), id)).rejects.toMatchObject({
+          code: "cortex.accessDenied.connection",
+        });
+        expect(await w.world.connections.resolveAccess(w.org, w.target, w.ctx)).toBe(5);
+      } finally {
+        await factory.teardown?.(w.world);
+      }
+    });
+
+    it("a Share holder still removes a grant of its own that another account's request did not raise (docs/behaviour.md §7)", async () => {
+      const w = await exampleWorld(factory);
+      try {
+        const erin = await shareHolder(w);
+        const [invite] = await w.world.connections.create(w.as(erin), w.ctx, [{ _id: w.target, access: 4 }]);
+        await w.world.connections.accept(w.as(w.target), await tokenFrom(w, erin));
+        // The owner's request adds a role only: the access stays Erin's grant.
+        await w.world.connections.create(w.as(w.owner), w.ctx, [
+          { _id: w.target, access: 2, roles: ["r_extra"] },
+        ]);
+        await expect(w.world.connections.delete(w.as(erin), (invite as ConnectionView)._id)).resolves.toBe(
+          true,
+        );
+        expect(await w.world.connections.resolveAccess(w.org, w.target, w.ctx)).toBe(0);
+      } finally {
+        await factory.teardown?.(w.world);
+      }
+    });
+
     it("create asking for Reserved (3) never grants Reserved: it rounds down to Connected (docs/behaviour.md §2)", async () => {
       const w = await exampleWorld(factory);
       try {
@@ -956,4 +1021,20 @@ export function facadeModelContract(
       }
     });
   });
+}
+
+/** Adds a third verified account holding Share on the example context: an equal of the target once it has Share. */
+async function shareHolder(w: Awaited<ReturnType<typeof exampleWorld>>): Promise<string> {
+  const erin = M_ACCOUNTS[2];
+  await w.world.addAccount(w.org, { ...erin, name: {} });
+  await w.world.grantHostAccess(w.org, erin._id, w.ctx, 5);
+  return erin._id;
+}
+
+/** The token of the target's pending invitation from `creator` on the example context, as the target sees it. */
+async function tokenFrom(w: Awaited<ReturnType<typeof exampleWorld>>, creator: string): Promise<string> {
+  const listed = await w.world.connections.list(w.as(w.target), { show: "target", state: 0 });
+  const view = listed.data.find((c) => c.creator._id === creator);
+  if (view?.token === undefined) throw new Error("the target has no pending invitation from that creator");
+  return view.token;
 }

@@ -394,6 +394,8 @@ export function modelCreate(
         roles,
         shownAccount: active.account,
         commit: () => {
+          // The account that raises the access becomes the creator (docs/behaviour.md §7).
+          if (access > active.access) active.creator = caller;
           active.access = access;
           active.roles = new Set(roles);
           active.creatorLevel = Math.max(active.creatorLevel, callerAccess);
@@ -546,6 +548,7 @@ export function modelAccept(m: Model, o: number, caller: string, token: string):
   const active = activeOf(org, conn.ctx, caller);
   let stored: MConn;
   if (active !== undefined) {
+    if (conn.access > active.access) active.creator = conn.creator;
     active.access = Math.max(active.access, conn.access);
     active.roles = new Set([...active.roles, ...conn.roles]);
     active.creatorLevel = Math.max(active.creatorLevel, conn.creatorLevel);

@@ -13,6 +13,7 @@ type Break = (repo: ConnectionRepository) => Partial<ConnectionRepository>;
 /** Every method of `repo`, delegating, with `overrides` in place of some. */
 function wrap(repo: ConnectionRepository, overrides: Partial<ConnectionRepository>): ConnectionRepository {
   return {
+    lockContext: (...a) => repo.lockContext(...a),
     findById: (...a) => repo.findById(...a),
     findPendingByTokenHash: (...a) => repo.findPendingByTokenHash(...a),
     activeAccess: (...a) => repo.activeAccess(...a),

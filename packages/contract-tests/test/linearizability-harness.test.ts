@@ -15,12 +15,12 @@ function factoryOf(store: () => UnitOfWork): LinearizabilityFactory {
 }
 
 /**
- * Fixed seed, so these tests are reproducible (memory under the scheduler is deterministic). On main the unbroken
- * store passes the first 3000 batches of this seed; other seeds find the race main still has in delete (see the
- * known failure in adapter-memory's contract test), which is why the seed is fixed. No shrinking: the first
+ * Fixed seed, so these tests are reproducible (memory under the scheduler is deterministic): with it, the first
+ * counterexample each broken store gives is the lost revocation the cases look for (other seeds may stop first at
+ * another outcome no serial order gives). The unbroken store passes every seed. No shrinking: the first
  * counterexample is enough.
  */
-const SEED = 53;
+const SEED = 2;
 const control = { seed: SEED, numRuns: 300 } as const;
 const broken = { seed: SEED, numRuns: 1000, endOnFailure: true } as const;
 const NOT_SERIAL = /no serial order of the batch gives what the adapter gave/;

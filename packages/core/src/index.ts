@@ -34,6 +34,7 @@ export * from "./domain/connection.js";
 export * from "./domain/errors.js";
 export * from "./domain/events.js";
 export * from "./domain/expiry.js";
+export * from "./domain/grants.js";
 export * from "./domain/notices.js";
 export * from "./domain/settings.js";
 export * from "./domain/targets.js";

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import ts from "typescript";
 import { describe, expect, it } from "vitest";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -76,4 +77,34 @@ describe("@conn/core layering", () => {
     });
     expect(missing).toEqual([]);
   });
+
+  it("keeps every function at most 80 lines, so decisions stay small enough to read and test", () => {
+    expect(sources.flatMap((f) => longFunctions(f.path, f.text))).toEqual([]);
+  });
+
+  it("the function-length check finds a long function (so it can fail)", () => {
+    const body = Array.from({ length: MAX_FUNCTION_LINES }, (_, i) => `  const v${i} = ${i};`).join("\n");
+    expect(longFunctions("x.ts", `const f = () => {\n${body}\n};`)).toEqual([
+      `x.ts:1 (${MAX_FUNCTION_LINES + 2} lines)`,
+    ]);
+  });
 });
+
+/** The longest function @conn/core allows, in lines from its first token to its closing brace. */
+const MAX_FUNCTION_LINES = 80;
+
+/** The functions (of any kind, nested too) of a source file longer than {@link MAX_FUNCTION_LINES}. */
+function longFunctions(path: string, text: string): string[] {
+  const file = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
+  const found: string[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isFunctionLike(node) && "body" in node && node.body !== undefined) {
+      const first = file.getLineAndCharacterOfPosition(node.getStart(file)).line;
+      const lines = file.getLineAndCharacterOfPosition(node.end).line - first + 1;
+      if (lines > MAX_FUNCTION_LINES) found.push(`${path}:${first + 1} (${lines} lines)`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return found;
+}

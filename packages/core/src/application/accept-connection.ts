@@ -1,17 +1,13 @@
-import {
-  type ConnectionRecord,
-  ConnectionState,
-  type ConnectionView,
-  snapshotOf,
-} from "../domain/connection.js";
+import { type ConnectionRecord, type ConnectionView, snapshotOf } from "../domain/connection.js";
 import { ConnectionError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
+import { activated } from "../domain/grants.js";
 import { type ConnectionsDeps, publish, requireCaller, SettingsCache, viewOf } from "./deps.js";
 import { findByToken, invalidToken, parseToken } from "./token-lookup.js";
 
 /**
- * Accepts a pending connection by token (docs/behaviour.md §6). Atomic: the pending record is claimed by compare-and-set, so
- * of many simultaneous accepts one wins and the others get `connectionToken`. If the target already holds an
+ * Accepts a pending connection by token (docs/behaviour.md §6). Atomic: under the context's lock the pending record is claimed by
+ * compare-and-set, so of many simultaneous accepts one wins and the others get `connectionToken`. If the target already holds an
  * active connection to the context, that one is upgraded; lesser pending invitations to the same target go.
  */
 export async function acceptConnection(
@@ -27,20 +23,11 @@ export async function acceptConnection(
   const now = deps.clock.now();
   const account = caller.account._id;
   const { active, events } = await deps.store.transaction(async (tx) => {
+    // Under the context's lock, a delete or create of this context waits for the accept and then sees its outcome.
+    await tx.connections.lockContext(caller.org, record.context);
     const claimed = await tx.connections.claimPending(caller.org, record._id, now);
     if (claimed === null || claimed.tokenHash !== record.tokenHash) throw invalidToken();
-    const target = { ...claimed.target, account };
-    const [active] = await tx.connections.saveActive([
-      {
-        ...claimed,
-        target,
-        state: ConnectionState.Active,
-        tokenHash: null,
-        tokenSeal: null,
-        expiresAt: null,
-        updated: now,
-      },
-    ]);
+    const [active] = await tx.connections.saveActive([activated(claimed, account, now)]);
     const stored = active as ConnectionRecord;
     const removed = await tx.connections.deleteSuperseded(caller.org, [
       { context: claimed.context, account, maxAccess: stored.access, exceptId: stored._id },

@@ -1,6 +1,6 @@
 import { match } from "ts-pattern";
 import { z } from "zod";
-import { type AccessLevel, grantedLevel, AccessLevel as Level } from "../domain/access-level.js";
+import { type AccessLevel, AccessLevel as Level } from "../domain/access-level.js";
 import {
   type ConnectionRecord,
   ConnectionState,
@@ -12,13 +12,15 @@ import {
 import { ConnectionError, type Fault, toFault } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
 import { expiresAt } from "../domain/expiry.js";
+import { type Grant, planTarget, type TargetPlan } from "../domain/grants.js";
 import type { NoticeKind, SealedNotice } from "../domain/notices.js";
-import { pluralOf } from "../domain/settings.js";
-import { type MergedTarget, mergeTargets, parseTargets, unionRoles } from "../domain/targets.js";
+import { type ObjectSettings, type OrgSettings, pluralOf } from "../domain/settings.js";
+import { type ConnectionTarget, type MergedTarget, mergeTargets, parseTargets } from "../domain/targets.js";
 import { type ContextRef, contextSchema, contextSourceSchema } from "../domain/values.js";
 import type { Account } from "../ports/account-directory.js";
 import type { SupersededPending } from "../ports/connection-repository.js";
-import { type ConnectionsDeps, effectiveAccess, publish, requireCaller } from "./deps.js";
+import type { TransactionalStores } from "../ports/unit-of-work.js";
+import { type Caller, type ConnectionsDeps, effectiveAccess, publish, requireCaller } from "./deps.js";
 
 /** Options of a create request: `contextSource`, the property that caused the invitation (docs/behaviour.md §3). */
 export const createOptionsSchema = z.object({ contextSource: contextSourceSchema.optional() }).strict();
@@ -46,31 +48,29 @@ export function parseContext(context: unknown): ContextRef {
   return parsed.data;
 }
 
-/** The plan for one merged target: a record to save, or a fault. */
-type Plan =
-  | { kind: "fault"; error: ConnectionError }
-  | {
-      kind: "pending";
-      record: ConnectionRecord;
-      event: "connection.created" | "connection.reinvited";
-      token: string;
-      /** For a re-invitation: the stored invitation it must merge into. */
-      expectId?: string;
-    }
-  | {
-      kind: "active";
-      record: ConnectionRecord;
-      event: "connection.created" | "connection.upgraded";
-      previous?: number;
-      /** For an upgrade: the stored active connection it must merge into. */
-      expectId?: string;
-    };
+/** A target's plan with the record it stores: the plan's grant on a fresh id, with a fresh token when pending. */
+type Planned =
+  | { plan: Extract<TargetPlan, { kind: "fault" }> }
+  | { plan: Exclude<TargetPlan, { kind: "fault" }>; record: ConnectionRecord; token?: string };
 
 /** Thrown inside the transaction when a record the plan merges into changed under it: the attempt is run again. */
 class StaleSnapshot extends Error {}
 
 /** Attempts of a create transaction whose snapshot went stale under a concurrent accept or delete. */
 const CREATE_ATTEMPTS = 3;
+
+/** A create request that passed the whole-request checks, with everything its targets' plans need. */
+interface CheckedRequest {
+  caller: Caller;
+  context: ContextRef;
+  contextSource: string | null;
+  settings: ObjectSettings;
+  orgSettings: OrgSettings;
+  callerAccess: AccessLevel;
+  merged: MergedTarget[];
+  accounts: Map<string, Account>;
+  autoFaults: Map<number, ConnectionError>;
+}
 
 /**
  * Creates connections on one context to many targets (docs/behaviour.md §5). Whole-request checks fail the request with no
@@ -83,6 +83,33 @@ export async function createConnections(
   targetsInput: unknown,
   options?: unknown,
 ): Promise<CreateResultEntry[]> {
+  const request = await checkRequest(deps, principal, contextInput, targetsInput, options);
+  const now = deps.clock.now();
+  const { planned, stored, events } = await withFreshSnapshot(() =>
+    deps.store.transaction((tx) => createIn(tx, deps, request, now)),
+  );
+  await publish(deps, events);
+  const plural = pluralOf(request.settings, request.context.object);
+  return planned.map((p, i): CreateResultEntry => {
+    const t = request.merged[i] as MergedTarget;
+    if (p.plan.kind === "fault") {
+      return {
+        ...toFault(p.plan.error),
+        target: t.viaEmail ? { email: t.email as string } : { _id: t.account as string },
+      };
+    }
+    return toConnectionView(stored.get(i) as ConnectionRecord, { plural, viewerIsTarget: false });
+  });
+}
+
+/** Checks 1–4 of docs/behaviour.md §5, in order, and loads what the targets' plans need; writes nothing. */
+async function checkRequest(
+  deps: ConnectionsDeps,
+  principal: unknown,
+  contextInput: unknown,
+  targetsInput: unknown,
+  options: unknown,
+): Promise<CheckedRequest> {
   const caller = await requireCaller(deps, principal);
   const { org } = caller;
   const context = parseContext(contextInput);
@@ -94,8 +121,6 @@ export async function createConnections(
       path: issue?.path.join(".") || "options",
     });
   }
-  const contextSource = parsedOptions.data.contextSource ?? null;
-
   // 1–3: the object, the caller's verification, the caller's Share access.
   const [settings, orgSettings] = await Promise.all([
     deps.contexts.objectSettings(org, context.object),
@@ -112,9 +137,33 @@ export async function createConnections(
     throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
   const callerAccess = await effectiveAccess(deps, org, caller.account._id, context);
   if (callerAccess < Level.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
-
   // 4: the targets.
   const parsed = parseTargets(targetsInput);
+  checkTargets(parsed, caller, settings, context);
+  const { accounts, emailToAccount } = await loadAccounts(deps, org, parsed);
+  const merged = mergeTargets(parsed, (email) => emailToAccount.get(email));
+  const autoFaults = await autoFaultsOf(deps, caller, settings, merged, accounts);
+  const contextSource = parsedOptions.data.contextSource ?? null;
+  return {
+    caller,
+    context,
+    contextSource,
+    settings,
+    orgSettings,
+    callerAccess,
+    merged,
+    accounts,
+    autoFaults,
+  };
+}
+
+/** The per-target checks of docs/behaviour.md §5 step 4 that fail the whole request: self, `auto` without an id or not allowed. */
+function checkTargets(
+  parsed: readonly ConnectionTarget[],
+  caller: Caller,
+  settings: ObjectSettings,
+  context: ContextRef,
+): void {
   parsed.forEach((t, i) => {
     if (t._id === caller.account._id || t.email === caller.account.email) {
       throw new ConnectionError("cortex.invalidArgument.connectionTarget", {
@@ -128,15 +177,22 @@ export async function createConnections(
       throw new ConnectionError("cortex.invalidArgument.autoConnectionRequiresId", { path: `targets[${i}]` });
     }
   });
-  if (parsed.some((t) => t.auto === true)) {
-    if (settings.requireAccept) throw new ConnectionError("cortex.invalidArgument.requireConnectionAccept");
-    // A connection to an account is a connection between people: it is always accepted, never applied at once.
-    if (context.object === "account") {
-      throw new ConnectionError("cortex.invalidArgument.requireConnectionAccept", {
-        reason: "connections on an account context must be accepted",
-      });
-    }
+  if (!parsed.some((t) => t.auto === true)) return;
+  if (settings.requireAccept) throw new ConnectionError("cortex.invalidArgument.requireConnectionAccept");
+  // A connection to an account is a connection between people: it is always accepted, never applied at once.
+  if (context.object === "account") {
+    throw new ConnectionError("cortex.invalidArgument.requireConnectionAccept", {
+      reason: "connections on an account context must be accepted",
+    });
   }
+}
+
+/** Loads the targets' accounts by id and by email; unknown ids fail the request with `notFound.account`. */
+async function loadAccounts(
+  deps: ConnectionsDeps,
+  org: string,
+  parsed: readonly ConnectionTarget[],
+): Promise<{ accounts: Map<string, Account>; emailToAccount: Map<string, string> }> {
   const ids = [...new Set(parsed.flatMap((t) => (t._id === undefined ? [] : [t._id])))];
   const emails = [...new Set(parsed.flatMap((t) => (t.email === undefined ? [] : [t.email])))];
   const [byId, byEmail] = await Promise.all([
@@ -151,20 +207,24 @@ export async function createConnections(
       reason: `unknown account(s): ${missing.join(", ")}`,
     });
   }
-  const emailToAccount = new Map(byEmail.map((a) => [a.email, a._id]));
-  /** The email a target's earlier invitations may carry: its own, or its account's. */
-  const matchEmail = (t: MergedTarget): string | null =>
-    t.email ?? (t.account === null ? null : (accounts.get(t.account)?.email ?? null));
-  const merged = mergeTargets(parsed, (email) => emailToAccount.get(email));
+  return { accounts, emailToAccount: new Map(byEmail.map((a) => [a.email, a._id])) };
+}
 
-  // Auto connections also need the object's requiredAccess on the target's account, and a verified target.
+/** Auto connections also need the object's requiredAccess on the target's account, and a verified target. */
+async function autoFaultsOf(
+  deps: ConnectionsDeps,
+  caller: Caller,
+  settings: ObjectSettings,
+  merged: readonly MergedTarget[],
+  accounts: ReadonlyMap<string, Account>,
+): Promise<Map<number, ConnectionError>> {
   const autoFaults = new Map<number, ConnectionError>();
   await Promise.all(
     merged
       .filter((t) => t.auto && t.account !== null)
       .map(async (t) => {
         const account = accounts.get(t.account as string);
-        const onAccount = await deps.contexts.accessOf(org, caller.account._id, {
+        const onAccount = await deps.contexts.accessOf(caller.org, caller.account._id, {
           object: "account",
           _id: t.account as string,
         });
@@ -180,229 +240,254 @@ export async function createConnections(
         }
       }),
   );
+  return autoFaults;
+}
 
-  const now = deps.clock.now();
-  const expiry = expiresAt(now, orgSettings.pendingConnectionExpiry);
-  const plural = pluralOf(settings, context.object);
+/** The email a target's earlier invitations may carry: its own, or its account's. */
+function matchEmail(t: MergedTarget, accounts: ReadonlyMap<string, Account>): string | null {
+  return t.email ?? (t.account === null ? null : (accounts.get(t.account)?.email ?? null));
+}
 
-  const { plans, stored, events } = await withFreshSnapshot(() =>
-    deps.store.transaction(async (tx) => {
-      const snapshot = await tx.connections.findForCreate(
-        org,
-        context,
-        caller.account._id,
-        {
-          accounts: merged.flatMap((t) => (t.account === null ? [] : [t.account])),
-          emails: merged.flatMap((t) => {
-            const email = matchEmail(t);
-            return email === null ? [] : [email];
-          }),
-        },
-        now,
-      );
-      const plans = merged.map((t): Plan => {
-        const fault = autoFaults.get(t.index);
-        if (fault !== undefined) return { kind: "fault", error: fault };
-        const granted = grantedLevel(callerAccess, t.access, settings.shareChain);
-        const active =
-          t.account === null ? undefined : snapshot.active.find((a) => a.target.account === t.account);
-        if (active !== undefined) {
-          const addsRoles = t.roles.some((r) => !active.roles.includes(r));
-          if (granted <= active.access && !addsRoles) {
-            return { kind: "fault", error: new ConnectionError("cortex.conflict.connectionExists") };
-          }
-          return {
-            kind: "active",
-            event: "connection.upgraded",
-            previous: active.access,
-            expectId: active._id,
-            record: {
-              ...active,
-              // A fresh id: saveActive keeps the stored id when it merges, so a different id back means the active
-              // connection was deleted meanwhile and this would recreate it (see StaleSnapshot).
-              _id: deps.ids.next(),
-              access: Math.max(active.access, granted) as AccessLevel,
-              roles: unionRoles(active.roles, t.roles),
-              updated: now,
-            },
-          };
-        }
-        if (t.auto) {
-          return {
-            kind: "active",
-            event: "connection.created",
-            record: newRecord(t, granted, ConnectionState.Active),
-          };
-        }
-        const issued = deps.tokens.issue();
-        const existing = snapshot.pending.find(
-          (p) =>
-            (t.account !== null && p.target.account === t.account) ||
-            (p.target.email !== null && p.target.email === matchEmail(t)),
-        );
-        if (existing !== undefined) {
-          return {
-            kind: "pending",
-            event: "connection.reinvited",
-            token: issued.token,
-            expectId: existing._id,
-            record: {
-              ...existing,
-              // A fresh id: savePending keeps the stored id when it merges, so a different id back means an accept
-              // claimed the invitation meanwhile (see StaleSnapshot) — and it never collides with the accepted id.
-              _id: deps.ids.next(),
-              access: Math.max(existing.access, granted) as AccessLevel,
-              roles: unionRoles(existing.roles, t.roles),
-              // An unbound email invitation whose person has registered since is bound to the account now.
-              target: {
-                ...existing.target,
-                account: existing.target.account ?? t.account,
-                name: t.name ?? existing.target.name,
-              },
-              tokenHash: issued.hash,
-              tokenSeal: issued.seal,
-              expiresAt: expiry,
-              updated: now,
-            },
-          };
-        }
-        const record = newRecord(t, granted, ConnectionState.Pending);
-        record.tokenHash = issued.hash;
-        record.tokenSeal = issued.seal;
-        record.expiresAt = expiry;
-        return { kind: "pending", event: "connection.created", token: issued.token, record };
-      });
-
-      const pending = plans.flatMap((p) => (p.kind === "pending" ? [p.record] : []));
-      const active = plans.flatMap((p) => (p.kind === "active" ? [p.record] : []));
-      const [savedPending, savedActive] = [
-        pending.length > 0 ? await tx.connections.savePending(pending, now) : [],
-        active.length > 0 ? await tx.connections.saveActive(active) : [],
-      ];
-      const stored = new Map<number, ConnectionRecord>();
-      let pi = 0;
-      let ai = 0;
-      plans.forEach((p, i) => {
-        if (p.kind === "pending") stored.set(i, savedPending[pi++] as ConnectionRecord);
-        if (p.kind === "active") stored.set(i, savedActive[ai++] as ConnectionRecord);
-        // The record this plan merges into was claimed or deleted after the snapshot: plan again from a new one, so
-        // the outcome is one some serial order of the two calls gives.
-        if (p.kind !== "fault" && p.expectId !== undefined && stored.get(i)?._id !== p.expectId)
-          throw new StaleSnapshot();
-      });
-
-      const superseded: SupersededPending[] = [];
-      const notices: { id: string; org: string; notice: SealedNotice; availableAt: Date }[] = [];
-      const events: ConnectionEvent[] = [];
-      plans.forEach((p, i) => {
-        if (p.kind === "fault") return;
-        const record = stored.get(i) as ConnectionRecord;
-        const t = merged[i] as MergedTarget;
-        const event: ConnectionEvent = {
-          type: p.event,
-          org,
-          at: now,
-          actor: caller.account._id,
-          connection: snapshotOf(record),
-        };
-        if (p.kind === "active" && p.previous !== undefined) event.previousAccess = p.previous;
-        events.push(event);
-        if (p.kind === "active" && record.target.account !== null) {
-          superseded.push({ context, account: record.target.account, maxAccess: record.access });
-        }
-        const kind = match({ plan: p.kind, event: p.event, hasAccount: record.target.account !== null })
-          .returnType<NoticeKind | null>()
-          .with({ plan: "pending", hasAccount: true }, () => "invite-existing-user")
-          .with({ plan: "pending", hasAccount: false }, () => "invite-new-user")
-          .with({ plan: "active", event: "connection.created" }, () =>
-            settings.sendNotifications ? "connection-created" : null,
-          )
-          .otherwise(() => null);
-        if (kind === null) return;
-        const account = record.target.account === null ? undefined : accounts.get(record.target.account);
-        const id = deps.ids.next();
-        notices.push({
-          id,
-          org,
-          availableAt: now,
-          notice: {
-            kind,
-            idempotencyKey: `${org}:${id}`,
-            org: { code: org, name: orgSettings.name },
-            recipient: {
-              account: record.target.account,
-              email: account?.email ?? (record.target.email as string),
-              name: t.name ?? account?.name ?? null,
-            },
-            context: {
-              object: context.object,
-              _id: context._id,
-              path: `/${plural}/${context._id}`,
-              label: settings.label ?? null,
-            },
-            connectionId: record._id,
-            access: record.access,
-            creator: { _id: caller.account._id, name: caller.account.name },
-            tokenSeal: p.kind === "pending" ? record.tokenSeal : null,
-            acceptUrlBase: p.kind === "pending" ? (orgSettings.connectionUrl ?? null) : null,
-            expiresAt: p.kind === "pending" ? record.expiresAt : null,
-          },
-        });
-      });
-      if (superseded.length > 0) {
-        const removed = await tx.connections.deleteSuperseded(org, superseded);
-        for (const r of removed) {
-          events.push({
-            type: "connection.superseded",
-            org,
-            at: now,
-            actor: caller.account._id,
-            connection: snapshotOf(r),
-          });
-        }
-      }
-      if (notices.length > 0) await tx.outbox.enqueue(notices);
-      return { plans, stored, events };
-    }),
+/** The create transaction: plans every target on the rows it reads, saves them, supersedes, enqueues notices. */
+async function createIn(
+  tx: TransactionalStores,
+  deps: ConnectionsDeps,
+  request: CheckedRequest,
+  now: Date,
+): Promise<{ planned: Planned[]; stored: Map<number, ConnectionRecord>; events: ConnectionEvent[] }> {
+  const { caller, context, merged, accounts } = request;
+  const { org } = caller;
+  // Under the context's lock, the rows read next stay as read until the transaction ends.
+  await tx.connections.lockContext(org, context);
+  const snapshot = await tx.connections.findForCreate(
+    org,
+    context,
+    caller.account._id,
+    {
+      accounts: merged.flatMap((t) => (t.account === null ? [] : [t.account])),
+      emails: merged.flatMap((t) => {
+        const email = matchEmail(t, accounts);
+        return email === null ? [] : [email];
+      }),
+    },
+    now,
   );
-
-  await publish(deps, events);
-  return plans.map((p, i): CreateResultEntry => {
-    const t = merged[i] as MergedTarget;
-    if (p.kind === "fault") {
-      return {
-        ...toFault(p.error),
-        target: t.viaEmail ? { email: t.email as string } : { _id: t.account as string },
-      };
-    }
-    return toConnectionView(stored.get(i) as ConnectionRecord, { plural, viewerIsTarget: false });
+  const planned = merged.map((t) => {
+    const email = matchEmail(t, accounts);
+    const plan = planTarget({
+      caller: caller.account._id,
+      callerAccess: request.callerAccess,
+      shareChain: request.settings.shareChain,
+      request: t,
+      autoFault: request.autoFaults.get(t.index),
+      active: t.account === null ? undefined : snapshot.active.find((a) => a.target.account === t.account),
+      pending: snapshot.pending.find(
+        (p) =>
+          (t.account !== null && p.target.account === t.account) ||
+          (p.target.email !== null && p.target.email === email),
+      ),
+    });
+    return recordFor(deps, request, t, plan, now);
   });
+  const stored = await saveAll(tx, planned, now);
+  const events = planned.flatMap((p, i) => eventOf(p, stored.get(i), org, caller.account._id, now));
+  const superseded = planned.flatMap((p, i): SupersededPending[] => {
+    const record = stored.get(i);
+    if (p.plan.kind === "fault" || record === undefined || record.state !== ConnectionState.Active) return [];
+    return [{ context, account: record.target.account as string, maxAccess: record.access }];
+  });
+  if (superseded.length > 0) {
+    for (const r of await tx.connections.deleteSuperseded(org, superseded)) {
+      events.push({
+        type: "connection.superseded",
+        org,
+        at: now,
+        actor: caller.account._id,
+        connection: snapshotOf(r),
+      });
+    }
+  }
+  const notices = planned.flatMap((p, i) =>
+    noticeOf(deps, request, p, merged[i] as MergedTarget, stored.get(i), now),
+  );
+  if (notices.length > 0) await tx.outbox.enqueue(notices);
+  return { planned, stored, events };
+}
 
-  function newRecord(
-    t: MergedTarget,
-    access: AccessLevel,
-    state: ConnectionRecord["state"],
-  ): ConnectionRecord {
-    const target = { account: t.account, email: t.email, name: t.name };
+/** Builds the record a plan stores: fresh ids (see {@link saveAll}), a fresh token and expiry for invitations. */
+function recordFor(
+  deps: ConnectionsDeps,
+  request: CheckedRequest,
+  t: MergedTarget,
+  plan: TargetPlan,
+  now: Date,
+): Planned {
+  if (plan.kind === "fault") return { plan };
+  const { grant } = plan;
+  if (plan.kind === "upgrade") {
+    // A fresh id: saveActive keeps the stored id when it merges, so a different id back means the active
+    // connection was deleted meanwhile and this would recreate it (see StaleSnapshot).
+    return { plan, record: { ...plan.existing, ...grant, _id: deps.ids.next(), updated: now } };
+  }
+  if (plan.kind === "new" && plan.state === ConnectionState.Active) {
+    return { plan, record: newRecord(deps, request, t, grant, ConnectionState.Active, now) };
+  }
+  const issued = deps.tokens.issue();
+  const invitation = {
+    tokenHash: issued.hash,
+    tokenSeal: issued.seal,
+    expiresAt: expiresAt(now, request.orgSettings.pendingConnectionExpiry),
+    updated: now,
+  };
+  if (plan.kind === "reinvite") {
+    const { existing } = plan;
+    // A fresh id: savePending keeps the stored id when it merges, so a different id back means an accept claimed the
+    // invitation meanwhile (see StaleSnapshot) — and it never collides with the accepted id. An unbound email
+    // invitation whose person has registered since is bound to the account now.
+    const target = {
+      ...existing.target,
+      account: existing.target.account ?? t.account,
+      name: t.name ?? existing.target.name,
+    };
     return {
-      org,
-      _id: deps.ids.next(),
-      access,
-      roles: [...t.roles],
-      context: { ...context },
-      contextSource,
-      created: now,
-      updated: now,
-      creator: caller.account._id,
-      target,
-      viaEmail: t.viaEmail,
-      targetKey: targetKeyOf(target, t.viaEmail),
-      state,
-      tokenHash: null,
-      tokenSeal: null,
-      expiresAt: null,
+      plan,
+      token: issued.token,
+      record: { ...existing, ...grant, ...invitation, _id: deps.ids.next(), target },
     };
   }
+  const record = { ...newRecord(deps, request, t, grant, ConnectionState.Pending, now), ...invitation };
+  return { plan, token: issued.token, record };
+}
+
+/** A new record for a target with a grant, in a state. */
+function newRecord(
+  deps: ConnectionsDeps,
+  request: CheckedRequest,
+  t: MergedTarget,
+  grant: Grant,
+  state: ConnectionRecord["state"],
+  now: Date,
+): ConnectionRecord {
+  const target = { account: t.account, email: t.email, name: t.name };
+  return {
+    org: request.caller.org,
+    _id: deps.ids.next(),
+    access: grant.access,
+    roles: [...grant.roles],
+    context: { ...request.context },
+    contextSource: request.contextSource,
+    created: now,
+    updated: now,
+    creator: grant.creator,
+    target,
+    viaEmail: t.viaEmail,
+    targetKey: targetKeyOf(target, t.viaEmail),
+    state,
+    tokenHash: null,
+    tokenSeal: null,
+    expiresAt: null,
+  };
+}
+
+/**
+ * Saves the planned records (one statement per state, whatever the number of targets); the stored record of each
+ * plan by index. Throws {@link StaleSnapshot} when a record a plan merges into was claimed or deleted after the
+ * snapshot, so the request is planned again from a new one and the outcome is one some serial order gives.
+ */
+async function saveAll(
+  tx: TransactionalStores,
+  planned: readonly Planned[],
+  now: Date,
+): Promise<Map<number, ConnectionRecord>> {
+  const records = (state: ConnectionState) =>
+    planned.flatMap((p) => ("record" in p && p.record.state === state ? [p.record] : []));
+  const pending = records(ConnectionState.Pending);
+  const active = records(ConnectionState.Active);
+  const savedPending = pending.length > 0 ? await tx.connections.savePending(pending, now) : [];
+  const savedActive = active.length > 0 ? await tx.connections.saveActive(active) : [];
+  const stored = new Map<number, ConnectionRecord>();
+  let pi = 0;
+  let ai = 0;
+  planned.forEach((p, i) => {
+    if (!("record" in p)) return;
+    const saved = p.record.state === ConnectionState.Pending ? savedPending[pi++] : savedActive[ai++];
+    stored.set(i, saved as ConnectionRecord);
+    const expectId = p.plan.kind === "new" ? undefined : p.plan.existing._id;
+    if (expectId !== undefined && saved?._id !== expectId) throw new StaleSnapshot();
+  });
+  return stored;
+}
+
+/** The event a stored plan publishes after commit. */
+function eventOf(
+  p: Planned,
+  record: ConnectionRecord | undefined,
+  org: string,
+  actor: string,
+  now: Date,
+): ConnectionEvent[] {
+  if (p.plan.kind === "fault" || record === undefined) return [];
+  const type = match(p.plan.kind)
+    .with("new", () => "connection.created" as const)
+    .with("reinvite", () => "connection.reinvited" as const)
+    .with("upgrade", () => "connection.upgraded" as const)
+    .exhaustive();
+  const event: ConnectionEvent = { type, org, at: now, actor, connection: snapshotOf(record) };
+  if (p.plan.kind === "upgrade") event.previousAccess = p.plan.previous;
+  return [event];
+}
+
+/** The notice a stored plan enqueues: invitations always, a new `auto` connection when the object notifies. */
+function noticeOf(
+  deps: ConnectionsDeps,
+  request: CheckedRequest,
+  p: Planned,
+  t: MergedTarget,
+  record: ConnectionRecord | undefined,
+  now: Date,
+): { id: string; org: string; notice: SealedNotice; availableAt: Date }[] {
+  if (p.plan.kind === "fault" || record === undefined) return [];
+  const { caller, context, settings, orgSettings, accounts } = request;
+  const pending = record.state === ConnectionState.Pending;
+  const kind = match({ pending, created: p.plan.kind === "new", hasAccount: record.target.account !== null })
+    .returnType<NoticeKind | null>()
+    .with({ pending: true, hasAccount: true }, () => "invite-existing-user")
+    .with({ pending: true, hasAccount: false }, () => "invite-new-user")
+    .with({ pending: false, created: true }, () => (settings.sendNotifications ? "connection-created" : null))
+    .otherwise(() => null);
+  if (kind === null) return [];
+  const account = record.target.account === null ? undefined : accounts.get(record.target.account);
+  const id = deps.ids.next();
+  const plural = pluralOf(settings, context.object);
+  return [
+    {
+      id,
+      org: caller.org,
+      availableAt: now,
+      notice: {
+        kind,
+        idempotencyKey: `${caller.org}:${id}`,
+        org: { code: caller.org, name: orgSettings.name },
+        recipient: {
+          account: record.target.account,
+          email: account?.email ?? (record.target.email as string),
+          name: t.name ?? account?.name ?? null,
+        },
+        context: {
+          object: context.object,
+          _id: context._id,
+          path: `/${plural}/${context._id}`,
+          label: settings.label ?? null,
+        },
+        connectionId: record._id,
+        access: record.access,
+        creator: { _id: caller.account._id, name: caller.account.name },
+        tokenSeal: pending ? record.tokenSeal : null,
+        acceptUrlBase: pending ? (orgSettings.connectionUrl ?? null) : null,
+        expiresAt: pending ? record.expiresAt : null,
+      },
+    },
+  ];
 }
 
 /** Runs a create transaction, again (up to {@link CREATE_ATTEMPTS} in all) when its snapshot went stale. */

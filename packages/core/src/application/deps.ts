@@ -5,6 +5,7 @@ import type { ConnectionEvent } from "../domain/events.js";
 import { type ObjectSettings, pluralOf } from "../domain/settings.js";
 import { type ContextRef, connectionIdSchema, type Principal, principalSchema } from "../domain/values.js";
 import type { Account, AccountDirectory } from "../ports/account-directory.js";
+import type { ConnectionRepository } from "../ports/connection-repository.js";
 import type { ContextAccess, OrgDirectory } from "../ports/context-access.js";
 import type { Clock, EventPublisher, IdGenerator, TokenService } from "../ports/services.js";
 import type { UnitOfWork } from "../ports/unit-of-work.js";
@@ -78,16 +79,20 @@ export function parseId(id: unknown, path = "id"): string {
   return parsed.data;
 }
 
-/** The effective access of docs/behaviour.md §9: the higher of the host's own access and the active connection's. */
+/**
+ * The effective access of docs/behaviour.md §9: the higher of the host's own access and the active connection's, read through
+ * `connections` (a transaction's repository when the answer decides a change in it).
+ */
 export async function effectiveAccess(
   deps: ConnectionsDeps,
   org: string,
   account: string,
   context: ContextRef,
+  connections: ConnectionRepository = deps.store.connections,
 ): Promise<AccessLevel> {
   const [own, connected] = await Promise.all([
     deps.contexts.accessOf(org, account, context),
-    deps.store.connections.activeAccess(org, context, account),
+    connections.activeAccess(org, context, account),
   ]);
   return Math.max(own, connected ?? 0) as AccessLevel;
 }

@@ -13,6 +13,7 @@ export async function rejectConnection(
   const record = await findByToken(deps, org, token, caller);
   const now = deps.clock.now();
   const removed = await deps.store.transaction(async (tx) => {
+    await tx.connections.lockContext(org, record.context);
     const claimed = await tx.connections.claimPending(org, record._id, now);
     if (claimed === null || claimed.tokenHash !== record.tokenHash) throw invalidToken();
     return claimed;

@@ -53,6 +53,13 @@ export interface SupersededPending {
  * Records go in and come out as copies; adapters never hand out what they store.
  */
 export interface ConnectionRepository {
+  /**
+   * Takes the lock of one context's connections until the transaction ends (outside a transaction it is let go at
+   * once). Every use case that changes a context's connections takes it first and decides on rows it reads after, so
+   * changes to one context run one after another and every outcome is one some serial order of the calls gives;
+   * holding one lock per transaction, taken before any row lock, they never deadlock on each other.
+   */
+  lockContext(org: string, context: ContextRef): Promise<void>;
   /** The record with this id in this org (any state; expired pending records are returned as null). */
   findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null>;
   /** The unexpired pending record whose token hash is `tokenHash`, or null. */
