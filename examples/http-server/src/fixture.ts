@@ -17,14 +17,14 @@ import { z } from "zod";
 /** The fixture `pnpm serve` loads when `CONN_FIXTURE` is not set: Alice, Bob and Carol of the seed. */
 export const DEFAULT_FIXTURE = fileURLToPath(new URL("../fixtures/demo.json", import.meta.url));
 
-/** The object name an instance uses to give access to an account (spec §5, `auto` connections). */
+/** The object name an instance uses to give access to an account (docs/behaviour.md §5, `auto` connections). */
 export const ACCOUNT_OBJECT = "account";
 
 const orgFixtureSchema = z
   .object({
     code: orgSchema,
     name: z.string().min(1),
-    /** Days; the library clamps it to 1..90 (spec §4). */
+    /** Days; the library clamps it to 1..90 (docs/behaviour.md §4). */
     pendingConnectionExpiry: z.number().optional(),
     connectionUrl: z.url().optional(),
   })

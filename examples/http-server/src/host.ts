@@ -113,7 +113,7 @@ export class FixtureContextAccess implements ContextAccess {
   }
 }
 
-/** The fixture's orgs and their settings (spec §10). */
+/** The fixture's orgs and their settings (docs/behaviour.md §10). */
 export class FixtureOrgDirectory implements OrgDirectory {
   private readonly orgs = new Map<string, OrgSettings>();
 

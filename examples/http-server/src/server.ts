@@ -71,7 +71,7 @@ export interface DemoAppParts {
 /**
  * The demo's Hono app: the `@conn/http` app, plus the DEMO-ONLY route `POST /{org}/v2/accounts`
  * `{ "email", "name"? }`, which registers a verified account with a new id and binds the pending invitations to its
- * email (`bindRegisteredAccount`, spec §8). Answers `201` with the account and `invitationsBound`. The route is
+ * email (`bindRegisteredAccount`, docs/behaviour.md §8). Answers `201` with the account and `invitationsBound`. The route is
  * added to the API's own app, so its answers get the same request ids, faults and error reporting.
  */
 export function createDemoApp({ conn, accounts, contexts, orgs, onUnexpectedError }: DemoAppParts): Hono {

@@ -7,7 +7,6 @@ import { A, B, C, client, FILE } from "./support.ts";
 
 const dir = fileURLToPath(new URL("..", import.meta.url));
 const root = fileURLToPath(new URL("../../..", import.meta.url));
-const tsx = `${root}node_modules/.bin/tsx`;
 
 /** The environment of a child: this one without any CONN_* setting, plus `extra`. */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -27,9 +26,12 @@ afterEach(() => {
   for (const child of running.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
 });
 
-/** Starts `tsx src/main.ts` as the package's `start` script does. */
+/** Starts `node --import tsx src/main.ts` as the package's `start` script does. */
 function start(env: Record<string, string>): Run {
-  const child = spawn(tsx, ["--conditions=@conn/source", "src/main.ts"], { cwd: dir, env: childEnv(env) });
+  const child = spawn(process.execPath, ["--import", "tsx", "--conditions=@conn/source", "src/main.ts"], {
+    cwd: dir,
+    env: childEnv(env),
+  });
   running.push(child);
   let out = "";
   let err = "";
@@ -49,9 +51,19 @@ it("the start script is what `pnpm serve` runs", () => {
   const pkg = JSON.parse(readFileSync(`${dir}package.json`, "utf8"));
   const rootPkg = JSON.parse(readFileSync(`${root}package.json`, "utf8"));
   expect(pkg.name).toBe("@conn/example-http-server");
-  expect(pkg.scripts.start).toBe("tsx --conditions=@conn/source src/main.ts");
-  expect(rootPkg.scripts.serve).toBe("pnpm --filter @conn/example-http-server start");
+  // exec: no shell stays between pnpm and node, so Ctrl-C reaches only node, which stops and exits 0.
+  expect(pkg.scripts.start).toBe("exec node --import tsx --conditions=@conn/source src/main.ts");
+  expect(rootPkg.scripts.serve).toBe("exec pnpm --filter @conn/example-http-server start");
 });
+
+it("Ctrl-C (SIGINT) stops it with exit code 0", async () => {
+  const run = start({ PORT: "0" });
+  await expect.poll(run.stdout, { timeout: 20_000 }).toContain("Ctrl-C stops");
+  run.child.kill("SIGINT");
+  expect(await run.exit).toEqual({ code: 0, signal: null });
+  expect(run.stdout()).toMatch(/SIGINT: stopping…\nstopped\n$/);
+  expect(run.stderr()).toBe("");
+}, 30_000);
 
 it("prints its URL and the demo accounts, serves the API, and stops cleanly on SIGTERM", async () => {
   const run = start({ PORT: "0" });

@@ -37,13 +37,16 @@ const emulator = await start({ host: "127.0.0.1", port: 0 });
 const endpoint = `http://127.0.0.1:${(emulator.address() as AddressInfo).port}`;
 console.log(`SES emulator: ${endpoint}`);
 
-const conn = await createConnectionsContainer({
-  persistence: { kind: "postgres", url: databaseUrl },
-  schema,
-  tokenKey: process.env.CONN_TOKEN_KEY || "0123456789abcdef".repeat(4),
-  notices: { kind: "ses", from: "Acme Health <no-reply@acme.example>", region: "us-east-1", endpoint },
-  relay: { intervalMs: 50, maxAttempts: 5, batchSize: 50 },
-});
+const conn = await createConnectionsContainer(
+  {
+    persistence: { kind: "postgres", url: databaseUrl },
+    schema,
+    tokenKey: process.env.CONN_TOKEN_KEY || "0123456789abcdef".repeat(4),
+    notices: { kind: "ses", from: "Acme Health <no-reply@acme.example>", region: "us-east-1", endpoint },
+    relay: { intervalMs: 50, maxAttempts: 5, batchSize: 50 },
+  },
+  { inMemoryHostPorts: true },
+);
 console.log(`PostgreSQL: ${databaseUrl.replace(/\/\/[^@]*@/, "//…@")}, schema ${schema}`);
 
 const ORG = "acme";

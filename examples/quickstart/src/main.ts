@@ -4,6 +4,8 @@
  * connections live in an embedded PostgreSQL directory and survive between runs; with `CONN_DATABASE_URL` they live
  * on a PostgreSQL server (see docs/configuration.md).
  */
+
+import { resolve } from "node:path";
 import type {
   InMemoryAccountDirectory,
   InMemoryContextAccess,
@@ -25,10 +27,14 @@ const C = "5f0000000000000000000c03"; // Carol, a nurse
 const D = "5f0000000000000000000d04"; // Dan, who registers later
 const patientFile = { object: "c_patient_file", _id: "5f00000000000000000f11e1" };
 
-const conn = await createConnectionsContainer(configFromEnv());
+// pnpm runs this script in examples/quickstart: a relative CONN_PGLITE_DIR means relative to where `pnpm demo` was
+// typed (INIT_CWD), not to this folder.
+const env = { ...process.env };
+if (env.CONN_PGLITE_DIR) env.CONN_PGLITE_DIR = resolve(env.INIT_CWD ?? process.cwd(), env.CONN_PGLITE_DIR);
+const conn = await createConnectionsContainer(configFromEnv(env), { inMemoryHostPorts: true });
 const { connections } = conn;
 // The host's own world. A real host registers ports over its own tables (docs/host-integration.md); the demo fills
-// the in-memory ones the container provides by default.
+// the in-memory ones it asked the container for (inMemoryHostPorts).
 const orgs = conn.resolve(TOKENS.OrgDirectory) as InMemoryOrgDirectory;
 const accounts = conn.resolve(TOKENS.AccountDirectory) as InMemoryAccountDirectory;
 const contexts = conn.resolve(TOKENS.ContextAccess) as InMemoryContextAccess;

@@ -33,22 +33,28 @@ it("pnpm demo tells the seed's story: invite, accept, Read, delete, None; auto; 
   expect(aliceView).not.toContain('"token"');
 }, 60_000);
 
-it("with CONN_PGLITE_DIR the demo keeps the first run's connections for the second run", async () => {
+it("with CONN_PGLITE_DIR the demo keeps the first run's connections for the second run; a relative dir is the caller's", async () => {
+  const { existsSync } = await import("node:fs");
   const { mkdtemp, rm } = await import("node:fs/promises");
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
-  const data = await mkdtemp(join(tmpdir(), "conn-demo-"));
+  const caller = await mkdtemp(join(tmpdir(), "conn-demo-"));
   try {
-    const env = { ...process.env, CONN_PGLITE_DIR: data };
-    const first = await run("pnpm", ["start"], { cwd: dir, env, timeout: 120_000 });
+    // Typed in `caller` as `CONN_PGLITE_DIR=./data pnpm --dir examples/quickstart start`: pnpm runs the script in
+    // examples/quickstart and sets INIT_CWD to `caller`, where the data must land.
+    const { INIT_CWD: _ignored, ...inherited } = process.env;
+    const env = { ...inherited, CONN_PGLITE_DIR: "./data" };
+    const first = await run("pnpm", ["--dir", dir, "start"], { cwd: caller, env, timeout: 120_000 });
     expect(first.stdout).toContain("Persistence: pglite");
+    expect(existsSync(join(caller, "data")), "the data directory is in the caller's folder").toBe(true);
+    expect(existsSync(join(dir, "data")), "and not in examples/quickstart").toBe(false);
     expect(first.stdout).toContain("Connections Alice made in earlier runs: 0");
-    const second = await run("pnpm", ["start"], { cwd: dir, env, timeout: 120_000 });
+    const second = await run("pnpm", ["--dir", dir, "start"], { cwd: caller, env, timeout: 120_000 });
     expect(second.stdout).toContain("Connections Alice made in earlier runs: 2");
     expect(second.stdout).toContain(
       "Carol already holds it from an earlier run: cortex.conflict.connectionExists (409)",
     );
   } finally {
-    await rm(data, { recursive: true, force: true });
+    await rm(caller, { recursive: true, force: true });
   }
 }, 240_000);

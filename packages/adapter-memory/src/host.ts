@@ -63,7 +63,7 @@ export class InMemoryContextAccess implements ContextAccess {
     this.access.set(org, account, context.object, context._id, level);
   }
 
-  /** Defines (or redefines) an object's connection settings; defaults as spec §10. */
+  /** Defines (or redefines) an object's connection settings; defaults as docs/behaviour.md §10. */
   defineObject(org: string, settings: ObjectSettingsInput): ObjectSettings {
     const parsed = objectSettingsSchema.parse(settings);
     this.objects.set(org + SEP + parsed.name, parsed);
@@ -85,7 +85,7 @@ export class InMemoryContextAccess implements ContextAccess {
 export class InMemoryOrgDirectory implements OrgDirectory {
   private readonly orgs = new Map<string, OrgSettings>();
 
-  /** Adds or replaces an org's settings; defaults as spec §10. */
+  /** Adds or replaces an org's settings; defaults as docs/behaviour.md §10. */
   put(settings: OrgSettingsInput): OrgSettings {
     const parsed = orgSettingsSchema.parse(settings);
     this.orgs.set(parsed.code, parsed);

@@ -83,7 +83,7 @@ export class ManualClock implements Clock {
 const POOL_BYTES = 8 * 512;
 
 /**
- * Makes connection ids that cannot be walked (spec §1): 24 hex digits, the clock's seconds (8 digits, never going
+ * Makes connection ids that cannot be walked (docs/behaviour.md §1): 24 hex digits, the clock's seconds (8 digits, never going
  * backwards within a generator, so ids of a later second sort higher) followed by 64 bits from the CSPRNG. Knowing
  * one id tells nothing about any other made in the same second.
  */

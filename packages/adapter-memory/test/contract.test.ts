@@ -1,6 +1,7 @@
 import {
   connectionRepositoryContract,
   facadeModelContract,
+  HOST_ID_STYLES,
   type KnownFailure,
   linearizabilityContract,
   notifierContract,
@@ -15,24 +16,28 @@ import {
   RecordingNotifier,
 } from "../src/index.js";
 
-connectionRepositoryContract("adapter-memory", {
-  async setup() {
-    const uow = new InMemoryUnitOfWork();
-    return {
-      repo: uow.connections,
-      uow,
-      backdoor: {
-        async allRecords(org) {
-          return [...uow.state.records.values()].filter((r) => r.org === org).map(copyRecord);
+// Host ids are opaque strings: the repository suite runs with ObjectId, UUID and integer-string ids.
+for (const idStyle of HOST_ID_STYLES) {
+  connectionRepositoryContract("adapter-memory", {
+    idStyle,
+    async setup() {
+      const uow = new InMemoryUnitOfWork();
+      return {
+        repo: uow.connections,
+        uow,
+        backdoor: {
+          async allRecords(org) {
+            return [...uow.state.records.values()].filter((r) => r.org === org).map(copyRecord);
+          },
+          async outboxNotice(id) {
+            const row = uow.state.outbox.get(id);
+            return row === undefined ? null : structuredClone(row.notice);
+          },
         },
-        async outboxNotice(id) {
-          const row = uow.state.outbox.get(id);
-          return row === undefined ? null : structuredClone(row.notice);
-        },
-      },
-    };
-  },
-});
+      };
+    },
+  });
+}
 
 notifierContract("RecordingNotifier", {
   async setup() {

@@ -12,7 +12,7 @@ const USAGE = `usage: conn-postgres migrate [--schema <name>]
        conn-postgres outbox requeue <id>... [--org <org>] [--schema <name>]
        conn-postgres outbox purge <id>... [--org <org>] [--schema <name>]
 
-migrate      applies the @conn/adapter-postgres migrations to the database at DATABASE_URL
+migrate      applies the @conn/adapter-postgres migrations to the database at CONN_DATABASE_URL
              (e.g. postgres://user@host:5432/db). The schema defaults to "public" and is created
              when missing. Safe to run from several processes at once.
 outbox list  lists outbox messages, dead letters by default, in (org, id) order; --after takes the
@@ -23,6 +23,7 @@ outbox requeue
              requeued only while its connection is still a pending, unexpired invitation.
 outbox purge deletes dead letters that have been dealt with.
 
+The database is CONN_DATABASE_URL (DATABASE_URL is still read, with a warning).
 No command ever prints a token or a token seal. Exit codes: 0 done, 1 failed (or some ids were
 refused), 2 usage error.`;
 
@@ -157,6 +158,21 @@ async function outboxCommand(
   return refused === 0 ? 0 : 1;
 }
 
+/**
+ * The database's URL: CONN_DATABASE_URL, the name the container reads too. The older DATABASE_URL is still read when
+ * CONN_DATABASE_URL is unset, with a warning on stderr.
+ */
+export function databaseUrl(env: NodeJS.ProcessEnv): string | null {
+  if (env.CONN_DATABASE_URL !== undefined && env.CONN_DATABASE_URL !== "") return env.CONN_DATABASE_URL;
+  if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== "") {
+    process.stderr.write(
+      "conn-postgres: warning: DATABASE_URL is deprecated; set CONN_DATABASE_URL instead\n",
+    );
+    return env.DATABASE_URL;
+  }
+  return null;
+}
+
 /** Runs the command line; returns the exit code. */
 export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
@@ -168,9 +184,9 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stderr.write(`conn-postgres: ${parsed.error}\n${USAGE}\n`);
     return 2;
   }
-  const url = env.DATABASE_URL;
-  if (url === undefined || url === "") {
-    process.stderr.write("conn-postgres: DATABASE_URL is not set\n");
+  const url = databaseUrl(env);
+  if (url === null) {
+    process.stderr.write("conn-postgres: CONN_DATABASE_URL is not set\n");
     return 2;
   }
   try {

@@ -1,8 +1,41 @@
 import { createHash } from "node:crypto";
 import { ConnectionError } from "@conn/core";
-import type { PGlite } from "@electric-sql/pglite";
-import { Client, Pool, type PoolClient, type PoolConfig, type QueryConfig } from "pg";
+import type { Client, Pool, PoolClient, PoolConfig, QueryConfig } from "pg";
 import { guard, toConnectionError } from "./errors.js";
+
+/**
+ * The part of a PGlite instance the adapter uses; a `PGlite` from `@electric-sql/pglite` satisfies it as it is. Its
+ * own type keeps these declarations free of `@electric-sql/pglite`, an optional peer dependency.
+ */
+export interface PgliteInstance extends Queryable {
+  /** Runs the callback in one transaction. */
+  transaction<T>(callback: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Closes the instance. */
+  close(): Promise<void>;
+  /** Whether it is closed. */
+  readonly closed: boolean;
+  /** Listens on a channel; resolves to the function that stops listening. */
+  listen(channel: string, callback: (payload: string) => void): Promise<() => Promise<void>>;
+}
+
+/**
+ * Loads an optional peer dependency; when it is not installed, fails with an error that names the package to
+ * install and what needs it.
+ */
+export async function importOptional<T>(name: string, purpose: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    const message = String((error as { message?: unknown } | null)?.message ?? "");
+    if ((code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && message.includes(`'${name}'`)) {
+      throw new Error(`${purpose} needs the package ${name}, which is not installed: npm install ${name}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
 
 /**
  * The one query method the adapters need. `pg.Pool`, `pg.PoolClient`, `PGlite` and a PGlite transaction all
@@ -198,6 +231,7 @@ class PgDatabase implements Database {
   async listen(channel: string, handlers: ListenHandlers): Promise<ListenSession> {
     // A connection of its own, with the pool's settings: a LISTEN must outlive every pooled checkout.
     const options = this.pool.options;
+    const { Client } = await loadPg();
     const client = new Client({
       ...options,
       application_name: `${options.application_name ?? "conn"}:access-listener`,
@@ -239,7 +273,7 @@ class PgliteDatabase implements Database {
   readonly engine = "pglite" as const;
 
   constructor(
-    private readonly db: PGlite,
+    private readonly db: PgliteInstance,
     private readonly owned: boolean,
   ) {}
 
@@ -281,6 +315,13 @@ class PgliteDatabase implements Database {
   }
 }
 
+/** node-postgres, an optional peer dependency, loaded when a pool is made from a connection string. */
+async function loadPg(): Promise<{ Pool: typeof Pool; Client: typeof Client }> {
+  const pg = await importOptional("pg", "PostgreSQL persistence (a connection string)", () => import("pg"));
+  // pg is CommonJS: its exports are the module's default.
+  return pg.default;
+}
+
 /**
  * Connects to a PostgreSQL server through a node-postgres pool and checks that it answers; an unreachable server
  * fails with a retryable `cortex.error.unavailable`. Every pooled client is listened to from the moment the pool
@@ -292,7 +333,7 @@ export async function connectPostgres(options: PostgresConnectOptions): Promise<
     "pool" in options
       ? new PgDatabase(options.pool, false, onIdleError)
       : new PgDatabase(
-          new Pool({ ...options.poolConfig, connectionString: options.connectionString }),
+          new (await loadPg()).Pool({ ...options.poolConfig, connectionString: options.connectionString }),
           true,
           onIdleError,
         );
@@ -313,7 +354,11 @@ export interface PgliteOpenOptions {
 
 /** Opens an embedded PGlite database (in memory unless `dataDir` is given); `close()` closes it. */
 export async function openPglite(options: PgliteOpenOptions = {}): Promise<Database> {
-  const { PGlite } = await import("@electric-sql/pglite");
+  const { PGlite } = await importOptional(
+    "@electric-sql/pglite",
+    "Embedded PGlite persistence",
+    () => import("@electric-sql/pglite"),
+  );
   const db = await guard("open pglite", () =>
     options.dataDir === undefined ? PGlite.create() : PGlite.create({ dataDir: options.dataDir }),
   );
@@ -321,6 +366,6 @@ export async function openPglite(options: PgliteOpenOptions = {}): Promise<Datab
 }
 
 /** Wraps a PGlite instance the caller owns (`close()` leaves it open). */
-export function pgliteDatabase(db: PGlite): Database {
+export function pgliteDatabase(db: PgliteInstance): Database {
   return new PgliteDatabase(db, false);
 }

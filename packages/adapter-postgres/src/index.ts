@@ -32,6 +32,7 @@ export {
   type ListenHandlers,
   type ListenSession,
   openPglite,
+  type PgliteInstance,
   type PgliteOpenOptions,
   type PostgresConnectOptions,
   pgliteDatabase,

@@ -3,8 +3,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { CryptoRandom, CryptoTokenService, ManualClock } from "@conn/adapter-memory";
 import { ConnectionError, type Notice, OutboxRelay, type SealedNotice } from "@conn/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseArgs } from "../src/cli.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { databaseUrl, parseArgs } from "../src/cli.js";
 import { type Database, migrate, PostgresUnitOfWork } from "../src/index.js";
 import { openEngine, POSTGRES_ENABLED, uniqueSchema } from "./support/engines.js";
 import { newId, pending, sealedNotice, T0 } from "./support/fixtures.js";
@@ -18,7 +18,11 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
     const { stdout, stderr } = await run(
       "pnpm",
       ["exec", "tsx", "--conditions=@conn/source", "src/bin.ts", ...args],
-      { cwd: root, timeout: 60_000, env: { ...process.env, DATABASE_URL: process.env.CONN_PG_URL ?? "" } },
+      {
+        cwd: root,
+        timeout: 60_000,
+        env: { ...process.env, CONN_DATABASE_URL: process.env.CONN_PG_URL ?? "" },
+      },
     );
     return { code: 0, out: stdout, err: stderr };
   } catch (error) {
@@ -26,6 +30,25 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
     return { code: typeof e.code === "number" ? e.code : -1, out: e.stdout ?? "", err: e.stderr ?? "" };
   }
 }
+
+describe("conn-postgres: the database variable", () => {
+  it("reads CONN_DATABASE_URL; DATABASE_URL only when it is unset, with a warning", () => {
+    const write = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      expect(databaseUrl({ CONN_DATABASE_URL: "postgres://a/x", DATABASE_URL: "postgres://b/y" })).toBe(
+        "postgres://a/x",
+      );
+      expect(write).not.toHaveBeenCalled();
+      expect(databaseUrl({ DATABASE_URL: "postgres://b/y" })).toBe("postgres://b/y");
+      expect(write).toHaveBeenCalledWith(
+        expect.stringMatching(/DATABASE_URL is deprecated; set CONN_DATABASE_URL/),
+      );
+      expect(databaseUrl({ CONN_DATABASE_URL: "", DATABASE_URL: "" })).toBeNull();
+    } finally {
+      write.mockRestore();
+    }
+  });
+});
 
 describe("conn-postgres outbox: argument parsing (node:util parseArgs)", () => {
   it("parses each command and refuses what does not fit", () => {

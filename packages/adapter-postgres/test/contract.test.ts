@@ -10,6 +10,7 @@ import {
 import {
   connectionRepositoryContract,
   facadeModelContract,
+  HOST_ID_STYLES,
   type KnownFailure,
   linearizabilityContract,
   shareLinkContract,
@@ -44,10 +45,16 @@ describeEngines("the shared contract suites", "contract", (ctx) => {
   afterAll(async () => {
     await cachedRepoUow?.close();
   });
-  for (const withCache of [false, true]) {
+  // Host ids are opaque text: the plain suite runs with ObjectId, UUID and integer-string ids; the cached one with one.
+  const runs = [
+    ...HOST_ID_STYLES.map((idStyle) => ({ idStyle, withCache: false })),
+    { idStyle: "objectId" as const, withCache: true },
+  ];
+  for (const { idStyle, withCache } of runs) {
     connectionRepositoryContract(
       `adapter-postgres [${ctx.engine}]${withCache ? " with the access cache" : ""}`,
       {
+        idStyle,
         async setup() {
           await reset(ctx);
           let uow = new PostgresUnitOfWork(ctx.db, { schema: ctx.schema });

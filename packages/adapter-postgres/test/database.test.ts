@@ -263,7 +263,8 @@ describe("error classification", () => {
       "savePending",
       "cortex.conflict.connectionExists",
     );
-    expect(conflict.reason).toBeUndefined();
+    // The code's own reason, nothing of the adapter's operation.
+    expect(conflict.reason).toBe(new ConnectionError("cortex.conflict.connectionExists").reason);
   });
 
   it("passes a ConnectionError through and maps a unique violation to the code given", () => {

@@ -292,33 +292,33 @@ describe("conn-postgres (the bin's command line)", () => {
     }
   }
 
-  it("refuses an unknown command, an unknown argument and a missing DATABASE_URL with exit code 2", async () => {
+  it("refuses an unknown command, an unknown argument and a missing CONN_DATABASE_URL with exit code 2", async () => {
     expect((await run([], {})).code).toBe(2);
     expect((await run(["migrat"], {})).code).toBe(2);
-    expect((await run(["migrate", "--force"], { DATABASE_URL: "postgres://x" })).code).toBe(2);
+    expect((await run(["migrate", "--force"], { CONN_DATABASE_URL: "postgres://x" })).code).toBe(2);
     const missing = await run(["migrate"], {});
     expect(missing.code).toBe(2);
-    expect(missing.err).toContain("DATABASE_URL");
+    expect(missing.err).toContain("CONN_DATABASE_URL is not set");
     expect((await run(["--help"], {})).code).toBe(0);
   });
 
   it("exits 1 when the database cannot be reached", async () => {
-    const result = await run(["migrate"], { DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
+    const result = await run(["migrate"], { CONN_DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
     expect(result.code).toBe(1);
     expect(result.err).toContain("migrate failed");
   });
 
   (POSTGRES_ENABLED ? it : it.skip)(
-    "migrates DATABASE_URL into --schema, then finds it up to date",
+    "migrates CONN_DATABASE_URL into --schema, then finds it up to date",
     async () => {
       const url = process.env.CONN_PG_URL ?? "";
       expect(url, "CI is set but CONN_PG_URL is not").not.toBe("");
       const schema = uniqueSchema("cli");
       try {
-        const first = await run(["migrate", "--schema", schema], { DATABASE_URL: url });
+        const first = await run(["migrate", "--schema", schema], { CONN_DATABASE_URL: url });
         expect(first).toMatchObject({ code: 0, err: "" });
         expect(first.out).toContain(`applied ${MIGRATIONS.map((m) => m.version).join(", ")}`);
-        const second = await run(["migrate", `--schema=${schema}`], { DATABASE_URL: url });
+        const second = await run(["migrate", `--schema=${schema}`], { CONN_DATABASE_URL: url });
         expect(second.out).toContain("already up to date");
       } finally {
         const db = await openEngine("postgres", 1);

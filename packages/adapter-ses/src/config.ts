@@ -48,8 +48,18 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
-/** True when date-fns `format` accepts `pattern` (it throws on unescaped letters such as `YYYY`). */
+/** date-fns `format`'s tokenizer: a letter run, a quoted literal, or one other character. */
+const DATE_TOKENS = /[yYQqMLwIdDecihHKkms]o|(\w)\1*|''|'(''|[^'])+('|$)|./g;
+
+/**
+ * True when date-fns `format` accepts `pattern` (it throws on unescaped letters such as `YYYY`). Week-numbering years
+ * (`Y…`) and days of the year (`D…`) are refused here, before date-fns would print a warning for them on stderr: a
+ * notice's date wants `yyyy` and `d`.
+ */
 function isDateFormat(pattern: string): boolean {
+  for (const [token] of pattern.matchAll(DATE_TOKENS)) {
+    if (/^(Y+|D+)$/.test(token)) return false;
+  }
   try {
     format(new Date(0), pattern, { locale: enUS });
     return true;

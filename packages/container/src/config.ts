@@ -122,10 +122,11 @@ export const connectionsConfigSchema = z
      */
     accessCache: z.number().int().min(0).max(10_000_000).default(0),
     /**
-     * Traces and metrics through `@opentelemetry/api` (a span per use case and per send, outbox gauges): a no-op
-     * until the host installs an OpenTelemetry SDK, so on by default.
+     * Traces and metrics through `@conn/opentelemetry` (a span per use case and per send, outbox gauges), a no-op
+     * until the host installs an OpenTelemetry SDK. `true` requires `@conn/opentelemetry`; unset uses it when it is
+     * installed; `false` leaves it off. After the container started, `config.telemetry` says whether it is on.
      */
-    telemetry: z.boolean().default(true),
+    telemetry: z.boolean().optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

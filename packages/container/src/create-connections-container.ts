@@ -9,16 +9,8 @@ import {
   RecordingNotifier,
   SystemClock,
 } from "@conn/adapter-memory";
-import {
-  connectPostgres,
-  type Database,
-  migrate,
-  openPglite,
-  PostgresUnitOfWork,
-} from "@conn/adapter-postgres";
-import { SesNotifier } from "@conn/adapter-ses";
+import type { Database, PostgresUnitOfWork } from "@conn/adapter-postgres";
 import { Connections, type EventPublisher, type Notifier, OutboxRelay, type UnitOfWork } from "@conn/core";
-import { instrumentConnections, observeOutbox, outboxObserver } from "@conn/opentelemetry";
 import {
   type DependencyContainer,
   type InjectionToken,
@@ -26,6 +18,7 @@ import {
   container as rootContainer,
 } from "tsyringe";
 import {
+  ConfigurationError,
   type ConnectionsConfig,
   type ConnectionsConfigInput,
   configFromEnv,
@@ -33,6 +26,7 @@ import {
   RELAY_LEASE_MARGIN_MS,
 } from "./config.js";
 import { LogNotifier } from "./log-notifier.js";
+import { isMissingPackage } from "./optional.js";
 import { TOKENS } from "./tokens.js";
 
 /**
@@ -57,7 +51,20 @@ export interface ConnectionsContainerOptions {
   register?: (container: DependencyContainer) => void;
   /** Where relay failures, failed idle database connections and warnings go (default `console`). */
   logger?: ContainerLogger;
+  /**
+   * Registers empty in-memory host ports (`InMemoryAccountDirectory`, `InMemoryContextAccess`,
+   * `InMemoryOrgDirectory` from `@conn/adapter-memory`) for demos and tests; `register` may still override each.
+   * Without it, every host port must be registered, or the container refuses to start, naming the missing ones.
+   */
+  inMemoryHostPorts?: boolean;
 }
+
+/** The ports only the host can supply (its accounts, its access rules, its orgs), by name. */
+const HOST_PORTS: readonly (readonly [string, InjectionToken<unknown>])[] = [
+  ["AccountDirectory", TOKENS.AccountDirectory],
+  ["ContextAccess", TOKENS.ContextAccess],
+  ["OrgDirectory", TOKENS.OrgDirectory],
+];
 
 /** A wired library: the facade, its DI container, and `dispose()`. */
 export interface ConnectionsContainer {
@@ -90,8 +97,12 @@ export async function createConnectionsContainer(
   input: ConnectionsConfigInput = configFromEnv(),
   options: ConnectionsContainerOptions = {},
 ): Promise<ConnectionsContainer> {
-  const config = parseConnectionsConfig(input);
+  const parsed = parseConnectionsConfig(input);
   const logger = options.logger ?? console;
+  // Adapters beyond memory are optional peer dependencies, loaded only when the configuration names them.
+  const telemetry = await loadTelemetry(parsed.telemetry);
+  const config: ConnectionsConfig = { ...parsed, telemetry: telemetry !== null };
+  const notifier = await makeNotifier(config);
   const container = rootContainer.createChildContainer();
   const clock = new SystemClock();
 
@@ -107,11 +118,13 @@ export async function createConnectionsContainer(
   }
   container.register(TOKENS.TokenService, { useValue: new CryptoTokenService({ key: config.tokenKey }) });
   container.register(TOKENS.RandomSource, { useValue: new CryptoRandom() });
-  container.register(TOKENS.AccountDirectory, { useValue: new InMemoryAccountDirectory() });
-  container.register(TOKENS.ContextAccess, { useValue: new InMemoryContextAccess() });
-  container.register(TOKENS.OrgDirectory, { useValue: new InMemoryOrgDirectory() });
+  if (options.inMemoryHostPorts === true) {
+    container.register(TOKENS.AccountDirectory, { useValue: new InMemoryAccountDirectory() });
+    container.register(TOKENS.ContextAccess, { useValue: new InMemoryContextAccess() });
+    container.register(TOKENS.OrgDirectory, { useValue: new InMemoryOrgDirectory() });
+  }
   container.register(TOKENS.EventPublisher, { useValue: noEvents });
-  container.register(TOKENS.Notifier, { useValue: makeNotifier(config) });
+  container.register(TOKENS.Notifier, { useValue: notifier });
 
   let db: Database | null = null;
   let postgresUnitOfWork: PostgresUnitOfWork | null = null;
@@ -123,6 +136,12 @@ export async function createConnectionsContainer(
       afterCommit: async () => container.resolve(TOKENS.OutboxRelay).wake(),
     });
   } else {
+    const { connectPostgres, migrate, openPglite, PostgresUnitOfWork } = await loadOptional(
+      "@conn/adapter-postgres",
+      `persistence.kind (CONN_PERSISTENCE): "${config.persistence.kind}"`,
+      config.persistence.kind === "pglite" ? "@electric-sql/pglite" : "pg",
+      () => import("@conn/adapter-postgres"),
+    );
     db =
       config.persistence.kind === "pglite"
         ? await openPglite(
@@ -162,7 +181,7 @@ export async function createConnectionsContainer(
             tokens: c.resolve(TOKENS.TokenService),
             clock: c.resolve(TOKENS.Clock),
             random: c.resolve(TOKENS.RandomSource),
-            observer: config.telemetry ? outboxObserver() : undefined,
+            observer: telemetry?.outboxObserver(),
           },
           {
             idleMs: config.relay.intervalMs,
@@ -190,15 +209,22 @@ export async function createConnectionsContainer(
         events: c.resolve(TOKENS.EventPublisher),
       });
       // Decorated from outside, so @conn/core stays free of telemetry (a no-op until the host installs an SDK).
-      return config.telemetry ? instrumentConnections(connections) : connections;
+      return telemetry === null ? connections : telemetry.instrumentConnections(connections);
     }),
   });
 
   options.register?.(container);
+  try {
+    checkWiring(container, config, notifier);
+  } catch (error) {
+    await db?.close();
+    await container.dispose();
+    throw error;
+  }
 
   const relay = container.resolve(TOKENS.OutboxRelay);
   relay.start((error) => logger.error("[conn] outbox relay: drain failed", error));
-  const stopObserving = config.telemetry ? observeOutbox(relay) : () => {};
+  const stopObserving = telemetry === null ? () => {} : telemetry.observeOutbox(relay);
 
   let disposing: Promise<void> | null = null;
   return {
@@ -224,10 +250,43 @@ export async function createConnectionsContainer(
   };
 }
 
-function makeNotifier(config: ConnectionsConfig): Notifier {
+/**
+ * Refuses what would fail silently later: a host port nobody registered (every call would find no account), and
+ * PostgreSQL persistence whose notices stay in this process's memory (invitations would reach no one).
+ */
+function checkWiring(container: DependencyContainer, config: ConnectionsConfig, ours: Notifier): void {
+  const problems: string[] = [];
+  for (const [name, token] of HOST_PORTS) {
+    if (!container.isRegistered(token, true)) {
+      problems.push(
+        `host port ${name} is not registered: register yours under TOKENS.${name} in options.register ` +
+          "(or pass inMemoryHostPorts: true for a demo)",
+      );
+    }
+  }
+  if (
+    config.persistence.kind === "postgres" &&
+    config.notices.kind === "memory" &&
+    container.resolve(TOKENS.Notifier) === ours
+  ) {
+    problems.push(
+      'notices.kind (CONN_NOTICES): with PostgreSQL persistence, notices need a destination: "ses" (CONN_SES_FROM), ' +
+        '"log", or a Notifier of your own under TOKENS.Notifier; "memory" would keep them in this process, unread',
+    );
+  }
+  if (problems.length > 0) throw new ConfigurationError(problems);
+}
+
+async function makeNotifier(config: ConnectionsConfig): Promise<Notifier> {
   const n = config.notices;
   if (n.kind === "memory") return new RecordingNotifier();
   if (n.kind === "log") return new LogNotifier();
+  const { SesNotifier } = await loadOptional(
+    "@conn/adapter-ses",
+    'notices.kind (CONN_NOTICES): "ses"',
+    null,
+    () => import("@conn/adapter-ses"),
+  );
   return new SesNotifier({
     from: n.from,
     region: n.region,
@@ -237,4 +296,50 @@ function makeNotifier(config: ConnectionsConfig): Notifier {
     ...(n.replyTo === undefined ? {} : { replyTo: n.replyTo }),
     ...(n.configurationSetName === undefined ? {} : { configurationSetName: n.configurationSetName }),
   });
+}
+
+/**
+ * @conn/opentelemetry when telemetry is on: `true` requires it, unset uses it when it is installed (it is a no-op
+ * until the host installs an OpenTelemetry SDK), `false` leaves it alone. Null when telemetry is off.
+ */
+async function loadTelemetry(
+  setting: boolean | undefined,
+): Promise<typeof import("@conn/opentelemetry") | null> {
+  if (setting === false) return null;
+  if (setting === true) {
+    return loadOptional(
+      "@conn/opentelemetry",
+      "telemetry (CONN_TELEMETRY): on",
+      "@opentelemetry/api",
+      () => import("@conn/opentelemetry"),
+    );
+  }
+  try {
+    return await import("@conn/opentelemetry");
+  } catch (error) {
+    if (isMissingPackage(error, "@conn/opentelemetry") || isMissingPackage(error, "@opentelemetry/api"))
+      return null;
+    throw error;
+  }
+}
+
+/**
+ * Loads an adapter package the configuration names; when it is not installed, fails with a
+ * {@link ConfigurationError} naming the setting and the packages to install.
+ */
+async function loadOptional<T>(
+  name: string,
+  setting: string,
+  alongside: string | null,
+  load: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if (!isMissingPackage(error, name)) throw error;
+    const install = alongside === null ? name : `${name} ${alongside}`;
+    throw new ConfigurationError([
+      `${setting} needs the package ${name}, which is not installed: npm install ${install}`,
+    ]);
+  }
 }

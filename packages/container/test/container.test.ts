@@ -1,4 +1,4 @@
-import { type InMemoryContextAccess, RecordingNotifier } from "@conn/adapter-memory";
+import { type InMemoryContextAccess, InMemoryOrgDirectory, RecordingNotifier } from "@conn/adapter-memory";
 import { AccessLevel, type AccountDirectory, type Notice, type Notifier } from "@conn/core";
 import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
@@ -24,7 +24,7 @@ import {
 
 describe("createConnectionsContainer: the facade from the container, one scenario per combination", () => {
   it("memory + memory: the story runs and the invitation notice is recorded", async () => {
-    const conn = await createConnectionsContainer({});
+    const conn = await createConnectionsContainer({}, { inMemoryHostPorts: true });
     try {
       seed(conn);
       await story(conn);
@@ -40,11 +40,14 @@ describe("createConnectionsContainer: the facade from the container, one scenari
   });
 
   it("pglite + memory: the story runs on embedded PostgreSQL and the relay delivers the notice", async () => {
-    const conn = await createConnectionsContainer({
-      persistence: { kind: "pglite" },
-      tokenKey: TEST_KEY,
-      relay: { intervalMs: 20, maxAttempts: 3, batchSize: 10 },
-    });
+    const conn = await createConnectionsContainer(
+      {
+        persistence: { kind: "pglite" },
+        tokenKey: TEST_KEY,
+        relay: { intervalMs: 20, maxAttempts: 3, batchSize: 10 },
+      },
+      { inMemoryHostPorts: true },
+    );
     try {
       seed(conn);
       await story(conn);
@@ -59,17 +62,58 @@ describe("createConnectionsContainer: the facade from the container, one scenari
   describe.skipIf(!POSTGRES_ENABLED)(
     "on the PostgreSQL server (set CONN_PG_URL; CI always runs these)",
     () => {
+      it("postgres with notices left in memory refuses to start; log, or a Notifier of the host's, is accepted", async () => {
+        const config = {
+          persistence: { kind: "postgres" as const, url: requirePgUrl() },
+          schema: uniqueSchema("refuse"),
+          tokenKey: TEST_KEY,
+        };
+        for (const notices of [undefined, { kind: "memory" as const }]) {
+          const error = await createConnectionsContainer(
+            notices === undefined ? config : { ...config, notices },
+            { inMemoryHostPorts: true },
+          ).then(
+            () => null,
+            (e: unknown) => e,
+          );
+          expect(error).toBeInstanceOf(ConfigurationError);
+          expect((error as ConfigurationError).problems).toEqual([
+            expect.stringMatching(
+              /^notices\.kind \(CONN_NOTICES\): with PostgreSQL persistence, notices need a destination/,
+            ),
+          ]);
+        }
+        for (const conn of [
+          await createConnectionsContainer(
+            { ...config, notices: { kind: "log" } },
+            {
+              inMemoryHostPorts: true,
+              register: (c) => c.register(TOKENS.Notifier, { useValue: new LogNotifier({ info: () => {} }) }),
+            },
+          ),
+          await createConnectionsContainer(config, {
+            inMemoryHostPorts: true,
+            register: (c) => c.register(TOKENS.Notifier, { useValue: new RecordingNotifier() }),
+          }),
+        ]) {
+          await conn.dispose();
+        }
+      });
+
       it("postgres + ses: the invitation email reaches the SES emulator", async () => {
         const endpoint = inject("sesEndpoint");
         process.env.AWS_ACCESS_KEY_ID = "test";
         process.env.AWS_SECRET_ACCESS_KEY = "test";
-        const conn = await createConnectionsContainer({
-          persistence: { kind: "postgres", url: requirePgUrl() },
-          schema: uniqueSchema("ses"),
-          tokenKey: TEST_KEY,
-          notices: { kind: "ses", from: "no-reply@acme.example", endpoint },
-          relay: { intervalMs: 20, maxAttempts: 3, batchSize: 10 },
-        });
+        const conn = await createConnectionsContainer(
+          {
+            persistence: { kind: "postgres", url: requirePgUrl() },
+            schema: uniqueSchema("ses"),
+            tokenKey: TEST_KEY,
+            notices: { kind: "ses", from: "no-reply@acme.example", endpoint },
+            relay: { intervalMs: 20, maxAttempts: 3, batchSize: 10 },
+          },
+          { inMemoryHostPorts: true },
+        );
         try {
           seed(conn);
           await story(conn);
@@ -99,6 +143,7 @@ describe("createConnectionsContainer: the facade from the container, one scenari
             relay: { intervalMs: 20, maxAttempts: 3, batchSize: 10 },
           },
           {
+            inMemoryHostPorts: true,
             register: (c) =>
               c.register(TOKENS.Notifier, { useValue: new LogNotifier({ info: (l) => lines.push(l) }) }),
           },
@@ -140,7 +185,12 @@ describe("createConnectionsContainer: the facade from the container, one scenari
             tokenKey: TEST_KEY,
             relay: { intervalMs: 20, maxAttempts: 3, batchSize: 10 },
           },
-          { logger: { warn: () => {}, error: (message, error) => errors.push({ message, error }) } },
+          {
+            inMemoryHostPorts: true,
+            // Notices go nowhere in this test, said explicitly: PostgreSQL refuses the default memory notifier.
+            register: (c) => c.register(TOKENS.Notifier, { useValue: new RecordingNotifier() }),
+            logger: { warn: () => {}, error: (message, error) => errors.push({ message, error }) },
+          },
         );
         const admin = new pg.Client({ connectionString: requirePgUrl() });
         await admin.connect();
@@ -203,7 +253,10 @@ describe("overrides and child containers", () => {
     };
     const conn = await createConnectionsContainer(
       {},
-      { register: (c) => c.register(TOKENS.AccountDirectory, { useValue: accounts }) },
+      {
+        inMemoryHostPorts: true,
+        register: (c) => c.register(TOKENS.AccountDirectory, { useValue: accounts }),
+      },
     );
     try {
       seed(conn);
@@ -215,7 +268,7 @@ describe("overrides and child containers", () => {
   });
 
   it("a child container's override is used by the Connections it resolves; the parent's is unchanged", async () => {
-    const conn = await createConnectionsContainer({});
+    const conn = await createConnectionsContainer({}, { inMemoryHostPorts: true });
     try {
       seed(conn);
       const sent: Notice[] = [];
@@ -243,7 +296,10 @@ describe("overrides and child containers", () => {
   });
 
   it("dispose() is safe to call twice", async () => {
-    const conn = await createConnectionsContainer({ persistence: { kind: "pglite" }, tokenKey: TEST_KEY });
+    const conn = await createConnectionsContainer(
+      { persistence: { kind: "pglite" }, tokenKey: TEST_KEY },
+      { inMemoryHostPorts: true },
+    );
     await conn.dispose();
     await expect(conn.dispose()).resolves.toBeUndefined();
   });
@@ -298,7 +354,7 @@ describe("configuration", () => {
   ];
   for (const [name, env, message] of bad) {
     it(`${name}: fails at start with a message naming the setting`, async () => {
-      const error = await createConnectionsContainer(configFromEnv(env)).then(
+      const error = await createConnectionsContainer(configFromEnv(env), { inMemoryHostPorts: true }).then(
         () => null,
         (e: unknown) => e,
       );
@@ -315,6 +371,7 @@ describe("configuration", () => {
         CONN_RELAY_SEND_TIMEOUT_MS: "10000",
         CONN_OUTBOX_RETENTION_HOURS: "24",
       }),
+      { inMemoryHostPorts: true },
     );
     try {
       expect(conn.resolve(TOKENS.OutboxRelay).options).toMatchObject({
@@ -327,6 +384,23 @@ describe("configuration", () => {
     } finally {
       await conn.dispose();
     }
+  });
+
+  it("a host port nobody registered fails at wiring, naming the port", async () => {
+    const error = await createConnectionsContainer(
+      {},
+      { register: (c) => c.register(TOKENS.OrgDirectory, { useValue: new InMemoryOrgDirectory() }) },
+    ).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as ConfigurationError).problems).toEqual([
+      expect.stringMatching(
+        /^host port AccountDirectory is not registered: register yours under TOKENS\.AccountDirectory/,
+      ),
+      expect.stringMatching(/^host port ContextAccess is not registered/),
+    ]);
   });
 
   it("reads the environment: CONN_PGLITE_DIR means pglite, CONN_SES_FROM means ses", () => {

@@ -43,6 +43,7 @@ describe("dispose() leaves no open handles: the process exits by itself", () => 
         CONN_DATABASE_URL: requirePgUrl(),
         CONN_DATABASE_SCHEMA: uniqueSchema("exit"),
         CONN_TOKEN_KEY: TEST_KEY,
+        CONN_NOTICES: "log", // PostgreSQL refuses notices kept in memory
       });
       expect(out).toContain("disposed");
     },

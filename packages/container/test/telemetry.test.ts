@@ -19,7 +19,7 @@ describe("the container's telemetry switch", () => {
     trace.setGlobalTracerProvider(
       new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }),
     );
-    const conn = await createConnectionsContainer({});
+    const conn = await createConnectionsContainer({}, { inMemoryHostPorts: true });
     try {
       expect(conn.config.telemetry).toBe(true);
       expect(isInstrumented(conn.connections)).toBe(true);
@@ -35,7 +35,9 @@ describe("the container's telemetry switch", () => {
 
   it("CONN_TELEMETRY=off leaves the facade undecorated", async () => {
     expect(configFromEnv({ CONN_TELEMETRY: "off" })).toMatchObject({ telemetry: false });
-    const conn = await createConnectionsContainer(configFromEnv({ CONN_TELEMETRY: "off" }));
+    const conn = await createConnectionsContainer(configFromEnv({ CONN_TELEMETRY: "off" }), {
+      inMemoryHostPorts: true,
+    });
     try {
       expect(isInstrumented(conn.connections)).toBe(false);
     } finally {

@@ -5,7 +5,7 @@ import type {
   SealedNotice,
   UnitOfWork,
 } from "@conn/core";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { itNeeds, type OptOuts } from "./capabilities.js";
 import {
   activeRecord,
@@ -18,6 +18,8 @@ import {
   DAY,
   emailInvite,
   HOUR,
+  type HostIdStyle,
+  hostId,
   nextId,
   ORG_A,
   ORG_B,
@@ -29,6 +31,8 @@ import {
   ROLE_2,
   T0,
   TARGET,
+  THIRD_CREATOR,
+  useHostIdStyle,
 } from "./fixtures.js";
 import { outboxContract } from "./outbox-contract.js";
 
@@ -61,6 +65,8 @@ export interface RepositoryContractFactory {
   teardown?(harness: RepositoryHarness): Promise<void>;
   /** Capabilities opted out of, each with the reason shown in the skipped tests' names. */
   skip?: OptOuts<RepositoryCapability>;
+  /** The style of the host ids (accounts, contexts, roles) the records carry; ObjectIds by default. */
+  idStyle?: HostIdStyle;
 }
 
 function query(
@@ -76,8 +82,11 @@ const ids = (records: readonly { _id: string }[]) => records.map((r) => r._id);
  * documented semantics, checked through the adapter's back door.
  */
 export function connectionRepositoryContract(name: string, factory: RepositoryContractFactory): void {
-  describe(`ConnectionRepository contract: ${name}`, () => {
+  const style = factory.idStyle ?? "objectId";
+  describe(`ConnectionRepository contract: ${name} (${style} host ids)`, () => {
     let h: RepositoryHarness;
+    beforeAll(() => useHostIdStyle(style));
+    afterAll(() => useHostIdStyle("objectId"));
     beforeEach(async () => {
       h = await factory.setup();
     });
@@ -330,7 +339,7 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         expect(await h.repo.activeAccess(ORG_A, CTX, TARGET)).toBe(6);
       });
 
-      it("saveActive makes the incoming creator the creator when it raises the access, and keeps the stored one otherwise (spec §7)", async () => {
+      it("saveActive makes the incoming creator the creator when it raises the access, and keeps the stored one otherwise (docs/behaviour.md §7)", async () => {
         await h.repo.saveActive([activeRecord({ access: 4 })]);
         const [same] = await h.repo.saveActive([
           activeRecord({ access: 4, roles: [ROLE_2], creator: OTHER_CREATOR }),
@@ -428,7 +437,7 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
       it("deleteSuperseded removes the target's pending invitations on the context at or below maxAccess, from any creator", async () => {
         const low = pendingRecord({ access: 2 });
         const equal = pendingRecord({ access: 4, creator: OTHER_CREATOR });
-        const higher = pendingRecord({ access: 5, creator: "6c0000000000000000000c03" });
+        const higher = pendingRecord({ access: 5, creator: THIRD_CREATOR });
         await h.repo.savePending([low, equal, higher], T0);
         const removed = await h.repo.deleteSuperseded(ORG_A, [
           { context: CTX, account: TARGET, maxAccess: 4 },
@@ -521,7 +530,7 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         await h.repo.savePending([toAccount, toEmail, boundElsewhere], T0);
         await h.repo.bindEmail(ORG_A, "tara@example.test", OTHER_TARGET, T0);
         // a second invitation to the email, after the first ones were bound to someone else: unbound again
-        const unbound = emailInvite("tara@example.test", { creator: "6c0000000000000000000c03" });
+        const unbound = emailInvite("tara@example.test", { creator: THIRD_CREATOR });
         await h.repo.savePending([unbound], T0);
         await h.repo.saveActive([active]);
         await h.repo.savePending(
@@ -581,7 +590,7 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
 
       it("list pages with limit, hasMore and startingAfter, in stable order with no duplicates", async () => {
         const made = Array.from({ length: 7 }, (_, i) =>
-          pendingRecord({ target: { account: `6c00000000000000000001${i.toString(16).padStart(2, "0")}` } }),
+          pendingRecord({ target: { account: hostId(style, "6c", 0x100 + i) } }),
         );
         await h.repo.savePending(made, T0);
         const expected = ids(made).reverse();
@@ -612,7 +621,7 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
 
       it("list with endingBefore returns the page just newer than the cursor, still newest first", async () => {
         const made = Array.from({ length: 5 }, (_, i) =>
-          pendingRecord({ target: { account: `6c00000000000000000002${i.toString(16).padStart(2, "0")}` } }),
+          pendingRecord({ target: { account: hostId(style, "6c", 0x200 + i) } }),
         );
         await h.repo.savePending(made, T0);
         const [r1, r2, r3, r4, r5] = ids(made);
@@ -826,6 +835,9 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
       });
     });
 
-    outboxContract(() => ({ uow: h.uow, outboxNotice: (id) => h.backdoor.outboxNotice(id) }), factory.skip);
+    // The outbox stores notices as they are (host ids only inside the payload): once, with the default style.
+    if (style === "objectId") {
+      outboxContract(() => ({ uow: h.uow, outboxNotice: (id) => h.backdoor.outboxNotice(id) }), factory.skip);
+    }
   });
 }

@@ -38,6 +38,7 @@ import {
   visibleAsCreator,
   visibleAsTarget,
 } from "./facade-model.js";
+import { HOST_ID_STYLES, hostId } from "./fixtures.js";
 
 /**
  * A fresh world for one model run: the facade over the adapter under test, its clock, and the host-side set-up the
@@ -250,7 +251,7 @@ function pickToken(
   const live = all.filter(([, t]) => tokenIsLive(m, t));
   if (mode === "lowestFirst") {
     // of a target's several live invitations to one context, the least one first: the next accept then merges
-    // into the active connection this one makes (spec §4, accept into an existing active connection)
+    // into the active connection this one makes (docs/behaviour.md §4, accept into an existing active connection)
     const conn = (t: { org: number; id: string }) => m.orgs[t.org]?.conns.get(t.id);
     const groups = new Map<string, [string, (typeof live)[number][1]][]>();
     for (const entry of live) {
@@ -389,7 +390,7 @@ class CreateAgainCommand implements Step {
 
 /**
  * Two Share holders invite one target on one context, the second at a higher level: accepting the lower one first
- * leaves the higher one pending, and accepting that merges into the active connection (spec §4).
+ * leaves the higher one pending, and accepting that merges into the active connection (docs/behaviour.md §4).
  */
 class InviteFromTwoCommand implements Step {
   constructor(
@@ -872,13 +873,43 @@ export function facadeModelContract(
   options: FacadeModelOptions = {},
 ): void {
   describe(`Connections facade model: ${name}`, () => {
+    for (const style of HOST_ID_STYLES) {
+      it(`a host with ${style} ids: create, accept, resolveAccess, delete`, async () => {
+        const world = await factory.setup();
+        try {
+          const org = "ids-org";
+          const owner = hostId(style, "5a", 1);
+          const target = hostId(style, "5a", 2);
+          const ctx: ContextRef = { object: "c_file", _id: hostId(style, "5f", 1) };
+          await world.addOrg({ code: org, name: "Ids Org" });
+          await world.defineObject(org, { name: ctx.object, allowConnections: true, requireAccept: true });
+          await world.addAccount(org, { _id: owner, email: "owner@ids.test", name: {}, verified: true });
+          await world.addAccount(org, { _id: target, email: "target@ids.test", name: {}, verified: true });
+          await world.grantHostAccess(org, owner, ctx, 7);
+          const [invite] = await world.connections.create({ org, accountId: owner }, ctx, [
+            { _id: target, access: 4 },
+          ]);
+          expect(invite).toMatchObject({ context: { _id: ctx._id }, creator: { _id: owner } });
+          const pending = await world.connections.list({ org, accountId: target }, { state: 0 });
+          const token = (pending.data[0] as ConnectionView).token as string;
+          const active = await world.connections.accept({ org, accountId: target }, token);
+          expect(active).toMatchObject({ state: 1, target: { account: { _id: target } } });
+          expect(await world.connections.resolveAccess(org, target, ctx)).toBe(4);
+          await world.connections.delete({ org, accountId: owner }, active._id);
+          expect(await world.connections.resolveAccess(org, target, ctx)).toBe(0);
+        } finally {
+          await factory.teardown?.(world);
+        }
+      });
+    }
+
     it(
       `${modelRuns(options)} random command sequences agree with the reference model`,
       () => checkFacadeModel(factory, options),
       options.timeout ?? 300_000,
     );
 
-    it("after an owner's re-invite raises a Share holder's grant, the Share holder can no longer remove it (spec §7)", async () => {
+    it("after an owner's re-invite raises a Share holder's grant, the Share holder can no longer remove it (docs/behaviour.md §7)", async () => {
       const w = await exampleWorld(factory);
       try {
         const erin = await shareHolder(w);
@@ -904,7 +935,7 @@ export function facadeModelContract(
       }
     });
 
-    it("after an accept merges an owner's higher invitation into a Share holder's grant, the Share holder can no longer remove it (spec §7)", async () => {
+    it("after an accept merges an owner's higher invitation into a Share holder's grant, the Share holder can no longer remove it (docs/behaviour.md §7)", async () => {
       const w = await exampleWorld(factory);
       try {
         const erin = await shareHolder(w);
@@ -924,7 +955,7 @@ export function facadeModelContract(
       }
     });
 
-    it("a Share holder still removes a grant of its own that another account's request did not raise (spec §7)", async () => {
+    it("a Share holder still removes a grant of its own that another account's request did not raise (docs/behaviour.md §7)", async () => {
       const w = await exampleWorld(factory);
       try {
         const erin = await shareHolder(w);
@@ -943,7 +974,7 @@ export function facadeModelContract(
       }
     });
 
-    it("create asking for Reserved (3) never grants Reserved: it rounds down to Connected (spec §2)", async () => {
+    it("create asking for Reserved (3) never grants Reserved: it rounds down to Connected (docs/behaviour.md §2)", async () => {
       const w = await exampleWorld(factory);
       try {
         const [entry] = await w.world.connections.create(w.as(w.owner), w.ctx, [
@@ -955,7 +986,7 @@ export function facadeModelContract(
       }
     });
 
-    it("bindRegisteredAccount binds no expired invitation: an expired invitation is already gone (spec §4, §8)", async () => {
+    it("bindRegisteredAccount binds no expired invitation: an expired invitation is already gone (docs/behaviour.md §4, §8)", async () => {
       const w = await exampleWorld(factory);
       try {
         const newcomer = M_NEWCOMERS[0] as { _id: string; email: string };

@@ -184,21 +184,21 @@ function activeOf(org: MOrg, ctx: number, account: string): MConn | undefined {
   return undefined;
 }
 
-/** The effective access of spec §9: the host's own or the active connection's, whichever is higher. */
+/** The effective access of docs/behaviour.md §9: the host's own or the active connection's, whichever is higher. */
 export function effective(m: Model, o: number, account: string, ctx: number): number {
   const org = m.orgs[o] as MOrg;
   return Math.max(org.host.get(`${account}|${ctx}`) ?? 0, activeOf(org, ctx, account)?.access ?? 0);
 }
 
-/** True when `account` is the target of `c` (spec §3: by account, or by email while unbound). */
+/** True when `account` is the target of `c` (docs/behaviour.md §3: by account, or by email while unbound). */
 export function isTargetOf(m: Model, o: number, c: MConn, account: string): boolean {
   if (c.account !== null) return c.account === account;
   return c.email !== null && c.email === m.orgs[o]?.accounts.get(account)?.email;
 }
 
 /**
- * The level a connection grants (spec §5), from the spec's wording: below the caller's level, at least Connected,
- * at most Delete, capped by the share chain; Reserved (3) is never granted (spec §2), so it rounds down to Connected.
+ * The level a connection grants (docs/behaviour.md §5), from the spec's wording: below the caller's level, at least Connected,
+ * at most Delete, capped by the share chain; Reserved (3) is never granted (docs/behaviour.md §2), so it rounds down to Connected.
  */
 export function granted(
   callerAccess: number,
@@ -221,7 +221,7 @@ function retireTokens(m: Model, o: number, id: string): void {
   for (const t of m.tokens.values()) if (t.org === o && t.id === id) t.current = false;
 }
 
-/** Removes the pending invitations of `account` on `ctx` at or below `maxAccess` (spec §4, accept). */
+/** Removes the pending invitations of `account` on `ctx` at or below `maxAccess` (docs/behaviour.md §4, accept). */
 function supersede(
   m: Model,
   o: number,
@@ -299,7 +299,7 @@ interface Merged {
   auto: boolean;
 }
 
-/** Predicts `create` (spec §5). Returns the whole-request fault, or one expected entry per merged target. */
+/** Predicts `create` (docs/behaviour.md §5). Returns the whole-request fault, or one expected entry per merged target. */
 export function modelCreate(
   m: Model,
   o: number,
@@ -394,7 +394,7 @@ export function modelCreate(
         roles,
         shownAccount: active.account,
         commit: () => {
-          // The account that raises the access becomes the creator (spec §7).
+          // The account that raises the access becomes the creator (docs/behaviour.md §7).
           if (access > active.access) active.creator = caller;
           active.access = access;
           active.roles = new Set(roles);
@@ -523,7 +523,7 @@ export interface ExpectedAccept {
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{32,256}$/;
 
-/** The connection a token opens in org `o` for `caller` (null: anonymous), or the fault (spec §6). */
+/** The connection a token opens in org `o` for `caller` (null: anonymous), or the fault (docs/behaviour.md §6). */
 function openToken(m: Model, o: number, caller: string | null, token: string): MConn | ModelFault {
   if (!TOKEN_SHAPE.test(token)) return fault("cortex.invalidArgument.unspecified");
   const known = m.tokens.get(token);
@@ -536,7 +536,7 @@ function openToken(m: Model, o: number, caller: string | null, token: string): M
   return conn;
 }
 
-/** Predicts and applies `accept` (spec §4, §6). */
+/** Predicts and applies `accept` (docs/behaviour.md §4, §6). */
 export function modelAccept(m: Model, o: number, caller: string, token: string): ModelFault | ExpectedAccept {
   const org = m.orgs[o] as MOrg;
   const me = org.accounts.get(caller);
@@ -561,7 +561,7 @@ export function modelAccept(m: Model, o: number, caller: string, token: string):
   return { merged: active !== undefined, id: stored.id, access: stored.access, roles: [...stored.roles] };
 }
 
-/** Predicts and applies `reject` (spec §6): anonymous allowed; a logged-in caller must be the target. */
+/** Predicts and applies `reject` (docs/behaviour.md §6): anonymous allowed; a logged-in caller must be the target. */
 export function modelReject(m: Model, o: number, caller: string | null, token: string): ModelFault | true {
   const known = caller === null ? null : m.orgs[o]?.accounts.has(caller) ? caller : null;
   const conn = openToken(m, o, known, token);
@@ -570,7 +570,7 @@ export function modelReject(m: Model, o: number, caller: string | null, token: s
   return true;
 }
 
-/** Predicts and applies `delete` (spec §7). */
+/** Predicts and applies `delete` (docs/behaviour.md §7). */
 export function modelDelete(m: Model, o: number, caller: string, id: string): ModelFault | true {
   const org = m.orgs[o] as MOrg;
   if (!org.accounts.has(caller)) return fault("cortex.accessDenied.notLoggedIn");
@@ -590,7 +590,7 @@ export function modelDelete(m: Model, o: number, caller: string, id: string): Mo
   return true;
 }
 
-/** Predicts and applies a registration + bind (spec §8): unexpired invitations to the email are bound; returns how many. */
+/** Predicts and applies a registration + bind (docs/behaviour.md §8): unexpired invitations to the email are bound; returns how many. */
 export function modelRegister(m: Model, o: number, newcomer: number): number {
   const org = m.orgs[o] as MOrg;
   const who = M_NEWCOMERS[newcomer] as { _id: string; email: string };

@@ -34,21 +34,62 @@ export function nextId(): string {
 export const ORG_A = "contract-org-a";
 export const ORG_B = "contract-org-b";
 
-/** Fixed accounts of the example-based suites. */
-export const CREATOR = "6c0000000000000000000c01";
-export const OTHER_CREATOR = "6c0000000000000000000c02";
-export const TARGET = "6c0000000000000000000a01";
-export const OTHER_TARGET = "6c0000000000000000000a02";
+/**
+ * How a host's ids look. The library treats host ids (accounts, records, roles) as opaque strings, so the suites run
+ * with each style: MongoDB-like ObjectIds, UUIDs and integers written as strings.
+ */
+export type HostIdStyle = "objectId" | "uuid" | "integer";
 
+/** Every {@link HostIdStyle}, in the order adapters run them. */
+export const HOST_ID_STYLES: readonly HostIdStyle[] = ["objectId", "uuid", "integer"];
+
+/** The `n`th host id of a kind (`kind` is two hex digits, e.g. `6c` for accounts) in a style. */
+export function hostId(style: HostIdStyle, kind: string, n: number): string {
+  const k = Number.parseInt(kind, 16);
+  if (style === "objectId") return `${kind}${n.toString(16).padStart(22, "0")}`;
+  if (style === "uuid") return `00000000-0000-4000-8${kind}0-${n.toString(16).padStart(12, "0")}`;
+  return String(k * 100_000 + n);
+}
+
+/*
+ * The fixed host ids of the example-based suites, in the current style (see useHostIdStyle). They are live bindings:
+ * tests read them when they run, after the suite's beforeAll chose the style.
+ */
+/** The creator of the records the suites build. */
+export let CREATOR = "";
+/** Another creator. */
+export let OTHER_CREATOR = "";
+/** A third creator. */
+export let THIRD_CREATOR = "";
+/** The target account of the records the suites build. */
+export let TARGET = "";
+/** Another target account. */
+export let OTHER_TARGET = "";
 /** Fixed contexts. */
-export const CTX: ContextRef = { object: "c_file", _id: "6f0000000000000000000f01" };
-export const CTX_2: ContextRef = { object: "c_file", _id: "6f0000000000000000000f02" };
+export let CTX: ContextRef = { object: "c_file", _id: "" };
+/** Another context on the same object. */
+export let CTX_2: ContextRef = { object: "c_file", _id: "" };
 /** Same `_id` as {@link CTX}, another object: a different context. */
-export const CTX_OTHER_OBJECT: ContextRef = { object: "c_note", _id: CTX._id };
-
+export let CTX_OTHER_OBJECT: ContextRef = { object: "c_note", _id: "" };
 /** Role ids. */
-export const ROLE_1 = "6e0000000000000000000e01";
-export const ROLE_2 = "6e0000000000000000000e02";
+export let ROLE_1 = "";
+/** Another role id. */
+export let ROLE_2 = "";
+
+/** Sets the style of the fixed host ids above (ObjectIds until a suite asks for another). */
+export function useHostIdStyle(style: HostIdStyle): void {
+  CREATOR = hostId(style, "6c", 0xc01);
+  OTHER_CREATOR = hostId(style, "6c", 0xc02);
+  THIRD_CREATOR = hostId(style, "6c", 0xc03);
+  TARGET = hostId(style, "6c", 0xa01);
+  OTHER_TARGET = hostId(style, "6c", 0xa02);
+  CTX = { object: "c_file", _id: hostId(style, "6f", 0xf01) };
+  CTX_2 = { object: "c_file", _id: hostId(style, "6f", 0xf02) };
+  CTX_OTHER_OBJECT = { object: "c_note", _id: CTX._id };
+  ROLE_1 = hostId(style, "6e", 0xe01);
+  ROLE_2 = hostId(style, "6e", 0xe02);
+}
+useHostIdStyle("objectId");
 
 /** What a test may set on a record built by {@link pendingRecord} or {@link activeRecord}. */
 export type RecordOverrides = Partial<Omit<ConnectionRecord, "target" | "targetKey">> & {

@@ -22,6 +22,8 @@ export {
   type World,
   type WorldFactory,
 } from "./facade-model-contract.js";
+/** Host id styles the suites run with: a host's ids are opaque strings. */
+export { HOST_ID_STYLES, type HostIdStyle, hostId } from "./fixtures.js";
 /** The linearizability check: concurrent batches of facade calls must each match some serial order. */
 export {
   type BatchMode,

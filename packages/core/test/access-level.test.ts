@@ -17,7 +17,7 @@ const requested = fc.option(fc.integer({ min: -20, max: 40 }), { nil: undefined 
 /** A share chain: levels highest first, drawn from the grantable ones. */
 const shareChain = fc.subarray([7, 6, 5, 4, 2]);
 
-describe("access levels (spec §2)", () => {
+describe("access levels (docs/behaviour.md §2)", () => {
   it("names every level 0..8", () => {
     expect(AccessLevel).toEqual({
       None: 0,
@@ -47,7 +47,7 @@ describe("access levels (spec §2)", () => {
   });
 });
 
-describe("grantedLevel (spec §5)", () => {
+describe("grantedLevel (docs/behaviour.md §5)", () => {
   it.each([
     // [caller, requested, expected] with the default share chain [5, 4, 2]
     [7, 4, 4], // the owner grants Read as asked
@@ -86,7 +86,7 @@ describe("grantedLevel (spec §5)", () => {
     expect(grantedLevel(6, 6, [])).toBe(5);
   });
 
-  it("never grants Reserved (3), which spec §2 says is never granted", () => {
+  it("never grants Reserved (3), which docs/behaviour.md §2 says is never granted", () => {
     // With the default chain a Share+ caller asking for 3 would get 3 by the bare formula.
     expect(grantedLevel(7, AccessLevel.Reserved)).not.toBe(AccessLevel.Reserved);
     expect(grantedLevel(4, 7, [])).not.toBe(AccessLevel.Reserved);

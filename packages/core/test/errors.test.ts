@@ -49,7 +49,7 @@ const FAULT_CODE: Record<string, string> = {
   error: "kError",
 };
 
-describe("error codes (spec §12)", () => {
+describe("error codes (docs/behaviour.md §12)", () => {
   it("ERROR_CODES is exactly the spec's list, in its order, then the library's own", () => {
     expect(ERROR_CODES).toEqual([...SPEC_TABLE, ...LIBRARY_TABLE].map(([code]) => code));
     expect(Object.keys(ERROR_STATUS)).toHaveLength(SPEC_TABLE.length + LIBRARY_TABLE.length);
@@ -96,10 +96,16 @@ describe("ConnectionError", () => {
     }
   });
 
-  it("defaults: the code's message, no reason, no path, no cause, not retryable", () => {
+  it("defaults: the code's message, a reason for every refusal (none for a fault), no path, no cause, not retryable", () => {
     const error = new ConnectionError("cortex.accessDenied.shareAccess");
     expect(error.message).toBe("Share access is required.");
-    expect(error.reason).toBeUndefined();
+    expect(error.reason).toBe("the caller's access to the record is below Share");
+    for (const code of ERROR_CODES) {
+      const reason = new ConnectionError(code).reason;
+      if (ERROR_STATUS[code] < 500) expect(reason, code).toMatch(/^[a-z].{10,}$/);
+      else expect(reason, code).toBeUndefined();
+    }
+    expect(new ConnectionError("cortex.notFound.account", { reason: "mine" }).reason).toBe("mine");
     expect(error.path).toBeUndefined();
     expect("cause" in error).toBe(false);
     expect(error.retryable).toBe(false);
@@ -116,7 +122,7 @@ describe("ConnectionError", () => {
   });
 });
 
-describe("toFault (spec §13)", () => {
+describe("toFault (docs/behaviour.md §13)", () => {
   it.each(SPEC_TABLE)("%s: object, name, errCode, code, status, message", (code, status) => {
     const fault = toFault(new ConnectionError(code));
     const family = code.split(".")[1] as string;
@@ -127,9 +133,12 @@ describe("toFault (spec §13)", () => {
       code: code === "cortex.error.unavailable" ? "kUnavailable" : FAULT_CODE[family],
       status,
       message: new ConnectionError(code).message,
+      ...(status < 500 ? { reason: new ConnectionError(code).reason } : {}),
     });
-    // No optional keys when there is nothing to say.
-    expect(Object.keys(fault).sort()).toEqual(["code", "errCode", "message", "name", "object", "status"]);
+    // No path when there is nothing to say; a reason on every refusal, none on a fault.
+    expect(Object.keys(fault).sort()).toEqual(
+      ["code", "errCode", "message", "name", "object", ...(status < 500 ? ["reason"] : []), "status"].sort(),
+    );
   });
 
   it("access denied faults carry kAccessDenied, invalid arguments kInvalidArgument, not found kNotFound", () => {

@@ -1,6 +1,6 @@
 /**
- * The Connections facade on the in-memory adapters, against spec §3–§12. Every test builds a fresh world.
- * Every error code of spec §12 is triggered here through the facade; the last hook checks none was missed.
+ * The Connections facade on the in-memory adapters, against docs/behaviour.md §3–§12. Every test builds a fresh world.
+ * Every error code of docs/behaviour.md §12 is triggered here through the facade; the last hook checks none was missed.
  */
 import { RecordingEventPublisher } from "@conn/adapter-memory";
 import {
@@ -140,7 +140,7 @@ async function connect(
 const eventTypes = () => w.events.events.map((e) => e.type);
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("every error code of spec §12, through the facade", () => {
+describe("every error code of docs/behaviour.md §12, through the facade", () => {
   it("connectionsDisabled: the object does not allow connections (and an unknown object)", async () => {
     const error = await expectCode(
       w.connections.create(w.as(OWNER), CLOSED_CTX, [{ _id: B }]),
@@ -198,6 +198,16 @@ describe("every error code of spec §12, through the facade", () => {
     await expectCode(w.connections.delete(anonymous, connection._id), "cortex.accessDenied.notLoggedIn");
     await expectCode(w.connections.listForContext(anonymous, CTX), "cortex.accessDenied.notLoggedIn");
     expect(w.records()).toHaveLength(1);
+  });
+
+  it("notLoggedIn says why: an anonymous caller, or an account id that names no account of the org", async () => {
+    const anonymous = await expectCode(w.connections.list(w.as(null)), "cortex.accessDenied.notLoggedIn");
+    expect(anonymous.reason).toBe("the caller is anonymous");
+    const unknown = await expectCode(
+      w.connections.list(w.as("00000000-0000-4000-8000-000000000999")),
+      "cortex.accessDenied.notLoggedIn",
+    );
+    expect(unknown.reason).toBe("the caller's account id names no account of this org");
   });
 
   it.each([
@@ -360,6 +370,7 @@ describe("every error code of spec §12, through the facade", () => {
       code: "kExists",
       status: 409,
       message: expect.any(String),
+      reason: "an equal or higher connection already exists",
       target: { _id: B },
     });
     expect(connectionOf(results[1]).state).toBe(0);
@@ -559,8 +570,8 @@ describe("a failed request writes nothing", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("create (spec §5)", () => {
-  it("an account target: a pending connection shaped as spec §3, and an invite-existing-user notice", async () => {
+describe("create (docs/behaviour.md §5)", () => {
+  it("an account target: a pending connection shaped as docs/behaviour.md §3, and an invite-existing-user notice", async () => {
     const results = await w.connections.create(w.as(OWNER), CTX, [{ _id: B, access: 4, roles: [ROLE1] }], {
       contextSource: "c_doctor",
     });
@@ -919,7 +930,7 @@ describe("create (spec §5)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("accept (spec §4, §6)", () => {
+describe("accept (docs/behaviour.md §4, §6)", () => {
   it("makes the connection active: token and expiresAt removed, effective access granted", async () => {
     const { connection, token } = await invite(B, { access: 4, roles: [ROLE1] });
     expect(await w.connections.resolveAccess(ORG, B, CTX)).toBe(0);
@@ -1053,7 +1064,7 @@ describe("accept (spec §4, §6)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("reject and read by token (spec §6)", () => {
+describe("reject and read by token (docs/behaviour.md §6)", () => {
   it("anonymous reject removes the invitation and publishes connection.rejected with no actor", async () => {
     const { connection, token } = await invite(B);
     expect(await w.connections.reject(w.as(null), token)).toBe(true);
@@ -1098,7 +1109,7 @@ describe("reject and read by token (spec §6)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("read by id (spec §7)", () => {
+describe("read by id (docs/behaviour.md §7)", () => {
   it("pending: the target (with token), the creator (no token), a Share holder; not Read or Connected holders", async () => {
     const { connection, token } = await invite(B, { access: 4 });
     expect((await w.connections.get(w.as(B), connection._id)).token).toBe(token);
@@ -1168,7 +1179,7 @@ describe("a principal that carries the caller's account (loaded by the host to a
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("delete (spec §7, §9)", () => {
+describe("delete (docs/behaviour.md §7, §9)", () => {
   it("the target may remove itself; its access ends at once", async () => {
     const active = await connect(B, { access: 4 });
     expect(await w.connections.resolveAccess(ORG, B, CTX)).toBe(4);
@@ -1219,7 +1230,7 @@ describe("delete (spec §7, §9)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("list (spec §7)", () => {
+describe("list (docs/behaviour.md §7)", () => {
   /** B invited on `n` contexts by the owner, one second apart; returns the ids newest first. */
   async function manyInvitations(n: number): Promise<string[]> {
     const ids: string[] = [];
@@ -1377,7 +1388,7 @@ describe("list (spec §7)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("accounts that register later (spec §8)", () => {
+describe("accounts that register later (docs/behaviour.md §8)", () => {
   const NEW = unknownId(9);
 
   it("binds pending email invitations to the new account, which can then accept", async () => {
@@ -1434,7 +1445,7 @@ describe("accounts that register later (spec §8)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("resolveAccess (spec §9)", () => {
+describe("resolveAccess (docs/behaviour.md §9)", () => {
   it("is the higher of the host's access and the active connection's", async () => {
     expect(await w.connections.resolveAccess(ORG, READER, CTX)).toBe(4);
     expect(await w.connections.resolveAccess(ORG, STRANGER, CTX)).toBe(0);
@@ -1483,7 +1494,7 @@ describe("resolveAccess (spec §9)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("expiry and purge (spec §4, §10)", () => {
+describe("expiry and purge (docs/behaviour.md §4, §10)", () => {
   it.each([
     [undefined, 7],
     [30, 30],
@@ -1632,7 +1643,7 @@ describe("events (issue 2): typed, after commit, never with token material", () 
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-describe("tokens (spec §3)", () => {
+describe("tokens (docs/behaviour.md §3)", () => {
   it("are at least 32 URL-safe characters, unique, and stored nowhere in the clear", async () => {
     await w.connections.create(w.as(OWNER), CTX, [
       { _id: B },

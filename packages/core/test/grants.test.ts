@@ -147,7 +147,7 @@ describe("planTarget (create, per target)", () => {
     );
   });
 
-  it("property: picks the outcome of spec §5 (auto fault, upgrade or conflict, auto, re-invite, new)", () => {
+  it("property: picks the outcome of docs/behaviour.md §5 (auto fault, upgrade or conflict, auto, re-invite, new)", () => {
     fc.assert(
       fc.property(planInput, (input) => {
         const plan = planTarget(input);

@@ -2,7 +2,7 @@ import { createInMemoryConnections } from "@conn/adapter-memory";
 import { AccessLevel, type ConnectionView, isConnectionError } from "@conn/core";
 import { describe, expect, it } from "vitest";
 
-/** Host id styles the library must take as they are (spec §1: opaque strings). */
+/** Host id styles the library must take as they are (docs/behaviour.md §1: opaque strings). */
 const STYLES = {
   objectId: {
     alice: "5f0000000000000000000a01",

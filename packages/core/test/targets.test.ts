@@ -24,7 +24,7 @@ function parseError(raw: unknown): ConnectionError {
   throw new Error("parseTargets did not throw");
 }
 
-describe("parseTargets (spec §5, check 4)", () => {
+describe("parseTargets (docs/behaviour.md §5, check 4)", () => {
   it("parses account and email targets", () => {
     expect(
       parseTargets([
@@ -106,7 +106,7 @@ describe("parseTargets (spec §5, check 4)", () => {
   });
 });
 
-describe("mergeTargets (spec §5)", () => {
+describe("mergeTargets (docs/behaviour.md §5)", () => {
   const none = () => undefined;
 
   it("merges copies of one account: highest access, union of roles, auto only if all copies", () => {

@@ -136,7 +136,7 @@ function normaliseBasePath(basePath: string | undefined): string {
 }
 
 /**
- * Builds a Hono app serving the connections REST API of spec §13 under `{basePath}/{org}/v2`, plus its OpenAPI 3.1
+ * Builds a Hono app serving the connections REST API of docs/behaviour.md §13 under `{basePath}/{org}/v2`, plus its OpenAPI 3.1
  * document at `{basePath}/{org}/v2/openapi.json`. Mount it in any Fetch-API server (`app.fetch`), in another Hono
  * app (`host.route("/", app)`), or on Node with {@link startServer}.
  */
@@ -275,7 +275,7 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
   });
 
   // Accept takes a token. A connection id is not one: the facade refuses it as a malformed token
-  // (`invalidArgument.unspecified`, after the login check), exactly as spec §6 says for any malformed token.
+  // (`invalidArgument.unspecified`, after the login check), exactly as docs/behaviour.md §6 says for any malformed token.
   app.post(route("/connections/:idOrToken"), async (c) => {
     const principal = await principalOf(c);
     return c.json(await connections.accept(principal, param(c, "idOrToken")));
@@ -295,7 +295,7 @@ export function createConnectionsApp(options: ConnectionsAppOptions): Hono {
     const principal = await principalOf(c);
     const context = await contextOf(c, principal.org);
     const body = parseInput(createBodySchema, raw, "body");
-    // The facade checks each target itself, after the object, the caller and its access (spec §5 order).
+    // The facade checks each target itself, after the object, the caller and its access (docs/behaviour.md §5 order).
     const targets = body.targets as ConnectionTargetInput[];
     const data = await connections.create(principal, context, targets, {
       contextSource: body.contextSource,

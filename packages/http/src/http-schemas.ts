@@ -105,7 +105,7 @@ export const shareLinkPageParamsSchema = z
 
 /**
  * The body of `POST /{objects}/{id}/connections` as the edge checks it. The targets themselves are checked by the
- * facade, in the order of spec §5 (the object, the caller and Share access come first), so here they are a list.
+ * facade, in the order of docs/behaviour.md §5 (the object, the caller and Share access come first), so here they are a list.
  */
 export const createBodySchema = z
   .object({
@@ -123,7 +123,7 @@ export const shareLinkBodyDocumentSchema = shareLinkInputSchema.describe(
     "`expiresInDays` 1..90 (default the org's invitation expiry); `emailDomain` limits who may redeem it.",
 );
 
-/** One connection target as the OpenAPI document shows it: the facade's own schema (spec §5). */
+/** One connection target as the OpenAPI document shows it: the facade's own schema (docs/behaviour.md §5). */
 export const connectionTargetDocumentSchema = connectionTargetSchema.describe(
   "A connection target: give exactly one of `_id` (an account) and `email` (with an optional `name`). " +
     "`access` is clamped, never refused for being too high; `auto` applies at once (account targets only). " +
@@ -135,7 +135,7 @@ export const connectionTargetDocumentSchema = connectionTargetSchema.describe(
 export const createBodyDocumentSchema = createBodySchema.extend({
   targets: z.array(connectionTargetDocumentSchema).min(1).max(MAX_CONNECTION_TARGETS),
   contextSource: createBodySchema.shape.contextSource.describe(
-    "The property that caused the invitation (spec §3 `contextSource`).",
+    "The property that caused the invitation (docs/behaviour.md §3 `contextSource`).",
   ),
 });
 
@@ -148,12 +148,12 @@ export const accountRefSchema = z
   .object({ _id: hostIdSchema, object: z.literal("account"), path: z.string() })
   .strict();
 
-/** A connection as a response carries it (spec §3): the token and `expiresAt` only while pending. */
+/** A connection as a response carries it (docs/behaviour.md §3): the token and `expiresAt` only while pending. */
 export const connectionSchema = z
   .object({
     _id: connectionIdSchema,
     object: z.literal("connection"),
-    access: z.number().int().min(0).max(8).describe("The access level granted (spec §2)."),
+    access: z.number().int().min(0).max(8).describe("The access level granted (docs/behaviour.md §2)."),
     roles: z.array(hostIdSchema),
     context: z.object({ _id: hostIdSchema, object: z.string(), path: z.string() }).strict(),
     contextSource: z.string().nullable(),
@@ -213,7 +213,7 @@ export const connectionListSchema = z
   .object({ object: z.literal("list"), data: z.array(connectionSchema), hasMore: z.boolean() })
   .strict();
 
-/** The JSON fault every failure answers with (spec §13), with the HTTP status of spec §12. */
+/** The JSON fault every failure answers with (docs/behaviour.md §13), with the HTTP status of docs/behaviour.md §12. */
 export const faultSchema = z
   .object({
     object: z.literal("fault"),
@@ -262,7 +262,7 @@ export type Jsonified<T> = T extends Date
       : T;
 
 /**
- * Parses `input` with `schema`, or fails with `invalidArgument.unspecified` naming the first problem (spec §12);
+ * Parses `input` with `schema`, or fails with `invalidArgument.unspecified` naming the first problem (docs/behaviour.md §12);
  * `where` names the input when the problem is about all of it (`body`, `query`, `org`, …).
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, where: string): z.output<S> {

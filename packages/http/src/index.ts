@@ -1,5 +1,5 @@
 /**
- * @conn/http: the connections REST API of spec §13 as a Hono app you mount in any Fetch-API server, its OpenAPI 3.1
+ * @conn/http: the connections REST API of docs/behaviour.md §13 as a Hono app you mount in any Fetch-API server, its OpenAPI 3.1
  * document, and a Node server helper.
  *
  * Install: `pnpm add @conn/http @conn/core` (plus an adapter, e.g. `@conn/adapter-memory`)

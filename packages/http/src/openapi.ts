@@ -73,7 +73,7 @@ const json = (schema: JsonObject) => ({ "application/json": { schema } });
 /** The headers of every answer of the API. */
 const answerHeaders = () => ({ "X-Request-Id": ref("headers", "X-Request-Id") });
 
-/** The statuses of spec §12, each with the codes that answer with it. */
+/** The statuses of docs/behaviour.md §12, each with the codes that answer with it. */
 function faultResponses(): Record<string, JsonObject> {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const [code, status] of Object.entries(ERROR_STATUS) as [ErrorCode, number][]) {

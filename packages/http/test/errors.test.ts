@@ -54,7 +54,7 @@ interface Case {
   run: (call: Call) => Promise<Answer>;
 }
 
-/** Every code of spec §12 but the 5xx ones (which need a broken facade; see below), through HTTP. */
+/** Every code of docs/behaviour.md §12 but the 5xx ones (which need a broken facade; see below), through HTTP. */
 const cases: Case[] = [
   {
     code: "cortex.accessDenied.connectionsDisabled",

@@ -31,7 +31,7 @@ describe("GET /{org}/v2/openapi.json", () => {
     expect(() => validator.resolveRefs()).not.toThrow();
   });
 
-  it("lists every route of spec §13 and the document itself, with their parameters and responses", async () => {
+  it("lists every route of docs/behaviour.md §13 and the document itself, with their parameters and responses", async () => {
     const document = await fetchDocument();
     const operations = Object.entries(document.paths).flatMap(([path, item]: [string, Json]) =>
       METHODS.filter((m) => item[m] !== undefined).map((m) => `${m.toUpperCase()} ${path}`),

@@ -5,7 +5,7 @@
  * backslashes), arbitrary query strings, methods and Authorization headers (a bearer names the account, as the
  * packages/http tests do).
  *
- * Every answer the app gives is JSON: a well-formed fault whose status is its code's (spec §12) and never a 500, or
+ * Every answer the app gives is JSON: a well-formed fault whose status is its code's (docs/behaviour.md §12) and never a 500, or
  * a documented 200 success; API answers carry `Cache-Control: no-store`; a failed request leaves the store as it
  * was; no stored hash or seal is ever in an answer; the host's error reporter is never called. A request the
  * Node HTTP layer itself refuses (a request target that is not origin-form, raw bytes, a backslash, a head over

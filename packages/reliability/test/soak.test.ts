@@ -205,7 +205,7 @@ async function soak(t: TestDb, plan: SoakPlan): Promise<Record<string, unknown>>
       } else {
         code = error.code;
         // No fault is injected here: an infrastructure error, or a create refused as a whole with the per-target
-        // code connectionExists (spec §5 lists it per target only), is a finding.
+        // code connectionExists (docs/behaviour.md §5 lists it per target only), is a finding.
         if (
           code.startsWith("cortex.error.") ||
           (kind === "create" && code === "cortex.conflict.connectionExists")
@@ -611,7 +611,7 @@ describeServer("races on the server", () => {
     world.contexts.grant(org, creatorB, ctx, 7);
     const ids: string[] = [];
     const tokens: string[] = [];
-    // the same level from both: whichever is accepted first supersedes the other (spec §4)
+    // the same level from both: whichever is accepted first supersedes the other (docs/behaviour.md §4)
     for (const [creator, access] of [
       [creatorA, 4],
       [creatorB, 4],

@@ -1,5 +1,5 @@
 /**
- * Invitation tokens (spec §3 and §6, ADR 0001):
+ * Invitation tokens (docs/behaviour.md §3 and §6, ADR 0001):
  * (a) hashed at rest — every table of the schema, read with SQL on PGlite and on the server, holds no token issued
  *     (before delivery, after it, in a dead letter), and what a thief reads there (hash, seal) opens nothing;
  * (b) never in logs or errors — console output and the LogNotifier over a whole story, and every error and fault of

@@ -6,7 +6,7 @@ import { type ConnectionsDeps, publish, requireCaller, SettingsCache, viewOf } f
 import { findByToken, invalidToken, parseToken } from "./token-lookup.js";
 
 /**
- * Accepts a pending connection by token (spec §6). Atomic: under the context's lock the pending record is claimed by
+ * Accepts a pending connection by token (docs/behaviour.md §6). Atomic: under the context's lock the pending record is claimed by
  * compare-and-set, so of many simultaneous accepts one wins and the others get `connectionToken`. If the target already holds an
  * active connection to the context, that one is upgraded; lesser pending invitations to the same target go.
  */

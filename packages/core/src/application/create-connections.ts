@@ -23,7 +23,7 @@ import type { SupersededPending } from "../ports/connection-repository.js";
 import type { TransactionalStores } from "../ports/unit-of-work.js";
 import { type Caller, type ConnectionsDeps, effectiveAccess, publish, requireCaller } from "./deps.js";
 
-/** Options of a create request: `contextSource`, the property that caused the invitation (spec §3). */
+/** Options of a create request: `contextSource`, the property that caused the invitation (docs/behaviour.md §3). */
 export const createOptionsSchema = z.object({ contextSource: contextSourceSchema.optional() }).strict();
 
 /** Options of a create request. */
@@ -74,7 +74,7 @@ interface CheckedRequest {
 }
 
 /**
- * Creates connections on one context to many targets (spec §5). Whole-request checks fail the request with no
+ * Creates connections on one context to many targets (docs/behaviour.md §5). Whole-request checks fail the request with no
  * record written; per-target outcomes come back one per merged target, in request order.
  */
 export async function createConnections(
@@ -103,7 +103,7 @@ export async function createConnections(
   });
 }
 
-/** Checks 1–4 of spec §5, in order, and loads what the targets' plans need; writes nothing. */
+/** Checks 1–4 of docs/behaviour.md §5, in order, and loads what the targets' plans need; writes nothing. */
 async function checkRequest(
   deps: ConnectionsDeps,
   principal: unknown,
@@ -163,7 +163,7 @@ async function checkRequest(
   };
 }
 
-/** The per-target checks of spec §5 step 4 that fail the whole request: self, `auto` without an id or not allowed. */
+/** The per-target checks of docs/behaviour.md §5 step 4 that fail the whole request: self, `auto` without an id or not allowed. */
 function checkTargets(
   parsed: readonly ConnectionTarget[],
   caller: Caller,

@@ -13,7 +13,7 @@ import {
 import { loadById } from "./read-connection.js";
 
 /**
- * Deletes a connection by id (spec §7): the target may always remove itself and the creator its own; removing
+ * Deletes a connection by id (docs/behaviour.md §7): the target may always remove itself and the creator its own; removing
  * someone else's needs Share on the context and strictly more effective access than the target holds. The decision
  * is taken inside the transaction, under the context's lock, on the record and accesses as they are then: a delete
  * racing an accept, an upgrade or another delete answers as some serial order of them would, and access granted by
@@ -47,7 +47,7 @@ export async function deleteConnection(
 }
 
 /**
- * Fails unless the caller may delete the record (spec §7), reading accesses through the transaction's repository:
+ * Fails unless the caller may delete the record (docs/behaviour.md §7), reading accesses through the transaction's repository:
  * one who may not read it is denied the connection; one who may read it needs Share, then strictly more access than
  * the target holds.
  */

@@ -91,7 +91,12 @@ export async function loadCaller(
 /** Loads the caller's account; fails with `notLoggedIn` for anonymous callers. */
 export async function requireCaller(deps: ConnectionsDeps, principal: unknown): Promise<Caller> {
   const { caller } = await loadCaller(deps, principal);
-  if (caller === null) throw new ConnectionError("cortex.accessDenied.notLoggedIn");
+  if (caller === null) {
+    const anonymous = (principal as { accountId?: unknown }).accountId === null;
+    throw new ConnectionError("cortex.accessDenied.notLoggedIn", {
+      reason: anonymous ? "the caller is anonymous" : "the caller's account id names no account of this org",
+    });
+  }
   return caller;
 }
 
@@ -104,7 +109,7 @@ export function parseId(id: unknown, path = "id"): string {
 }
 
 /**
- * The effective access of spec §9: the higher of the host's own access and the active connection's, read through
+ * The effective access of docs/behaviour.md §9: the higher of the host's own access and the active connection's, read through
  * `connections` (a transaction's repository when the answer decides a change in it).
  */
 export async function effectiveAccess(
@@ -121,7 +126,7 @@ export async function effectiveAccess(
   return Math.max(own, connected ?? 0) as AccessLevel;
 }
 
-/** True when the caller is the record's target, by account or by email (spec §3). */
+/** True when the caller is the record's target, by account or by email (docs/behaviour.md §3). */
 export function isTarget(record: ConnectionRecord, caller: Caller | null): boolean {
   if (caller === null) return false;
   if (record.target.account !== null) return record.target.account === caller.account._id;

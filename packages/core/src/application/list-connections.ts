@@ -34,7 +34,7 @@ const oneCursor = [
   { message: "give at most one of startingAfter and endingBefore" },
 ] as const;
 
-/** A page request: state and object filters, `limit`, and at most one of `startingAfter` / `endingBefore` (spec §7). */
+/** A page request: state and object filters, `limit`, and at most one of `startingAfter` / `endingBefore` (docs/behaviour.md §7). */
 export const pageQuerySchema = z
   .object(pageFields)
   .strict()
@@ -52,7 +52,7 @@ export type ListQuery = z.input<typeof listQuerySchema>;
 /** A list request of one context's connections, as a caller supplies it. */
 export type PageQuery = z.input<typeof pageQuerySchema>;
 
-/** A page of connections, shaped as spec §13 shows it. */
+/** A page of connections, shaped as docs/behaviour.md §13 shows it. */
 export interface ConnectionList {
   object: "list";
   data: ConnectionView[];
@@ -93,7 +93,7 @@ async function page(
 
 /**
  * Lists the caller's connections as target (by account or email) or as creator, newest first, with state and
- * object filters and cursor pagination (spec §7). Expired invitations never appear.
+ * object filters and cursor pagination (docs/behaviour.md §7). Expired invitations never appear.
  */
 export async function listConnections(
   deps: ConnectionsDeps,
@@ -109,7 +109,7 @@ export async function listConnections(
   return page(deps, caller, filter, q);
 }
 
-/** Lists the connections on one context (spec §13); needs Share on it. */
+/** Lists the connections on one context (docs/behaviour.md §13); needs Share on it. */
 export async function listContextConnections(
   deps: ConnectionsDeps,
   principal: unknown,

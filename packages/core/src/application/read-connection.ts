@@ -25,7 +25,7 @@ export async function loadById(
 }
 
 /**
- * May the caller read this record (spec §7)? The target, the creator, anyone with Share on the context, and when
+ * May the caller read this record (docs/behaviour.md §7)? The target, the creator, anyone with Share on the context, and when
  * active anyone with Connected on it. Returns the caller's effective access on the context when it was needed.
  */
 export async function canRead(
@@ -40,7 +40,7 @@ export async function canRead(
   return { allowed: callerAccess >= needed, callerAccess };
 }
 
-/** Reads one connection by id with the spec's visibility rules (spec §7). */
+/** Reads one connection by id with the spec's visibility rules (docs/behaviour.md §7). */
 export async function getConnection(
   deps: ConnectionsDeps,
   principal: unknown,

@@ -9,7 +9,7 @@ import { type ConnectionsDeps, publish } from "./deps.js";
 
 /**
  * Binds every pending invitation of the org to the email of a newly registered (or newly verified) account, so
- * that account can accept it (spec §8). Returns how many were bound.
+ * that account can accept it (docs/behaviour.md §8). Returns how many were bound.
  */
 export async function bindRegisteredAccount(
   deps: ConnectionsDeps,
@@ -53,7 +53,7 @@ export async function bindRegisteredAccount(
 const OBJECT_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
 /**
- * The effective access of an account on a context (spec §9): the higher of the host application's own access and
+ * The effective access of an account on a context (docs/behaviour.md §9): the higher of the host application's own access and
  * the account's active connection. The hot path: checked without zod, both look-ups started at once and awaited in
  * turn (no Promise.all), and every failure answered as the facade answers it ({@link publicError}) inside this one
  * async function, so a call allocates no guard promise of its own.

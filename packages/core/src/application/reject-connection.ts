@@ -2,7 +2,7 @@ import { type ConnectionView, snapshotOf } from "../domain/connection.js";
 import { type ConnectionsDeps, loadCaller, publish, SettingsCache, viewOf } from "./deps.js";
 import { findByToken, invalidToken, parseToken } from "./token-lookup.js";
 
-/** Rejects a pending connection by token (spec §6): allowed anonymously; a logged-in caller must be the target. */
+/** Rejects a pending connection by token (docs/behaviour.md §6): allowed anonymously; a logged-in caller must be the target. */
 export async function rejectConnection(
   deps: ConnectionsDeps,
   principal: unknown,
@@ -30,7 +30,7 @@ export async function rejectConnection(
 }
 
 /**
- * Reads a pending invitation by token (spec §6): allowed anonymously (the invitation landing page); a logged-in
+ * Reads a pending invitation by token (docs/behaviour.md §6): allowed anonymously (the invitation landing page); a logged-in
  * caller must be the target, and only the target's view carries the token.
  */
 export async function getConnectionByToken(
@@ -41,6 +41,6 @@ export async function getConnectionByToken(
   const { org, caller } = await loadCaller(deps, principal);
   const token = parseToken(tokenInput);
   const record = await findByToken(deps, org, token, caller);
-  // The token stays in the target's view only (spec §3): an anonymous reader already holds it and gets no echo.
+  // The token stays in the target's view only (docs/behaviour.md §3): an anonymous reader already holds it and gets no echo.
   return viewOf(deps, new SettingsCache(deps, org), record, caller);
 }

@@ -3,7 +3,7 @@ import { ConnectionError } from "../domain/errors.js";
 import { tokenSchema } from "../domain/values.js";
 import { type Caller, type ConnectionsDeps, isTarget } from "./deps.js";
 
-/** Parses a presented token: a malformed one is `invalidArgument.unspecified` (spec §6). */
+/** Parses a presented token: a malformed one is `invalidArgument.unspecified` (docs/behaviour.md §6). */
 export function parseToken(token: unknown): string {
   const parsed = tokenSchema.safeParse(token);
   if (!parsed.success)

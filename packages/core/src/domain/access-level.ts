@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-/** The access levels of spec §2, by name. */
+/** The access levels of docs/behaviour.md §2, by name. */
 export const AccessLevel = {
   None: 0,
   Public: 1,
@@ -51,7 +51,7 @@ export const DEFAULT_SHARE_CHAIN: readonly AccessLevel[] = [
 ];
 
 /**
- * The level a connection grants (spec §5): the request is clamped below the caller's own level, to at least
+ * The level a connection grants (docs/behaviour.md §5): the request is clamped below the caller's own level, to at least
  * Connected and at most Delete, then capped at the first share-chain entry below the caller's level; Reserved (3) is
  * never granted (it rounds down to Connected).
  */

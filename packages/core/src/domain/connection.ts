@@ -1,7 +1,7 @@
 import type { AccessLevel } from "./access-level.js";
 import type { ContextRef, Name } from "./values.js";
 
-/** Connection states (spec §4): 0 pending, 1 active. Rejection and expiry remove the record. */
+/** Connection states (docs/behaviour.md §4): 0 pending, 1 active. Rejection and expiry remove the record. */
 export const ConnectionState = { Pending: 0, Active: 1 } as const;
 
 /** A connection state value. */
@@ -59,7 +59,7 @@ export function targetKeyOf(
   return `email:${target.email ?? ""}`;
 }
 
-/** True when a pending record has expired at `now` (an expired invitation never resolves, spec §4). */
+/** True when a pending record has expired at `now` (an expired invitation never resolves, docs/behaviour.md §4). */
 export function isExpired(record: Pick<ConnectionRecord, "state" | "expiresAt">, now: Date): boolean {
   return record.state === ConnectionState.Pending && record.expiresAt !== null && record.expiresAt <= now;
 }
@@ -92,7 +92,7 @@ export interface AccountRef {
   path: string;
 }
 
-/** The caller's view of a connection, shaped as spec §3 shows it. */
+/** The caller's view of a connection, shaped as docs/behaviour.md §3 shows it. */
 export interface ConnectionView {
   _id: string;
   object: "connection";
@@ -127,7 +127,7 @@ export interface ViewOptions {
   token?: string | undefined;
 }
 
-/** Builds the caller's view of a record (spec §3): the token only for the target, a hidden `target.account`. */
+/** Builds the caller's view of a record (docs/behaviour.md §3): the token only for the target, a hidden `target.account`. */
 export function toConnectionView(record: ConnectionRecord, options: ViewOptions): ConnectionView {
   const target: ConnectionView["target"] = {};
   const hideAccount = record.viaEmail && record.state === ConnectionState.Pending && !options.viewerIsTarget;

@@ -1,4 +1,4 @@
-/** Every error code of spec §12 with its HTTP status. */
+/** Every error code of docs/behaviour.md §12 with its HTTP status. */
 export const ERROR_STATUS = {
   "cortex.accessDenied.connectionsDisabled": 403,
   "cortex.accessDenied.connectionRequiresVerification": 403,
@@ -74,6 +74,32 @@ const MESSAGES: Record<ErrorCode, string> = {
   "cortex.conflict.shareLinkUsedUp": "This share link has no uses left.",
 };
 
+/**
+ * Why each refusal (4xx) happened, when the code that raised it gave no reason of its own: every refusal carries a
+ * reason. Faults (5xx) carry none, so nothing of an internal failure reaches an answer.
+ */
+const DEFAULT_REASONS: Partial<Record<ErrorCode, string>> = {
+  "cortex.accessDenied.connectionsDisabled": "the object's settings do not allow connections",
+  "cortex.accessDenied.connectionRequiresVerification": "the caller's account is not verified",
+  "cortex.accessDenied.shareAccess": "the caller's access to the record is below Share",
+  "cortex.accessDenied.connection":
+    "the caller is neither the connection's creator, its target, nor above it",
+  "cortex.accessDenied.autoConnectionRequiresAccess":
+    "the target lacks the access the object requires for automatic connections",
+  "cortex.accessDenied.notLoggedIn": "the caller is anonymous or names no account of this org",
+  "cortex.invalidArgument.connectionTarget": "a target is neither an account id nor an email address",
+  "cortex.invalidArgument.noConnectionTargets": "the list of targets is empty",
+  "cortex.invalidArgument.autoConnectionRequiresId":
+    "an automatic connection needs an account id, not an email",
+  "cortex.invalidArgument.requireConnectionAccept": "the object requires every connection to be accepted",
+  "cortex.invalidArgument.connectionToken": "the token is malformed, unknown, expired or already used",
+  "cortex.invalidArgument.unspecified": "the input does not match what the call accepts",
+  "cortex.notFound.account": "no account of this org has that id",
+  "cortex.notFound.unspecified": "no such connection is visible to the caller",
+  "cortex.conflict.connectionExists": "an equal or higher connection already exists",
+  "cortex.tooLarge.connectionTargets": "more targets than one call accepts",
+};
+
 /** Optional details of a {@link ConnectionError}. */
 export interface ConnectionErrorOptions {
   /** A human message; defaults to the code's standard message. */
@@ -95,7 +121,7 @@ export interface ConnectionErrorOptions {
 export class ConnectionError extends Error {
   /** The spec error code callers branch on. */
   readonly code: ErrorCode;
-  /** The HTTP status of the code (spec §12). */
+  /** The HTTP status of the code (docs/behaviour.md §12). */
   readonly status: number;
   /** Why, in more detail. */
   readonly reason: string | undefined;
@@ -112,18 +138,18 @@ export class ConnectionError extends Error {
     this.name = "ConnectionError";
     this.code = code;
     this.status = ERROR_STATUS[code];
-    this.reason = options.reason;
+    this.reason = options.reason ?? DEFAULT_REASONS[code];
     this.path = options.path;
     this.retryable = options.retryable ?? code === "cortex.error.unavailable";
   }
 
-  /** The JSON fault shape of spec §13. */
+  /** The JSON fault shape of docs/behaviour.md §13. */
   toFault(): Fault {
     return toFault(this);
   }
 }
 
-/** The JSON fault of spec §13. */
+/** The JSON fault of docs/behaviour.md §13. */
 export interface Fault {
   object: "fault";
   name: "fault";
@@ -137,7 +163,7 @@ export interface Fault {
   requestId?: string;
 }
 
-/** Builds the JSON fault of spec §13 from an error. */
+/** Builds the JSON fault of docs/behaviour.md §13 from an error. */
 export function toFault(error: ConnectionError): Fault {
   const family = error.code.split(".")[1] ?? "error";
   const fault: Fault = {

@@ -1,6 +1,6 @@
 import type { ConnectionSnapshot } from "./connection.js";
 
-/** The kinds of domain event, one per transition (spec §4) plus re-invitation and supersession. */
+/** The kinds of domain event, one per transition (docs/behaviour.md §4) plus re-invitation and supersession. */
 export type ConnectionEventType =
   | "connection.created"
   | "connection.reinvited"

@@ -13,7 +13,7 @@ export function clampExpiryDays(days: number | undefined): number {
 }
 
 /**
- * When an invitation made at `created` expires: created + N days of 24 hours each (spec §4). Calendar days would
+ * When an invitation made at `created` expires: created + N days of 24 hours each (docs/behaviour.md §4). Calendar days would
  * follow the server's time zone, and an invitation made before a daylight-saving change would live 167 or 169 hours.
  */
 export function expiresAt(created: Date, days: number | undefined): Date {

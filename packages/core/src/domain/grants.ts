@@ -12,9 +12,9 @@ export interface Grant {
 }
 
 /**
- * Merges a grant into a stored one (spec §4 accept, §5 upgrade): access the higher, roles the union (stored roles
+ * Merges a grant into a stored one (docs/behaviour.md §4 accept, §5 upgrade): access the higher, roles the union (stored roles
  * first). The creator becomes the incoming grant's creator only when it raises the access: the connection then gives
- * what that account granted, so that account answers for it (spec §7); otherwise the stored creator stays.
+ * what that account granted, so that account answers for it (docs/behaviour.md §7); otherwise the stored creator stays.
  * Idempotent, and the access and role set do not depend on the order grants are merged in.
  */
 export function mergeGrant(stored: Grant, incoming: Grant): Grant {
@@ -52,7 +52,7 @@ export interface TargetPlanInput {
   pending?: ConnectionRecord | undefined;
 }
 
-/** The outcome create decides for one target (spec §5). Records are built from it with fresh ids and tokens. */
+/** The outcome create decides for one target (docs/behaviour.md §5). Records are built from it with fresh ids and tokens. */
 export type TargetPlan =
   /** A per-target fault: an `auto` refusal, or `conflict.connectionExists` when the request adds nothing. */
   | { kind: "fault"; error: ConnectionError }
@@ -64,7 +64,7 @@ export type TargetPlan =
   | { kind: "upgrade"; existing: ConnectionRecord; grant: Grant; previous: AccessLevel };
 
 /**
- * Decides one target's outcome of a create request (spec §5), with no I/O: an `auto` fault first; then an existing
+ * Decides one target's outcome of a create request (docs/behaviour.md §5), with no I/O: an `auto` fault first; then an existing
  * active connection is upgraded when the request adds access or roles (a conflict when it adds nothing); else an
  * `auto` request makes an active connection, a pending invitation of the caller's is re-issued, or a new one made.
  * The granted level never reaches the caller's own.
@@ -91,7 +91,7 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
 }
 
 /**
- * The active connection an accepted invitation becomes (spec §4): bound to the accepting account, token and expiry
+ * The active connection an accepted invitation becomes (docs/behaviour.md §4): bound to the accepting account, token and expiry
  * removed. The repository merges it into the target's active connection on the context if there is one, by
  * {@link mergeGrant}.
  */

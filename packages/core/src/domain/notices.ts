@@ -1,10 +1,10 @@
 import type { AccessLevel } from "./access-level.js";
 import type { Name } from "./values.js";
 
-/** The notice kinds of spec §11. */
+/** The notice kinds of docs/behaviour.md §11. */
 export type NoticeKind = "invite-existing-user" | "invite-new-user" | "connection-created";
 
-/** A notice as the notifier port receives it (spec §11). */
+/** A notice as the notifier port receives it (docs/behaviour.md §11). */
 export interface Notice {
   kind: NoticeKind;
   /** Unique per intent to notify: a notifier may use it to drop duplicates. */

@@ -3,7 +3,7 @@ import { clampMaxGrantDays, DEFAULT_MAX_GRANT_DAYS } from "./access-expiry.js";
 import { AccessLevel, accessLevelSchema, DEFAULT_SHARE_CHAIN } from "./access-level.js";
 import { clampExpiryDays, DEFAULT_PENDING_EXPIRY_DAYS } from "./expiry.js";
 
-/** The connection settings of one object (spec §10), with defaults applied. */
+/** The connection settings of one object (docs/behaviour.md §10), with defaults applied. */
 export const objectSettingsSchema = z.object({
   /** The object's name, e.g. `c_prescription`. */
   name: z.string().min(1),
@@ -24,7 +24,7 @@ export type ObjectSettings = z.output<typeof objectSettingsSchema>;
 /** The connection settings of one object as a host supplies them (defaults optional). */
 export type ObjectSettingsInput = z.input<typeof objectSettingsSchema>;
 
-/** The org settings of spec §10, with defaults applied. */
+/** The org settings of docs/behaviour.md §10, with defaults applied. */
 export const orgSettingsSchema = z.object({
   /** The org code. */
   code: z.string().min(1),

@@ -4,7 +4,7 @@ import { AccessLevel } from "./access-level.js";
 import { ConnectionError } from "./errors.js";
 import { emailSchema, hostIdSchema, type Name, nameSchema, roleSchema } from "./values.js";
 
-/** The most targets one create request may carry (spec §5). */
+/** The most targets one create request may carry (docs/behaviour.md §5). */
 export const MAX_CONNECTION_TARGETS = 100;
 
 /** One connection target as a caller supplies it: an account `_id`, or an `email` with an optional `name`. */
@@ -39,7 +39,7 @@ export type ConnectionTargetInput = z.input<typeof connectionTargetSchema>;
 export type ConnectionTarget = z.output<typeof connectionTargetSchema>;
 
 /**
- * Parses the raw targets of a create request (spec §5, check 4, first part): a list of 1..100 well-formed targets.
+ * Parses the raw targets of a create request (docs/behaviour.md §5, check 4, first part): a list of 1..100 well-formed targets.
  * Fails with `noConnectionTargets`, `tooLarge.connectionTargets` or `connectionTarget` naming the bad entry.
  */
 export function parseTargets(raw: unknown): ConnectionTarget[] {
@@ -71,7 +71,7 @@ export function parseTargets(raw: unknown): ConnectionTarget[] {
   });
 }
 
-/** A target after email resolution and merging of duplicates (spec §5). */
+/** A target after email resolution and merging of duplicates (docs/behaviour.md §5). */
 export interface MergedTarget {
   /** Index of the first copy in the request: results come back in this order. */
   index: number;

@@ -53,7 +53,7 @@ export const objectNameSchema = z
   .regex(/^[a-z][a-z0-9_]*$/, "lower-case letters, digits and '_'");
 
 /**
- * An email address, trimmed and lower-cased (spec §3). ASCII only: a look-alike from another script is refused
+ * An email address, trimmed and lower-cased (docs/behaviour.md §3). ASCII only: a look-alike from another script is refused
  * rather than stored as a second identity.
  */
 export const emailSchema = z
@@ -149,5 +149,5 @@ export const principalSchema = z
 /** Who is calling. */
 export type Principal = z.infer<typeof principalSchema>;
 
-/** The property that caused an invitation (spec §3 `contextSource`): a short string, or null. */
+/** The property that caused an invitation (docs/behaviour.md §3 `contextSource`): a short string, or null. */
 export const contextSourceSchema = storableText(256).nullable();

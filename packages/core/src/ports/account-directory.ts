@@ -1,6 +1,6 @@
 import type { Name } from "../domain/values.js";
 
-/** A registered user of an org (spec §1). */
+/** A registered user of an org (docs/behaviour.md §1). */
 export interface Account {
   _id: string;
   /** Trimmed and lower-cased; unique per org. */

@@ -100,13 +100,13 @@ export interface ConnectionRepository {
    * `lock`, first takes that context's lock as {@link lockContext} does, in the same round trip.
    */
   claimPending(org: string, id: string, now: Date, lock?: ContextRef): Promise<ConnectionRecord | null>;
-  /** Removes and returns pending invitations superseded by an active connection (spec §4, accept). */
+  /** Removes and returns pending invitations superseded by an active connection (docs/behaviour.md §4, accept). */
   deleteSuperseded(org: string, items: readonly SupersededPending[]): Promise<ConnectionRecord[]>;
   /** Removes and returns the record with this id, or null when there is none. */
   deleteById(org: string, id: string): Promise<ConnectionRecord | null>;
   /** One page of records for a list query. */
   list(org: string, query: ConnectionListQuery): Promise<ConnectionPage>;
-  /** Binds unbound, unexpired pending invitations to `email` to `account` (spec §8), `updated` set to `now`; returns them. */
+  /** Binds unbound, unexpired pending invitations to `email` to `account` (docs/behaviour.md §8), `updated` set to `now`; returns them. */
   bindEmail(org: string, email: string, account: string, now: Date): Promise<ConnectionRecord[]>;
   /** Removes and returns up to `limit` pending records of the org that expired at or before `now`. */
   purgeExpired(org: string, now: Date, limit: number): Promise<ConnectionRecord[]>;

@@ -10,7 +10,7 @@ export interface ContextAccess {
   objectSettings(org: string, object: string): Promise<ObjectSettings | null>;
 }
 
-/** The org settings of spec §10. */
+/** The org settings of docs/behaviour.md §10. */
 export interface OrgDirectory {
   /** The settings of the org, or null when there is no such org. */
   get(org: string): Promise<OrgSettings | null>;
