@@ -16,7 +16,10 @@ import {
 
 describe("the container's access cache switch", () => {
   it("off by default: the unit of work keeps no cache", async () => {
-    const conn = await createConnectionsContainer({ persistence: { kind: "pglite" }, tokenKey: TEST_KEY });
+    const conn = await createConnectionsContainer(
+      { persistence: { kind: "pglite" }, tokenKey: TEST_KEY, notices: { kind: "log" } },
+      { inMemoryHostPorts: true },
+    );
     try {
       expect(conn.config.accessCache).toBe(0);
       const uow = conn.resolve(TOKENS.UnitOfWork) as PostgresUnitOfWork;
@@ -28,10 +31,10 @@ describe("the container's access cache switch", () => {
 
   it("CONN_ACCESS_CACHE=1000 turns it on: the story runs, and repeated checks are answered from the cache", async () => {
     expect(configFromEnv({ CONN_ACCESS_CACHE: "1000" })).toMatchObject({ accessCache: 1000 });
-    const conn = await createConnectionsContainer({
-      ...configFromEnv({ CONN_ACCESS_CACHE: "1000", CONN_PERSISTENCE: "pglite" }),
-      tokenKey: TEST_KEY,
-    });
+    const conn = await createConnectionsContainer(
+      { ...configFromEnv({ CONN_ACCESS_CACHE: "1000", CONN_PERSISTENCE: "pglite" }), tokenKey: TEST_KEY },
+      { inMemoryHostPorts: true },
+    );
     try {
       seed(conn);
       const uow = conn.resolve(TOKENS.UnitOfWork) as PostgresUnitOfWork;
@@ -48,12 +51,16 @@ describe("the container's access cache switch", () => {
   it.skipIf(!POSTGRES_ENABLED)(
     "on the server too, and dispose() closes its listening connection",
     async () => {
-      const conn = await createConnectionsContainer({
-        persistence: { kind: "postgres", url: requirePgUrl(), poolSize: 2 },
-        schema: uniqueSchema("acache"),
-        tokenKey: TEST_KEY,
-        accessCache: 1000,
-      });
+      const conn = await createConnectionsContainer(
+        {
+          persistence: { kind: "postgres", url: requirePgUrl(), poolSize: 2 },
+          schema: uniqueSchema("acache"),
+          tokenKey: TEST_KEY,
+          notices: { kind: "log" },
+          accessCache: 1000,
+        },
+        { inMemoryHostPorts: true },
+      );
       const uow = conn.resolve(TOKENS.UnitOfWork) as PostgresUnitOfWork;
       try {
         seed(conn);

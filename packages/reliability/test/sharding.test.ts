@@ -40,7 +40,14 @@ const CROSS_ORG_READS: readonly [RegExp, string][] = [
 /** What is wrong with one statement, or null when it is fit for a table sharded by org. */
 export function shardingProblem(st: CapturedStatement, schema: string): string | null {
   const sql = st.text.split(`"${schema}"`).join("<schema>").replace(/\s+/g, " ").trim();
-  if (!/<schema>\.connection(s|_outbox)\b/.test(sql)) return `touches no tenant table: ${sql.slice(0, 120)}`;
+  const lock = /^SELECT pg_advisory_xact_lock\(hashtextextended\(\$(\d+), 0\)\)/.exec(sql);
+  if (lock !== null) {
+    // A context's lock is keyed by a hash of [org, object, id]: one org's key, taken in that org's transaction.
+    const key = JSON.parse(String(st.params[Number(lock[1]) - 1])) as unknown[];
+    return typeof key[0] === "string" && key.length === 3 ? null : `a lock key that names no org: ${sql}`;
+  }
+  if (!/<schema>\.(connections|connection_outbox|share_links)\b/.test(sql))
+    return `touches no tenant table: ${sql.slice(0, 120)}`;
   if (/^INSERT INTO/.test(sql)) {
     const rows = JSON.parse(String(st.params[0])) as { org?: unknown }[];
     const orgs = new Set(rows.map((r) => r.org));
@@ -96,6 +103,8 @@ describeServer("sharding by org", () => {
         "connections_pending_uq",
         "connections_pkey",
         "connections_token_uq",
+        "share_links_pkey",
+        "share_links_token_uq",
       ]),
     );
     expect(tenant.filter((r) => r.first !== "org").map((r) => `${r.idx} leads with ${r.first}`)).toEqual([]);
@@ -104,7 +113,7 @@ describeServer("sharding by org", () => {
         .filter((r) => r.is_primary)
         .map((r) => r.tbl)
         .sort(),
-    ).toEqual(["connection_outbox", "connections"]);
+    ).toEqual(["connection_outbox", "connections", "share_links"]);
     const { rows: tables } = await t.db.query<{ tbl: string; org_not_null: boolean | null }>(
       `SELECT c.relname AS tbl, (SELECT a.attnotnull FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'org')
          AS org_not_null
@@ -115,6 +124,7 @@ describeServer("sharding by org", () => {
     expect(tables).toEqual([
       { tbl: "connection_outbox", org_not_null: true },
       { tbl: "connections", org_not_null: true },
+      { tbl: "share_links", org_not_null: true },
     ]);
   });
 

@@ -98,6 +98,11 @@ const DEFAULT_REASONS: Partial<Record<ErrorCode, string>> = {
   "cortex.notFound.unspecified": "no such connection is visible to the caller",
   "cortex.conflict.connectionExists": "an equal or higher connection already exists",
   "cortex.tooLarge.connectionTargets": "more targets than one call accepts",
+  "cortex.accessDenied.shareLinkDomain": "the caller's email is not of the domain the link is limited to",
+  "cortex.invalidArgument.shareLinkRevoked":
+    "the link was revoked by its creator or a Share holder above them",
+  "cortex.invalidArgument.shareLinkExpired": "the link is past its expiry",
+  "cortex.conflict.shareLinkUsedUp": "every use the link allowed has been taken",
 };
 
 /** Optional details of a {@link ConnectionError}. */
