@@ -17,5 +17,7 @@ export * from "./in-memory-outbox.js";
 export * from "./in-memory-share-link-repository.js";
 export * from "./in-memory-unit-of-work.js";
 export { copyLink, copyRecord, MemoryState, type OutboxRow } from "./memory-state.js";
+export { NestedIndex } from "./nested-index.js";
 export { type IndexEntry, OutboxRows, SortedIndex } from "./outbox-rows.js";
 export * from "./services.js";
+export { SortedKeys } from "./sorted-keys.js";

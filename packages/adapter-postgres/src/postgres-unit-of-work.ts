@@ -115,7 +115,7 @@ export class PostgresUnitOfWork implements UnitOfWork {
    * Runs `work` in one transaction. When the server aborts it for a deadlock or a serialization failure (40P01,
    * 40001), nothing of it was committed, so it is run again, up to {@link MAX_TRANSACTION_ATTEMPTS} times in all
    * with a short random pause: two accepts racing on one target, say, then both succeed instead of one failing.
-   * With the access cache on, each attempt's writes are tracked and settled when it ends (see {@link settle}).
+   * With the access cache on, each attempt's writes are tracked and settled when it ends (see the private `settle`).
    */
   async transaction<T>(work: (tx: TransactionalStores) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
