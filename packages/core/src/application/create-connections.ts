@@ -123,21 +123,7 @@ async function checkRequest(
     });
   }
   // 1–3: the object, the caller's verification, the caller's Share access.
-  const [settings, orgSettings] = await Promise.all([
-    deps.contexts.objectSettings(org, context.object),
-    deps.orgs.get(org),
-  ]);
-  if (orgSettings === null)
-    throw new ConnectionError("cortex.notFound.unspecified", { reason: "unknown org" });
-  if (settings === null || !settings.allowConnections) {
-    throw new ConnectionError("cortex.accessDenied.connectionsDisabled", {
-      reason: `object ${context.object}`,
-    });
-  }
-  if (!caller.account.verified)
-    throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
-  const callerAccess = await effectiveAccess(deps, org, caller.account._id, context);
-  if (callerAccess < Level.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
+  const { settings, orgSettings, callerAccess } = await requireSharer(deps, caller, context);
   // 4: the targets.
   const parsed = parseTargets(targetsInput);
   checkTargets(parsed, caller, settings, context);
@@ -558,4 +544,32 @@ async function withFreshSnapshot<T>(attempt: () => Promise<T>): Promise<T> {
       }
     }
   }
+}
+
+/**
+ * The checks before anything is shared on a context (create, a share link): the org exists, the object allows
+ * connections, the caller is verified and holds Share. Returns what the caller goes on with.
+ */
+export async function requireSharer(
+  deps: ConnectionsDeps,
+  caller: Caller,
+  context: ContextRef,
+): Promise<{ settings: ObjectSettings; orgSettings: OrgSettings; callerAccess: AccessLevel }> {
+  const { org } = caller;
+  const [settings, orgSettings] = await Promise.all([
+    deps.contexts.objectSettings(org, context.object),
+    deps.orgs.get(org),
+  ]);
+  if (orgSettings === null)
+    throw new ConnectionError("cortex.notFound.unspecified", { reason: "unknown org" });
+  if (settings === null || !settings.allowConnections) {
+    throw new ConnectionError("cortex.accessDenied.connectionsDisabled", {
+      reason: `object ${context.object}`,
+    });
+  }
+  if (!caller.account.verified)
+    throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
+  const callerAccess = await effectiveAccess(deps, org, caller.account._id, context);
+  if (callerAccess < Level.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
+  return { settings, orgSettings, callerAccess };
 }

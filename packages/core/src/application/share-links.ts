@@ -18,7 +18,7 @@ import {
 } from "../domain/share-link.js";
 import { type ContextRef, connectionIdSchema } from "../domain/values.js";
 import type { TransactionalStores } from "../ports/unit-of-work.js";
-import { parseContext } from "./create-connections.js";
+import { parseContext, requireSharer } from "./create-connections.js";
 import {
   type Caller,
   type ConnectionsDeps,
@@ -88,21 +88,7 @@ export async function createShareLink(
   const caller = await requireCaller(deps, principal);
   const { org } = caller;
   const context = parseContext(contextInput);
-  const [settings, orgSettings] = await Promise.all([
-    deps.contexts.objectSettings(org, context.object),
-    deps.orgs.get(org),
-  ]);
-  if (orgSettings === null)
-    throw new ConnectionError("cortex.notFound.unspecified", { reason: "unknown org" });
-  if (settings === null || !settings.allowConnections) {
-    throw new ConnectionError("cortex.accessDenied.connectionsDisabled", {
-      reason: `object ${context.object}`,
-    });
-  }
-  if (!caller.account.verified)
-    throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
-  const callerAccess = await effectiveAccess(deps, org, caller.account._id, context);
-  if (callerAccess < Level.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
+  const { settings, orgSettings, callerAccess } = await requireSharer(deps, caller, context);
   const request = parseWith(shareLinkInputSchema, input ?? {}, "link");
 
   const now = deps.clock.now();
