@@ -12,7 +12,7 @@ import {
 } from "@conn/core";
 import type { Queryable } from "./database.js";
 import { guard } from "./errors.js";
-import { type OutboxEntryRow, type OutboxRow, toSealedNotice } from "./rows.js";
+import { type OutboxEntryRow, type OutboxRow, reviveNotice, toSealedNotice } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
 
 /** The longest `last_error` kept; longer errors are cut. */
@@ -117,10 +117,7 @@ function toEntry(row: OutboxEntryRow): OutboxEntry {
     id: row.id,
     org: row.org,
     status: row.status,
-    notice: {
-      ...row.notice,
-      expiresAt: row.notice.expiresAt === null ? null : new Date(row.notice.expiresAt),
-    },
+    notice: reviveNotice(row.notice),
     attempts: row.attempts,
     availableAt: new Date(row.available_at),
     lastError: row.last_error,
