@@ -27,6 +27,8 @@ function wrap(repo: ConnectionRepository, overrides: Partial<ConnectionRepositor
     bindEmail: (...a) => repo.bindEmail(...a),
     purgeExpired: (...a) => repo.purgeExpired(...a),
     purgeExpiredGrants: (...a) => repo.purgeExpiredGrants(...a),
+    findEndingGrants: (...a) => repo.findEndingGrants(...a),
+    markEndNoticed: (...a) => repo.markEndNoticed(...a),
     ...overrides,
   };
 }
