@@ -13,7 +13,7 @@ import {
   type OrgDirectory,
   type OrgSettings,
   objectSettingsSchema,
-  orgSettingsSchema,
+  parseOrgSettings,
 } from "@conn/core";
 import type { Fixture } from "./fixture.js";
 
@@ -119,7 +119,7 @@ export class FixtureOrgDirectory implements OrgDirectory {
 
   constructor(fixture: Pick<Fixture, "orgs">) {
     for (const org of fixture.orgs) {
-      const parsed = orgSettingsSchema.parse(org);
+      const parsed = parseOrgSettings(org);
       this.orgs.set(parsed.code, parsed);
     }
   }

@@ -43,6 +43,27 @@ const nameOf = (id: string) => {
   const a = fixture.accounts.find((x) => x._id === id);
   return a === undefined ? id : [a.name.first, a.name.last].filter(Boolean).join(" ");
 };
+// The handlers go in before anything is printed: a Ctrl-C sent as soon as "Ctrl-C stops." shows must find them.
+let stopping = false;
+async function stop(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) {
+    console.log(`${signal} again: exiting now`);
+    process.exit(1);
+  }
+  stopping = true;
+  console.log(`${signal}: stopping…`);
+  try {
+    await server.close();
+    console.log("stopped");
+    process.exit(0);
+  } catch (error) {
+    console.error("error while stopping", error);
+    process.exit(1);
+  }
+}
+process.on("SIGINT", (signal) => void stop(signal));
+process.on("SIGTERM", (signal) => void stop(signal));
+
 const lines = [
   `@conn demo HTTP server listening on ${url}`,
   `  persistence: ${conn.config.persistence.kind} · notices: ${conn.config.notices.kind} · fixture: ${fixturePath}`,
@@ -68,23 +89,3 @@ for (const org of fixture.orgs) {
 }
 lines.push("", 'Register an account: POST /{org}/v2/accounts {"email","name"} (demo only). Ctrl-C stops.');
 console.log(lines.join("\n"));
-
-let stopping = false;
-async function stop(signal: NodeJS.Signals): Promise<void> {
-  if (stopping) {
-    console.log(`${signal} again: exiting now`);
-    process.exit(1);
-  }
-  stopping = true;
-  console.log(`${signal}: stopping…`);
-  try {
-    await server.close();
-    console.log("stopped");
-    process.exit(0);
-  } catch (error) {
-    console.error("error while stopping", error);
-    process.exit(1);
-  }
-}
-process.on("SIGINT", (signal) => void stop(signal));
-process.on("SIGTERM", (signal) => void stop(signal));

@@ -11,7 +11,7 @@ import {
   type OrgSettings,
   type OrgSettingsInput,
   objectSettingsSchema,
-  orgSettingsSchema,
+  parseOrgSettings,
 } from "@conn/core";
 import { NestedIndex } from "./nested-index.js";
 
@@ -85,9 +85,12 @@ export class InMemoryContextAccess implements ContextAccess {
 export class InMemoryOrgDirectory implements OrgDirectory {
   private readonly orgs = new Map<string, OrgSettings>();
 
-  /** Adds or replaces an org's settings; defaults as docs/behaviour.md §10. */
+  /**
+   * Adds or replaces an org's settings; defaults as docs/behaviour.md §10. A bad setting fails with
+   * `cortex.invalidArgument.unspecified` naming it, and nothing is stored.
+   */
   put(settings: OrgSettingsInput): OrgSettings {
-    const parsed = orgSettingsSchema.parse(settings);
+    const parsed = parseOrgSettings(settings);
     this.orgs.set(parsed.code, parsed);
     return { ...parsed };
   }

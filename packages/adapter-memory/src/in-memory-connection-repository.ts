@@ -6,6 +6,8 @@ import {
   type ConnectionRepository,
   type ContextRef,
   type CreateSnapshot,
+  type EndingGrant,
+  type EndingGrantsQuery,
   isAccessExpired,
   isExpired,
   isGone,
@@ -314,5 +316,56 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
       for (const r of removed) this.state.remove(keys.record(r.org, r._id));
       return removed.map(copyRecord);
     });
+  }
+
+  findEndingGrants(org: string, query: EndingGrantsQuery): Promise<ConnectionRecord[]> {
+    return this.run.read(() => {
+      const now = query.now.getTime();
+      const until = query.until.getTime();
+      const after = query.after;
+      const found: ConnectionRecord[] = [];
+      for (const [key, r] of this.state.records) {
+        if (!this.endingUnnoticed(key, r, org, now) || (r.accessExpiresAt as Date).getTime() > until)
+          continue;
+        const end = (r.accessExpiresAt as Date).getTime();
+        if (after !== undefined) {
+          const cursor = after.accessExpiresAt.getTime();
+          if (end < cursor || (end === cursor && r._id <= after.id)) continue;
+        }
+        found.push(r);
+      }
+      return found
+        .sort(
+          (a, b) =>
+            (a.accessExpiresAt as Date).getTime() - (b.accessExpiresAt as Date).getTime() ||
+            (a._id < b._id ? -1 : a._id > b._id ? 1 : 0),
+        )
+        .slice(0, query.limit)
+        .map(copyRecord);
+    });
+  }
+
+  markEndNoticed(org: string, grants: readonly EndingGrant[], now: Date): Promise<ConnectionRecord[]> {
+    const wanted = grants.map((g) => ({ ...g, end: g.accessExpiresAt.getTime() }));
+    return this.run.write(() => {
+      const marked: ConnectionRecord[] = [];
+      for (const g of wanted) {
+        const key = keys.record(org, g.id);
+        const r = this.state.records.get(key);
+        if (r === undefined || !this.endingUnnoticed(key, r, org, now.getTime())) continue;
+        if ((r.accessExpiresAt as Date).getTime() !== g.end || r.creator !== g.creator) continue;
+        this.state.markNoticed(key, g.end);
+        marked.push(copyRecord(r));
+      }
+      return marked;
+    });
+  }
+
+  /** True when `r` is an active grant of `org` whose access ends after `now` and whose end is not noticed yet. */
+  private endingUnnoticed(key: string, r: ConnectionRecord, org: string, now: number): boolean {
+    if (r.org !== org || r.state !== 1 || r.accessExpiresAt === undefined || r.accessExpiresAt === null)
+      return false;
+    const end = r.accessExpiresAt.getTime();
+    return end > now && this.state.noticedEnds.get(key) !== end;
   }
 }

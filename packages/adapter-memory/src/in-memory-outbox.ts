@@ -1,5 +1,6 @@
 import {
   ConnectionState,
+  isInvitationKind,
   type Outbox,
   type OutboxClaim,
   type OutboxEntry,
@@ -241,8 +242,8 @@ export class InMemoryOutbox implements Outbox {
       if (row === undefined || row.org !== org) return "notFound";
       if (row.status !== "dead") return "notDead";
       let notice = row.notice;
-      if (notice.kind !== "connection-created") {
-        const record = this.state.records.get(keys.record(org, notice.connectionId));
+      const record = this.state.records.get(keys.record(org, notice.connectionId));
+      if (isInvitationKind(notice.kind)) {
         if (
           record === undefined ||
           record.state !== ConnectionState.Pending ||
@@ -252,6 +253,16 @@ export class InMemoryOutbox implements Outbox {
         )
           return "invitationClosed";
         notice = { ...notice, tokenSeal: record.tokenSeal, expiresAt: new Date(record.expiresAt) };
+      } else if (notice.kind === "access-ending") {
+        const end = notice.accessEnding?.endsAt?.getTime();
+        const stored = record?.accessExpiresAt?.getTime();
+        if (
+          record?.state !== ConnectionState.Active ||
+          end === undefined ||
+          stored !== end ||
+          end <= now.getTime()
+        )
+          return "grantChanged";
       }
       this.state.putRow({
         ...copyRow(row),

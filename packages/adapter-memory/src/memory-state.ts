@@ -99,6 +99,11 @@ export class MemoryState {
   readonly links = new Map<string, ShareLinkRecord>();
   /** The unique index of share link token hashes: org + hash → link key. */
   readonly linkTokens = new Map<string, string>();
+  /**
+   * The end each grant's `access-ending` notice was queued for: record key → `accessExpiresAt` in ms (a column of the
+   * row in PostgreSQL; kept apart here so records never carry it). Dropped with the record.
+   */
+  readonly noticedEnds = new Map<string, number>();
   /** Outbox rows by id, with their indexes. */
   readonly outbox = new OutboxRows();
   /** The enqueue sequence of the outbox: the last `seq` handed out. */
@@ -159,17 +164,30 @@ export class MemoryState {
     });
   }
 
-  /** Removes a record by key, keeping every index and the undo log. */
+  /** Removes a record by key (and its noticed end), keeping every index and the undo log. */
   remove(key: string): ConnectionRecord | undefined {
     const before = this.records.get(key);
     if (before === undefined) return undefined;
     this.unindex(key, before);
     this.records.delete(key);
+    const noticed = this.noticedEnds.get(key);
+    this.noticedEnds.delete(key);
     this.undo?.push(() => {
       this.records.set(key, before);
       this.index(key, before);
+      if (noticed !== undefined) this.noticedEnds.set(key, noticed);
     });
     return before;
+  }
+
+  /** Records that the grant under `key` was noticed for the end `end` (ms), keeping the undo log. */
+  markNoticed(key: string, end: number): void {
+    const before = this.noticedEnds.get(key);
+    this.noticedEnds.set(key, end);
+    this.undo?.push(() => {
+      if (before === undefined) this.noticedEnds.delete(key);
+      else this.noticedEnds.set(key, before);
+    });
   }
 
   /** Stores a share link (insert or replace), keeping its token index and the undo log. */

@@ -1,13 +1,14 @@
 import {
+  accessEndingNoticeContract,
   connectionRepositoryContract,
   facadeModelContract,
   HOST_ID_STYLES,
   type KnownFailure,
   linearizabilityContract,
+  type NoticeWorld,
   notifierContract,
   shareLinkContract,
   timeLimitedGrantContract,
-  type World,
 } from "@conn/contract-tests";
 import {
   copyRecord,
@@ -54,11 +55,12 @@ notifierContract("RecordingNotifier", {
 
 /** A fresh in-memory world for the facade suites. */
 const memoryWorld = {
-  async setup(): Promise<World> {
+  async setup(): Promise<NoticeWorld> {
     const lib = createInMemoryConnections();
     return {
       connections: lib.connections,
       clock: lib.clock,
+      outbox: lib.store.outbox,
       addOrg: (settings) => {
         lib.orgs.put(settings);
       },
@@ -78,6 +80,8 @@ facadeModelContract("adapter-memory", memoryWorld);
 shareLinkContract("adapter-memory", memoryWorld);
 
 timeLimitedGrantContract("adapter-memory", memoryWorld);
+
+accessEndingNoticeContract("adapter-memory", memoryWorld, { numRuns: 200 });
 
 /**
  * No known failure: the property held here before issue 11's fix only as a KNOWN FAILURE (seed 7, path 1814: delete

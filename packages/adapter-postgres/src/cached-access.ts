@@ -21,7 +21,19 @@ const READS: ReadonlySet<string> = new Set([
   "activeAccess",
   "findForCreate",
   "list",
+  "findEndingGrants",
 ]);
+
+/**
+ * The writes that change no access answer: marking a grant's end noticed touches one bookkeeping column, and the
+ * table's trigger stays silent for it. They pass through untracked, as reads do: nothing to fence or wait for.
+ */
+const ACCESS_NEUTRAL: ReadonlySet<string> = new Set(["markEndNoticed"]);
+
+/** True when a repository method changes no access answer (a read, the lock, or an access-neutral write). */
+function untracked(method: string): boolean {
+  return READS.has(method) || ACCESS_NEUTRAL.has(method);
+}
 
 /** What the writes of one transaction touched. */
 export class WriteTracker {
@@ -80,7 +92,7 @@ export function trackWrites<R extends ConnectionRepository>(repo: R, tracker: Wr
   return new Proxy(repo, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
-      if (typeof value !== "function" || typeof property !== "string" || READS.has(property)) return value;
+      if (typeof value !== "function" || typeof property !== "string" || untracked(property)) return value;
       return async (...args: unknown[]) => {
         const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         tracker.saw(result);
@@ -150,7 +162,7 @@ export function cachedRepository<R extends ConnectionRepository>(
     get(target, property, receiver) {
       if (property === "activeAccess") return activeAccess;
       const value = Reflect.get(target, property, receiver);
-      if (typeof value !== "function" || typeof property !== "string" || READS.has(property)) {
+      if (typeof value !== "function" || typeof property !== "string" || untracked(property)) {
         return typeof value === "function" ? value.bind(target) : value;
       }
       return (...args: unknown[]) =>

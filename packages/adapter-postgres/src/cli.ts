@@ -20,7 +20,9 @@ outbox list  lists outbox messages, dead letters by default, in (org, id) order;
 outbox show  prints one message as JSON.
 outbox requeue
              puts dead letters back in line, due at once with fresh attempts. An invitation is
-             requeued only while its connection is still a pending, unexpired invitation.
+             requeued only while its connection is still a pending, unexpired invitation
+             (invitationClosed otherwise); an access-ending notice only while its grant still
+             ends at the instant it names, after now (grantChanged otherwise).
 outbox purge deletes dead letters that have been dealt with.
 
 The database is CONN_DATABASE_URL (DATABASE_URL is still read, with a warning).

@@ -216,6 +216,43 @@ export const MIGRATIONS: readonly Migration[] = [
          FOR EACH STATEMENT EXECUTE FUNCTION ${s}.connections_notify_access()`,
     ],
   },
+  {
+    version: 31,
+    name: "access-ending notices",
+    // access_end_noticed: the access_expires_at whose access-ending notice was queued (null: none yet). A grant is
+    // due while its end is within the lead time and differs from it, so a re-grant that moves the end makes the new
+    // end due without touching this column. The access-expiry index gains id, so the notice sweep (and the purge)
+    // walk ends in (end, id) order from a cursor. Marking a grant noticed changes no access: the trigger of version 30
+    // stays silent for an update that changes nothing else.
+    statements: (s) => [
+      `ALTER TABLE ${s}.connections ADD COLUMN access_end_noticed timestamptz`,
+      `DROP INDEX ${s}.connections_access_expiry_idx`,
+      `CREATE INDEX connections_access_end_idx
+         ON ${s}.connections (org, access_expires_at, id) WHERE access_expires_at IS NOT NULL`,
+      `CREATE OR REPLACE FUNCTION ${s}.connections_notify_access() RETURNS trigger LANGUAGE plpgsql AS $$
+       DECLARE
+         channel text := 'conn_access_' || left(md5(TG_TABLE_SCHEMA), 16);
+       BEGIN
+         IF TG_OP = 'TRUNCATE' THEN
+           PERFORM pg_notify(channel, '*');
+           RETURN NULL;
+         END IF;
+         IF TG_OP = 'UPDATE' AND OLD.access_end_noticed IS DISTINCT FROM NEW.access_end_noticed
+            AND (to_jsonb(OLD) - 'access_end_noticed') = (to_jsonb(NEW) - 'access_end_noticed') THEN
+           RETURN NULL;
+         END IF;
+         IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.state = 1 THEN
+           PERFORM pg_notify(channel,
+             json_build_array(OLD.org, OLD.context_object, OLD.context_id, OLD.target_account)::text);
+         END IF;
+         IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.state = 1 THEN
+           PERFORM pg_notify(channel,
+             json_build_array(NEW.org, NEW.context_object, NEW.context_id, NEW.target_account)::text);
+         END IF;
+         RETURN NULL;
+       END $$`,
+    ],
+  },
 ];
 
 /** Options of {@link migrate}. */

@@ -8,6 +8,8 @@ import {
   ConnectionState,
   type ContextRef,
   type CreateSnapshot,
+  type EndingGrant,
+  type EndingGrantsQuery,
   type SupersededPending,
 } from "@conn/core";
 import type { Queryable } from "./database.js";
@@ -109,7 +111,8 @@ function statementsFor(s: string) {
         updated = CASE WHEN ${ENDED} OR EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
                          OR c.access_expires_at IS DISTINCT FROM EXCLUDED.access_expires_at
                        THEN EXCLUDED.updated ELSE c.updated END,
-        access_expires_at = EXCLUDED.access_expires_at
+        access_expires_at = EXCLUDED.access_expires_at,
+        access_end_noticed = CASE WHEN ${ENDED} THEN NULL ELSE c.access_end_noticed END
       RETURNING ${C_COLUMNS}`,
     claimPending: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3
       RETURNING ${COLUMNS}`,
@@ -154,6 +157,29 @@ function statementsFor(s: string) {
       ORDER BY access_expires_at, id LIMIT $3 FOR UPDATE SKIP LOCKED`,
     purgeGrantsDelete: `DELETE FROM ${t} WHERE org = $1 AND id = ANY($2::text[]) AND access_expires_at <= $3
       RETURNING ${COLUMNS}`,
+    // Grants ending within the lead time whose end is not noticed yet, in (end, id) order from the cursor ($4, $5):
+    // one range of the access-end index. `state + 0 = 1`, so no partial index on `state = 1` matches (see above).
+    findEndingGrants: `SELECT ${COLUMNS} FROM ${t}
+      WHERE org = $1 AND access_expires_at > $2 AND access_expires_at <= $3
+        AND (access_expires_at, id) > ($4::timestamptz, $5::text)
+        AND state + 0 = 1 AND access_end_noticed IS DISTINCT FROM access_expires_at
+      ORDER BY access_expires_at, id LIMIT $6`,
+    // Compare-and-set, one statement: the InitPlan picks and locks, by primary key, the grants still active with the
+    // expected end ($3, by position in $2) and creator ($4) and not yet noticed for that end, skipping rows another
+    // transaction holds (a concurrent sweep, or a write under the context's lock: a later sweep finds them); under
+    // READ COMMITTED a row changed and committed meanwhile is re-checked at its latest version. Only ends after now
+    // are sent (the caller filters: the stored end must equal the expected one), and the end is compared with IS NOT
+    // DISTINCT FROM (the expected end is never null): nothing implies the access-end index's predicate, so stale
+    // statistics that make it look empty cannot tempt the planner off the primary key (test/stale-statistics.test.ts).
+    markEndNoticed: `UPDATE ${t} SET access_end_noticed = access_expires_at
+      WHERE org = $1 AND id = ANY(ARRAY(
+        SELECT id FROM ${t}
+        WHERE org = $1 AND id = ANY($2::text[]) AND state + 0 = 1
+          AND access_expires_at IS NOT DISTINCT FROM (($3::text[])[array_position($2::text[], id::text)])::timestamptz
+          AND creator = ($4::text[])[array_position($2::text[], id::text)]
+          AND access_end_noticed IS DISTINCT FROM access_expires_at
+        FOR UPDATE SKIP LOCKED))
+      RETURNING ${COLUMNS}`,
     /** The head of a list statement; the caller appends the filter, bounds, order and limit. */
     listHead: `SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND ${live("$2")}`,
   };
@@ -197,6 +223,13 @@ function inInputOrder(
     if (row === undefined) throw misuse(`${operation}: the database returned no row for an input record`);
     return toRecord(row);
   });
+}
+
+/** Orders records by the end of their access, then id (RETURNING keeps no order). */
+function byEnd(a: ConnectionRecord, b: ConnectionRecord): number {
+  return (
+    (a.accessExpiresAt?.getTime() ?? 0) - (b.accessExpiresAt?.getTime() ?? 0) || (a._id < b._id ? -1 : 1)
+  );
 }
 
 /** Refuses a batch in which two records would merge into the same stored row (one statement cannot do that). */
@@ -448,12 +481,40 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     const { rows } = await guard("purgeExpiredGrants", () =>
       this.db.query<ConnectionRow>(this.sql.purgeGrantsDelete, [org, picked.rows.map((row) => row.id), now]),
     );
-    return rows
-      .map(toRecord)
-      .sort(
-        (a, b) =>
-          (a.accessExpiresAt?.getTime() ?? 0) - (b.accessExpiresAt?.getTime() ?? 0) ||
-          (a._id < b._id ? -1 : 1),
-      );
+    return rows.map(toRecord).sort(byEnd);
+  }
+
+  async findEndingGrants(org: string, query: EndingGrantsQuery): Promise<ConnectionRecord[]> {
+    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 10_000)
+      throw misuse("findEndingGrants: limit must be an integer from 1 to 10000");
+    const after = query.after ?? { accessExpiresAt: query.now, id: "" };
+    const { rows } = await guard("findEndingGrants", () =>
+      this.db.query<ConnectionRow>(this.sql.findEndingGrants, [
+        org,
+        query.now,
+        query.until,
+        after.accessExpiresAt,
+        after.id,
+        query.limit,
+      ]),
+    );
+    return rows.map(toRecord);
+  }
+
+  async markEndNoticed(org: string, grants: readonly EndingGrant[], now: Date): Promise<ConnectionRecord[]> {
+    if (new Set(grants.map((g) => g.id)).size !== grants.length)
+      throw misuse("markEndNoticed: a grant is named twice");
+    // A grant whose end is not after now has ended: it is never noticed (the stored end must equal this one).
+    const live = grants.filter((g) => g.accessExpiresAt.getTime() > now.getTime());
+    if (live.length === 0) return [];
+    const { rows } = await guard("markEndNoticed", () =>
+      this.db.query<ConnectionRow>(this.sql.markEndNoticed, [
+        org,
+        live.map((g) => g.id),
+        live.map((g) => g.accessExpiresAt.toISOString()),
+        live.map((g) => g.creator),
+      ]),
+    );
+    return rows.map(toRecord).sort(byEnd);
   }
 }

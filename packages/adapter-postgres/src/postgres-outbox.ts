@@ -1,5 +1,6 @@
 import {
   ConnectionError,
+  INVITATION_KINDS,
   type Outbox,
   type OutboxClaim,
   type OutboxEntry,
@@ -12,7 +13,7 @@ import {
 } from "@conn/core";
 import type { Queryable } from "./database.js";
 import { guard } from "./errors.js";
-import { type OutboxEntryRow, type OutboxRow, toSealedNotice } from "./rows.js";
+import { type OutboxEntryRow, type OutboxRow, reviveNotice, toSealedNotice } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
 
 /** The longest `last_error` kept; longer errors are cut. */
@@ -20,6 +21,9 @@ export const MAX_LAST_ERROR_LENGTH = 2000;
 
 /** How many of the oldest due (or delivered) rows the cross-org discovery reads look at, per org asked for. */
 const SAMPLE_PER_ORG = 64;
+
+/** The invitation kinds as an SQL list (`'invite-existing-user', …`): only they carry a token seal. */
+const INVITATION_SQL = [...INVITATION_KINDS].map((kind) => `'${kind}'`).join(", ");
 
 /** The operator's columns: the notice without its token seal. */
 const ENTRY_COLUMNS = `id, org, status, notice - 'tokenSeal' AS notice, attempts, available_at, last_error,
@@ -86,22 +90,30 @@ function statementsFor(s: string) {
     // Cross-org, read-only (operators): a message by id alone.
     getById: `SELECT ${ENTRY_COLUMNS} FROM ${t} WHERE id = $1 ORDER BY org LIMIT 1`,
     // An invitation gets back the seal and expiry of its connection, which must still be a pending, unexpired
-    // invitation of the same org; any other notice is requeued as it is.
+    // invitation of the same org; an access-ending notice needs its grant still active, ending at the instant it
+    // names, after now; any other notice is requeued as it is.
     requeue: `WITH m AS (
-        SELECT o.status, o.notice->>'kind' AS kind, c.token_seal, c.expires_at
+        SELECT o.status, o.notice->>'kind' AS kind, c.token_seal, c.expires_at, g.id AS grant_id
         FROM ${t} AS o
         LEFT JOIN ${s}.connections AS c
           ON c.org = o.org AND c.id = (o.notice->>'connectionId') COLLATE "C" AND c.state = 0 AND c.expires_at > $3
+        LEFT JOIN ${s}.connections AS g
+          ON g.org = o.org AND g.id = (o.notice->>'connectionId') COLLATE "C" AND g.state = 1
+            AND g.access_expires_at > $3
+            AND g.access_expires_at = (o.notice->'accessEnding'->>'endsAt')::timestamptz
         WHERE o.org = $1 AND o.id = $2),
       u AS (
         UPDATE ${t} AS o SET status = 'pending', attempts = 0, available_at = $3, lease_until = NULL,
-          notice = CASE WHEN m.kind = 'connection-created' THEN o.notice
-                        ELSE o.notice || jsonb_build_object('tokenSeal', m.token_seal, 'expiresAt', m.expires_at) END
+          notice = CASE WHEN m.kind IN (${INVITATION_SQL})
+                        THEN o.notice || jsonb_build_object('tokenSeal', m.token_seal, 'expiresAt', m.expires_at)
+                        ELSE o.notice END
         FROM m
         WHERE o.org = $1 AND o.id = $2 AND o.status = 'dead'
-          AND (m.kind = 'connection-created' OR m.token_seal IS NOT NULL)
+          AND CASE WHEN m.kind IN (${INVITATION_SQL}) THEN m.token_seal IS NOT NULL
+                   WHEN m.kind = 'access-ending' THEN m.grant_id IS NOT NULL
+                   ELSE true END
         RETURNING o.id)
-      SELECT m.status, (SELECT count(*) FROM u)::int AS requeued FROM m`,
+      SELECT m.status, m.kind, (SELECT count(*) FROM u)::int AS requeued FROM m`,
     purgeDead: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND status = 'dead' RETURNING id`,
   };
 }
@@ -117,10 +129,7 @@ function toEntry(row: OutboxEntryRow): OutboxEntry {
     id: row.id,
     org: row.org,
     status: row.status,
-    notice: {
-      ...row.notice,
-      expiresAt: row.notice.expiresAt === null ? null : new Date(row.notice.expiresAt),
-    },
+    notice: reviveNotice(row.notice),
     attempts: row.attempts,
     availableAt: new Date(row.available_at),
     lastError: row.last_error,
@@ -145,7 +154,8 @@ function checkLimit(operation: string, limit: number, max = 10_000): void {
  * relays running at once never claim the same message while its lease lasts; run it outside a transaction so the
  * lease commits at once. Each claim raises the row's `claims` count, the fencing token that renew, release and
  * settle must name. A delivered or dead-lettered message loses its token seal (ADR 0001), so no settled message can
- * yield a token; a requeued invitation takes the current seal of its still-pending connection.
+ * yield a token; a requeued invitation takes the current seal of its still-pending connection, and a requeued
+ * access-ending notice must still match its grant's end.
  */
 export class PostgresOutbox implements Outbox {
   private readonly sql: Statements;
@@ -313,12 +323,17 @@ export class PostgresOutbox implements Outbox {
 
   async requeue(org: string, id: string, now: Date): Promise<RequeueOutcome> {
     const { rows } = await guard("outbox.requeue", () =>
-      this.db.query<{ status: OutboxMessageStatus; requeued: number }>(this.sql.requeue, [org, id, now]),
+      this.db.query<{ status: OutboxMessageStatus; kind: string; requeued: number }>(this.sql.requeue, [
+        org,
+        id,
+        now,
+      ]),
     );
     const row = rows[0];
     if (row === undefined) return "notFound";
     if (row.status !== "dead") return "notDead";
-    return row.requeued > 0 ? "requeued" : "invitationClosed";
+    if (row.requeued > 0) return "requeued";
+    return row.kind === "access-ending" ? "grantChanged" : "invitationClosed";
   }
 
   async purgeDead(org: string, id: string): Promise<boolean> {

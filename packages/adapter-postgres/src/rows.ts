@@ -1,4 +1,5 @@
 import {
+  type AccessEnding,
   type AccessLevel,
   ConnectionError,
   type ConnectionRecord,
@@ -214,10 +215,27 @@ export interface OutboxEntryRow {
   delivered_at: Date | null;
 }
 
-/** A sealed notice as jsonb holds it: its date is an ISO string. */
-export type StoredNotice = Omit<SealedNotice, "expiresAt"> & { expiresAt: string | null };
+/** A sealed notice as jsonb holds it: its dates are ISO strings. */
+export type StoredNotice = Omit<SealedNotice, "expiresAt" | "accessEnding"> & {
+  expiresAt: string | null;
+  accessEnding?: (Omit<AccessEnding, "endsAt"> & { endsAt: string }) | null;
+};
 
-/** Maps a stored notice back to a {@link SealedNotice} (reviving its date). */
+/** The dates of a stored notice revived: what it holds as ISO strings, as Dates. */
+type Revived<N> = Omit<N, "expiresAt" | "accessEnding"> & Pick<SealedNotice, "expiresAt" | "accessEnding">;
+
+/** Maps a stored notice (with or without its token seal) back to the notice, reviving its dates. */
+export function reviveNotice<N extends Omit<StoredNotice, "tokenSeal">>(stored: N): Revived<N> {
+  const { accessEnding, expiresAt, ...rest } = stored;
+  const revived = { ...rest, expiresAt: expiresAt === null ? null : new Date(expiresAt) } as Revived<N>;
+  if (accessEnding !== undefined) {
+    revived.accessEnding =
+      accessEnding === null ? null : { ...accessEnding, endsAt: new Date(accessEnding.endsAt) };
+  }
+  return revived;
+}
+
+/** Maps a stored notice back to a {@link SealedNotice} (reviving its dates). */
 export function toSealedNotice(stored: StoredNotice): SealedNotice {
-  return { ...stored, expiresAt: stored.expiresAt === null ? null : new Date(stored.expiresAt) };
+  return reviveNotice(stored);
 }

@@ -248,6 +248,35 @@ describeEngines("PostgresUnitOfWork with the access cache", "acache", (ctx) => {
     });
   }
 
+  it("marking a grant's end noticed keeps every answer: no notification, no fence, no clear", async () => {
+    const uow = cachedUow();
+    try {
+      const end = new Date(T0.getTime() + 24 * 60 * 60 * 1000);
+      const grant = { ...active({ access: 5 }), accessExpiresAt: end };
+      await ctx.repo.saveActive([grant]);
+      const account = grant.target.account ?? "";
+      const check = () => uow.connections.activeAccess("acme", grant.context, account, T0);
+      await warm(uow, check);
+      const before = uow.accessCacheStats();
+      const marked = await uow.transaction((tx) =>
+        tx.connections.markEndNoticed(
+          "acme",
+          [{ id: grant._id, accessExpiresAt: end, creator: grant.creator }],
+          T0,
+        ),
+      );
+      expect(marked.map((r) => r._id)).toEqual([grant._id]);
+      // A change after it is heard; notifications arrive in commit order, so had the mark sent one it came first.
+      await ctx.db.query(`UPDATE ${ctx.s}.connections SET access = 6 WHERE id = $1`, [grant._id]);
+      await eventually(async () => (await check()) === 6);
+      const after = uow.accessCacheStats();
+      expect((after?.invalidations ?? 0) - (before?.invalidations ?? 0), "the update's alone").toBe(1);
+      expect(after?.clears).toBe(before?.clears);
+    } finally {
+      await uow.close();
+    }
+  });
+
   it("hears a change made by another process's unit of work, or by plain SQL, or a TRUNCATE", async () => {
     const uow = cachedUow();
     try {

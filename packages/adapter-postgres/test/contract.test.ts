@@ -8,14 +8,15 @@ import {
   RandomIdGenerator,
 } from "@conn/adapter-memory";
 import {
+  accessEndingNoticeContract,
   connectionRepositoryContract,
   facadeModelContract,
   HOST_ID_STYLES,
   type KnownFailure,
   linearizabilityContract,
+  type NoticeWorld,
   shareLinkContract,
   timeLimitedGrantContract,
-  type World,
 } from "@conn/contract-tests";
 import { createConnections, type SealedNotice } from "@conn/core";
 import { afterAll } from "vitest";
@@ -98,14 +99,15 @@ describeEngines("the shared contract suites", "contract", (ctx) => {
 
   /** A fresh world on this engine for the facade suites. */
   const engineWorld = {
-    async setup(): Promise<World> {
+    async setup(): Promise<NoticeWorld> {
       await reset(ctx);
       const clock = new ManualClock();
       const orgs = new InMemoryOrgDirectory();
       const accounts = new InMemoryAccountDirectory();
       const contexts = new InMemoryContextAccess();
+      const store = new PostgresUnitOfWork(ctx.db, { schema: ctx.schema });
       const connections = createConnections({
-        store: new PostgresUnitOfWork(ctx.db, { schema: ctx.schema }),
+        store,
         accounts,
         contexts,
         orgs,
@@ -116,6 +118,7 @@ describeEngines("the shared contract suites", "contract", (ctx) => {
       return {
         connections,
         clock,
+        outbox: store.outbox,
         addOrg: (settings) => void orgs.put(settings),
         addAccount: (org, account) => void accounts.put(org, account),
         defineObject: (org, settings) => void contexts.defineObject(org, settings),
@@ -136,6 +139,9 @@ describeEngines("the shared contract suites", "contract", (ctx) => {
   shareLinkContract(`adapter-postgres [${ctx.engine}]`, engineWorld, { numRuns: 30 });
 
   timeLimitedGrantContract(`adapter-postgres [${ctx.engine}]`, engineWorld, { numRuns: 30 });
+
+  // 40 model sequences per engine: each sweep is a few statements, and sweeps run up to three at once.
+  accessEndingNoticeContract(`adapter-postgres [${ctx.engine}]`, engineWorld, { numRuns: 40 });
 
   // On the server a batch runs truly at once (separate pooled clients); on PGlite, which runs one transaction at a
   // time, under fc.scheduler interleavings of every port call. The reference is the in-memory adapter.

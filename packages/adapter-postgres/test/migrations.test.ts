@@ -53,7 +53,7 @@ for (const engine of ["pglite", "postgres"] as const satisfies readonly EngineNa
         "connection_outbox_org_delivered_idx",
         "connection_outbox_org_due_idx",
         "connection_outbox_pkey",
-        "connections_access_expiry_idx",
+        "connections_access_end_idx",
         "connections_active_uq",
         "connections_context_idx",
         "connections_creator_idx",

@@ -118,4 +118,28 @@ describeEngines("statements keep their index on stale statistics", "stale", (ctx
         ["connections_target_account_idx", "connections_context_idx"].includes(rest[0] as string),
     );
   }, 60_000);
+
+  it("the access-ending sweep walks the access-end index, and marking walks the primary key", async () => {
+    await loadStale(ctx);
+    // 3,000 time-limited grants the statistics never saw (they say no row has an end).
+    await ctx.db.query(
+      `INSERT INTO ${ctx.s}.connections (org, id, access, roles, context_object, context_id, created, updated,
+         creator, target_account, target_key, state, access_expires_at)
+       SELECT $1, lpad(to_hex(2000000 + g), 24, '0'), 4, '{}', 'c_doc', 'e' || (g % 50), $2::timestamptz,
+         $2::timestamptz, 'cr' || (g % 5), 'g' || g, 'account:g' || g, 1, $2::timestamptz + g * interval '1 minute'
+       FROM generate_series(1, 3000) AS g`,
+      [ORG, T0.toISOString()],
+    );
+    const day = 24 * 60 * 60 * 1000;
+    const sweep = await planOf(ctx, (repo) =>
+      repo.findEndingGrants(ORG, { now: T0, until: new Date(T0.getTime() + 2 * day), limit: 200 }),
+    );
+    expect(shape(sweep)).toEqual({ indexes: ["connections_access_end_idx"], seqScan: false, bigJoin: false });
+    const id = (2_000_077).toString(16).padStart(24, "0");
+    const end = new Date(T0.getTime() + 77 * 60_000);
+    const mark = await planOf(ctx, (repo) =>
+      repo.markEndNoticed(ORG, [{ id, accessExpiresAt: end, creator: "cr2" }], T0),
+    );
+    expect(shape(mark)).toEqual({ indexes: ["connections_pkey"], seqScan: false, bigJoin: false });
+  }, 60_000);
 });

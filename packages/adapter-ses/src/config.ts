@@ -186,6 +186,7 @@ export const sesNotifierOptionsSchema = z
         "invite-existing-user": templateSchema.optional(),
         "invite-new-user": templateSchema.optional(),
         "connection-created": templateSchema.optional(),
+        "access-ending": templateSchema.optional(),
       })
       .strict()
       .default({}),

@@ -8,6 +8,7 @@ import {
 import {
   ConnectionError,
   emailSchema,
+  isInvitationKind,
   type Notice,
   type Notifier,
   type NotifierSendOptions,
@@ -25,9 +26,6 @@ import { defaultTemplates, type EmailContent, type NoticeTemplates } from "./tem
 
 /** The message header that carries `notice.idempotencyKey`, for tracing and downstream de-duplication. */
 export const IDEMPOTENCY_KEY_HEADER = "X-Conn-Idempotency-Key";
-
-/** The kinds that carry an accept link and so need `notice.acceptUrl`. */
-const INVITATIONS: ReadonlySet<Notice["kind"]> = new Set(["invite-existing-user", "invite-new-user"]);
 
 /** A permanent (not retryable) delivery failure with the given reason. */
 function permanent(
@@ -129,7 +127,7 @@ export class SesNotifier implements Notifier {
         secrets,
       );
     }
-    if (INVITATIONS.has(notice.kind)) checkAcceptUrl(notice, secrets);
+    if (isInvitationKind(notice.kind)) checkAcceptUrl(notice, secrets);
 
     const template = this.templates[notice.kind];
     if (template === undefined) {

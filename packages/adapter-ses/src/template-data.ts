@@ -51,6 +51,7 @@ export function buildTemplateData(
   const orgName = stripControlChars(notice.org.name);
   const contextLabel = stripControlChars(notice.context.label ?? "");
   const hostLabel = stripControlChars(options.objectLabels[notice.context.object] ?? "");
+  const ending = notice.kind === "access-ending" ? (notice.accessEnding ?? null) : null;
   return {
     kind: notice.kind,
     recipientName: first.length > 0 ? first : recipientEmail,
@@ -70,5 +71,13 @@ export function buildTemplateData(
     expiresAt: notice.expiresAt,
     expiresAtText: formatExpiry(notice.expiresAt, options),
     connectionId: stripControlChars(notice.connectionId),
+    recordId: stripControlChars(notice.context._id),
+    accessEndsAt: ending?.endsAt ?? null,
+    accessEndsAtText: formatExpiry(ending?.endsAt ?? null, options),
+    audience: ending?.audience ?? null,
+    targetName:
+      ending === null
+        ? null
+        : (fullName(ending.target.name) ?? (ending.audience === "target" ? recipientEmail : "someone")),
   };
 }

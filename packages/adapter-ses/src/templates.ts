@@ -32,6 +32,16 @@ export interface TemplateData {
   expiresAtText: string | null;
   /** The connection's id. */
   connectionId: string;
+  /** The shared record's id (the context's `_id`), e.g. `6f0000000000000000000f01`. */
+  recordId: string;
+  /** `access-ending` only: the instant the grant's access ends. */
+  accessEndsAt: Date | null;
+  /** {@link TemplateData.accessEndsAt} formatted in the configured time zone and locale. */
+  accessEndsAtText: string | null;
+  /** `access-ending` only: `target` for the person whose access ends, `creator` for the person who gave it. */
+  audience: "target" | "creator" | null;
+  /** `access-ending` only: the full name of the person whose access ends, or their email / "someone" without one. */
+  targetName: string | null;
 }
 
 /** A rendered email: the subject, the HTML part and the plain-text part. */
@@ -159,9 +169,50 @@ export const connectionCreatedTemplate: NoticeTemplate = (d) => {
   };
 };
 
+/**
+ * The default access-ending email: a time-limited grant ends soon. The target's copy tells them their access ends and
+ * who gave it; the creator's copy names whose access ends. Both state the record, the level and the end instant; no
+ * link, no token.
+ */
+export const accessEndingTemplate: NoticeTemplate = (d) => {
+  const when = d.accessEndsAtText ?? "soon";
+  const who = d.targetName ?? "someone";
+  const forCreator = d.audience === "creator";
+  const subject = forCreator
+    ? `The ${d.accessName} access you gave ${who} to a shared ${d.objectLabel} on ${d.orgName} ends on ${when}`
+    : `Your ${d.accessName} access to a shared ${d.objectLabel} on ${d.orgName} ends on ${when}`;
+  const lead = forCreator
+    ? html`<p>The ${d.accessName} access you gave ${who} to a shared ${d.objectLabel} on ${d.orgName} ends on <strong>${when}</strong>.</p>`
+    : html`<p>Your ${d.accessName} access to a shared ${d.objectLabel} on ${d.orgName}, given by ${d.creatorName}, ends on <strong>${when}</strong>.</p>`;
+  const leadText = forCreator
+    ? `The ${d.accessName} access you gave ${who} to a shared ${d.objectLabel} on ${d.orgName} ends on ${when}.`
+    : `Your ${d.accessName} access to a shared ${d.objectLabel} on ${d.orgName}, given by ${d.creatorName}, ends on ${when}.`;
+  const next = forCreator
+    ? `To keep it, share the ${d.objectLabel} with ${who} again with a later end; to end it sooner, remove the connection.`
+    : `After that you will no longer see it. If you still need it, ask ${d.creatorName} to share it again.`;
+  return {
+    subject,
+    html: layout(
+      subject,
+      [
+        html`<p>Hi ${d.recipientName},</p>`,
+        lead,
+        html`<p style="font-size:13px;color:#57606a;">Record: ${d.objectLabel} ${d.recordId} · Access: ${d.accessName}</p>`,
+        html`<p>${next}</p>`,
+      ].join("\n"),
+    ),
+    text:
+      `Hi ${d.recipientName},\n\n` +
+      `${leadText}\n\n` +
+      `Record: ${d.objectLabel} ${d.recordId}\nAccess: ${d.accessName}\nEnds: ${when}\n\n` +
+      `${next}\n`,
+  };
+};
+
 /** The templates that ship with the package, one per notice kind. */
 export const defaultTemplates: Readonly<NoticeTemplates> = Object.freeze({
   "invite-existing-user": inviteExistingUserTemplate,
   "invite-new-user": inviteNewUserTemplate,
   "connection-created": connectionCreatedTemplate,
+  "access-ending": accessEndingTemplate,
 });

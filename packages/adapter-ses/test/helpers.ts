@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { AccessLevel, acceptUrl, type Notice, type NoticeKind } from "@conn/core";
+import { AccessLevel, acceptUrl, isInvitationKind, type Notice, type NoticeKind } from "@conn/core";
 import { inject } from "vitest";
 
 /** The emulator URL the global setup started. */
@@ -68,7 +68,7 @@ export const ACCEPT_BASE = "https://app.example.com/invite?org=acme&token={token
 
 /** A notice of `kind` to a unique recipient, with a fresh token for invitations; `overrides` replace fields. */
 export function makeNotice(kind: NoticeKind, overrides: Partial<Notice> = {}): Notice {
-  const invitation = kind !== "connection-created";
+  const invitation = isInvitationKind(kind);
   const token = invitation ? newToken() : null;
   const contextId = newId();
   return {
@@ -87,6 +87,15 @@ export function makeNotice(kind: NoticeKind, overrides: Partial<Notice> = {}): N
     token,
     acceptUrl: token === null ? null : acceptUrl(ACCEPT_BASE, token),
     expiresAt: invitation ? new Date("2030-01-15T12:00:00Z") : null,
+    ...(kind === "access-ending"
+      ? {
+          accessEnding: {
+            endsAt: new Date("2030-02-01T17:30:00Z"),
+            audience: "target" as const,
+            target: { account: newId(), name: { first: "Ada", last: "Lovelace" } },
+          },
+        }
+      : {}),
     ...overrides,
   };
 }

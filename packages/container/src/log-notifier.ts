@@ -7,7 +7,8 @@ export interface NoticeLog {
 }
 
 /**
- * A notifier that writes one line per notice to a log, for development. The token and the accept URL's token are
+ * A notifier that writes one line per notice to a log, for development: kind, recipient, record, connection and
+ * level, and for `access-ending` the end instant and whom the copy is for. The token and the accept URL's token are
  * never written: the target reads its token from its own list of connections.
  */
 export class LogNotifier implements Notifier {
@@ -18,9 +19,13 @@ export class LogNotifier implements Notifier {
       notice.acceptUrl === null || notice.token === null
         ? ""
         : ` accept=${notice.acceptUrl.split(encodeURIComponent(notice.token)).join("<token>")}`;
+    const ending =
+      notice.kind === "access-ending" && notice.accessEnding
+        ? ` ends=${notice.accessEnding.endsAt.toISOString()} for=${notice.accessEnding.audience}`
+        : "";
     this.log.info(
       `[conn] notice ${notice.kind} to ${notice.recipient.email} about ${notice.context.path}` +
-        ` (connection ${notice.connectionId}, access ${notice.access})${url}`,
+        ` (connection ${notice.connectionId}, access ${notice.access})${url}${ending}`,
     );
   }
 }

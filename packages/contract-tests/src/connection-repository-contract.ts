@@ -7,6 +7,7 @@ import type {
 } from "@conn/core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { itNeeds, type OptOuts } from "./capabilities.js";
+import { endingGrantsContract } from "./ending-grants-contract.js";
 import {
   activeRecord,
   at,
@@ -838,6 +839,10 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
     // The outbox stores notices as they are (host ids only inside the payload): once, with the default style.
     if (style === "objectId") {
       outboxContract(() => ({ uow: h.uow, outboxNotice: (id) => h.backdoor.outboxNotice(id) }), factory.skip);
+      endingGrantsContract(
+        () => ({ uow: h.uow, allRecords: (org) => h.backdoor.allRecords(org) }),
+        factory.skip,
+      );
     }
   });
 }

@@ -3,6 +3,15 @@
  * vitest cases taking the adapter's setup/teardown.
  */
 
+/** The access-ending notice suite: once per end, to target and creator, on a moving clock; sweeps racing. */
+export {
+  type AccessEndingContractOptions,
+  type AccessEndingModelOptions,
+  accessEndingNoticeContract,
+  checkAccessEndingModel,
+  type NoticeWorld,
+  type NoticeWorldFactory,
+} from "./access-ending-contract.js";
 /** Capabilities an adapter opts out of, each with a reason shown in the skipped test's name. */
 export type { OptOuts } from "./capabilities.js";
 /** The repository and outbox suite, and the harness an adapter hands it. */

@@ -1,5 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { AccessLevel, acceptUrl, type Notice, type NoticeKind, type Notifier } from "@conn/core";
+import {
+  AccessLevel,
+  acceptUrl,
+  isInvitationKind,
+  NOTICE_KINDS,
+  type Notice,
+  type NoticeKind,
+  type Notifier,
+} from "@conn/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { itNeeds, type OptOuts } from "./capabilities.js";
 
@@ -34,7 +42,7 @@ export interface NotifierContractFactory {
   skip?: OptOuts<NotifierCapability>;
 }
 
-const KINDS: readonly NoticeKind[] = ["invite-existing-user", "invite-new-user", "connection-created"];
+const KINDS: readonly NoticeKind[] = NOTICE_KINDS;
 const HOSTILE_NAME = {
   first: '<script>alert("x")</script>\r\nBcc: ',
   last: "<img src=x onerror=alert(1)> & \"quotes\" 'apostrophes' \u202Eevil",
@@ -46,7 +54,7 @@ function uniqueAddress(tag: string): string {
 
 /** A notice of `kind` to a fresh recipient address, with a fresh token for invitations. */
 function noticeOf(kind: NoticeKind, over: Partial<Notice> = {}): Notice {
-  const invitation = kind !== "connection-created";
+  const invitation = isInvitationKind(kind);
   const token = randomBytes(32).toString("base64url");
   const connectionId = randomBytes(12).toString("hex");
   return {
@@ -70,6 +78,15 @@ function noticeOf(kind: NoticeKind, over: Partial<Notice> = {}): Notice {
     token: invitation ? token : null,
     acceptUrl: invitation ? acceptUrl("https://app.example.com/connections/{token}", token) : null,
     expiresAt: invitation ? new Date("2026-01-08T00:00:00.000Z") : null,
+    ...(kind === "access-ending"
+      ? {
+          accessEnding: {
+            endsAt: new Date("2026-01-03T09:00:00.000Z"),
+            audience: "target" as const,
+            target: { account: "6d0000000000000000000d01", name: { first: "Rita", last: "Recipient" } },
+          },
+        }
+      : {}),
     ...over,
   };
 }
@@ -122,6 +139,18 @@ export function notifierContract(name: string, factory: NotifierContractFactory)
       expect(await deliveredTo(notice.recipient.email)).toHaveLength(1);
     });
 
+    for (const audience of ["target", "creator"] as const) {
+      it(`send(access-ending) to the ${audience} delivers one message naming no token or accept link`, async () => {
+        const notice = noticeOf("access-ending");
+        notice.accessEnding = { ...(notice.accessEnding as NonNullable<Notice["accessEnding"]>), audience };
+        await h.notifier.send(notice);
+        const messages = await deliveredTo(notice.recipient.email);
+        expect(messages).toHaveLength(1);
+        const body = `${messages[0]?.text ?? ""}\n${messages[0]?.html ?? ""}`;
+        expect(body).not.toMatch(/token=|\/connections\/[A-Za-z0-9_-]{20,}/);
+      });
+    }
+
     it("two notices to two recipients: each gets exactly its own", async () => {
       const first = noticeOf("invite-existing-user");
       const second = noticeOf("invite-new-user");
@@ -155,6 +184,27 @@ export function notifierContract(name: string, factory: NotifierContractFactory)
         expect(await deliveredTo(injected)).toEqual([]);
       });
     }
+
+    itNeeds(
+      factory.skip,
+      "html",
+      "a hostile name of the grant's target never reaches the HTML as live markup",
+      async () => {
+        const notice = noticeOf("access-ending", {
+          accessEnding: {
+            endsAt: new Date("2026-01-03T09:00:00.000Z"),
+            audience: "creator",
+            target: { account: "6d0000000000000000000d01", name: { ...HOSTILE_NAME } },
+          },
+        });
+        await h.notifier.send(notice);
+        const [message] = await deliveredTo(notice.recipient.email);
+        expect(message?.html).toBeTypeOf("string");
+        expect(message?.html).not.toContain("<script>");
+        expect(message?.html).not.toContain("<img src=x");
+        expect(message?.html).toContain("&lt;script&gt;");
+      },
+    );
 
     itNeeds(factory.skip, "html", "hostile names never reach the HTML body as live markup", async () => {
       const notice = noticeOf("invite-existing-user", {

@@ -1,7 +1,20 @@
 import type { Outbox, OutboxMessage, UnitOfWork } from "@conn/core";
 import { describe, expect, it } from "vitest";
 import { itNeeds, type OptOuts } from "./capabilities.js";
-import { at, DAY, HOUR, ORG_A, ORG_B, outboxMessage, pendingRecord, sealedNotice, T0 } from "./fixtures.js";
+import {
+  activeRecord,
+  at,
+  DAY,
+  HOUR,
+  ORG_A,
+  ORG_B,
+  OTHER_TARGET,
+  outboxMessage,
+  pendingRecord,
+  sealedNotice,
+  T0,
+  TARGET,
+} from "./fixtures.js";
 
 /** What the outbox suite works with: a unit of work whose outbox starts empty, and a way to read notices back. */
 export interface OutboxHarness {
@@ -273,6 +286,74 @@ export function outboxContract(harness: () => OutboxHarness, skip?: OptOuts<"con
       const elsewhere = await kill(ORG_B, sealedNotice({ connectionId: record._id }));
       expect(await outbox().requeue(ORG_B, elsewhere.id, T0)).toBe("invitationClosed");
       expect((await outbox().get(gone.id))?.status).toBe("dead");
+    });
+
+    /** A dead access-ending notice of `org` about the grant `record`, naming `endsAt`. */
+    const deadEnding = (org: string, record: { _id: string }, endsAt: Date) =>
+      kill(
+        org,
+        sealedNotice({
+          kind: "access-ending",
+          org: { code: org, name: org },
+          connectionId: record._id,
+          tokenSeal: null,
+          acceptUrlBase: null,
+          expiresAt: null,
+          accessEnding: { endsAt, audience: "target", target: { account: TARGET, name: null } },
+        }),
+      );
+
+    it("requeue an access-ending notice whose grant still ends at the instant it names: requeued as it is, no seal added", async () => {
+      const grant = activeRecord({ accessExpiresAt: at(2 * DAY) });
+      await harness().uow.connections.saveActive([grant]);
+      const m = await deadEnding(ORG_A, grant, at(2 * DAY));
+      expect(await outbox().requeue(ORG_A, m.id, at(HOUR))).toBe("requeued");
+      const [c] = await outbox().claim(ORG_A, at(HOUR), 10, 60_000);
+      expect(c).toMatchObject({ id: m.id, attempts: 0, availableAt: at(HOUR) });
+      expect(c?.notice).toEqual(m.notice);
+      expect(c?.notice.accessEnding?.endsAt).toEqual(at(2 * DAY));
+      expect(c?.notice.tokenSeal).toBeNull();
+    });
+
+    it("requeue refuses an access-ending notice whose grant ended, moved its end, was deleted, or is another org's: grantChanged", async () => {
+      const grant = activeRecord({ accessExpiresAt: at(2 * DAY) });
+      await harness().uow.connections.saveActive([grant]);
+      const ended = await deadEnding(ORG_A, grant, at(2 * DAY));
+      expect(await outbox().requeue(ORG_A, ended.id, at(2 * DAY)), "at the end itself").toBe("grantChanged");
+      const elsewhere = await deadEnding(ORG_B, grant, at(2 * DAY));
+      expect(await outbox().requeue(ORG_B, elsewhere.id, T0)).toBe("grantChanged");
+      const stale = await deadEnding(ORG_A, grant, at(DAY));
+      expect(await outbox().requeue(ORG_A, stale.id, T0), "the grant ends at another instant").toBe(
+        "grantChanged",
+      );
+      const pending = pendingRecord({ target: { account: OTHER_TARGET }, accessExpiresAt: at(2 * DAY) });
+      await harness().uow.connections.savePending([pending], T0);
+      const notActive = await deadEnding(ORG_A, pending, at(2 * DAY));
+      expect(await outbox().requeue(ORG_A, notActive.id, T0), "a pending invitation is no grant").toBe(
+        "grantChanged",
+      );
+      const live = await deadEnding(ORG_A, grant, at(2 * DAY));
+      await harness().uow.connections.deleteById(ORG_A, grant._id);
+      expect(await outbox().requeue(ORG_A, live.id, T0), "deleted").toBe("grantChanged");
+      for (const m of [ended, elsewhere, stale, notActive, live])
+        expect((await outbox().get(m.id))?.status).toBe("dead");
+    });
+
+    it("requeue a connection-created notice whose connection is gone: it carries no link, so it is requeued", async () => {
+      const created = activeRecord();
+      await harness().uow.connections.saveActive([created]);
+      const m = await kill(
+        ORG_A,
+        sealedNotice({
+          kind: "connection-created",
+          connectionId: created._id,
+          tokenSeal: null,
+          acceptUrlBase: null,
+        }),
+      );
+      await harness().uow.connections.deleteById(ORG_A, created._id);
+      expect(await outbox().requeue(ORG_A, m.id, T0)).toBe("requeued");
+      expect((await harness().outboxNotice(m.id))?.tokenSeal).toBeNull();
     });
 
     it("requeue: notFound for an unknown id or another org's, notDead for a pending or delivered message", async () => {

@@ -6,7 +6,12 @@
 import { createInMemoryConnections } from "@conn/adapter-memory";
 import { type ConnectionRepository, createConnections, type UnitOfWork } from "@conn/core";
 import { describe, expect, it } from "vitest";
-import { checkFacadeModel, type World, type WorldFactory } from "../src/index.js";
+import {
+  checkAccessEndingModel,
+  checkFacadeModel,
+  type NoticeWorld,
+  type NoticeWorldFactory,
+} from "../src/index.js";
 
 type Break = (repo: ConnectionRepository) => Partial<ConnectionRepository>;
 
@@ -27,14 +32,16 @@ function wrap(repo: ConnectionRepository, overrides: Partial<ConnectionRepositor
     bindEmail: (...a) => repo.bindEmail(...a),
     purgeExpired: (...a) => repo.purgeExpired(...a),
     purgeExpiredGrants: (...a) => repo.purgeExpiredGrants(...a),
+    findEndingGrants: (...a) => repo.findEndingGrants(...a),
+    markEndNoticed: (...a) => repo.markEndNoticed(...a),
     ...overrides,
   };
 }
 
 /** The in-memory world with its repository (inside and outside units of work) broken by `broken`. */
-function worldWith(broken: Break): WorldFactory {
+function worldWith(broken: Break): NoticeWorldFactory {
   return {
-    async setup(): Promise<World> {
+    async setup(): Promise<NoticeWorld> {
       const lib = createInMemoryConnections();
       const { store } = lib;
       const breakRepo = (repo: ConnectionRepository) => wrap(repo, broken(repo));
@@ -49,6 +56,7 @@ function worldWith(broken: Break): WorldFactory {
       return {
         connections: createConnections({ store: brokenStore, accounts, contexts, orgs, tokens, ids, clock }),
         clock,
+        outbox: store.outbox,
         addOrg: (settings) => {
           orgs.put(settings);
         },
@@ -135,5 +143,36 @@ describe("the facade model harness", () => {
         ),
     }));
     await expect(checkFacadeModel(broken, run)).rejects.toThrow(/granted \d, the creator holds|access/);
+  }, 120_000);
+});
+
+describe("the access-ending model harness", () => {
+  it("passes the unbroken wrapper", async () => {
+    await expect(
+      checkAccessEndingModel(
+        worldWith(() => ({})),
+        { ...run, numRuns: 60 },
+      ),
+    ).resolves.toBeUndefined();
+  }, 120_000);
+
+  it("fails when marking a grant's end never takes (each sweep tells it again)", async () => {
+    const broken = worldWith((repo) => ({
+      markEndNoticed: async (org, grants, now) => {
+        const found = await Promise.all(grants.map((g) => repo.findById(org, g.id, now)));
+        return found.filter((r): r is NonNullable<typeof r> => r !== null && r.state === 1);
+      },
+    }));
+    await expect(checkAccessEndingModel(broken, run)).rejects.toThrow(/no end told twice|grants noticed/);
+  }, 120_000);
+
+  it("fails when the sweep reaches grants that have already ended", async () => {
+    const broken = worldWith((repo) => ({
+      findEndingGrants: (org, query) => repo.findEndingGrants(org, { ...query, now: new Date(0) }),
+      markEndNoticed: (org, grants) => repo.markEndNoticed(org, grants, new Date(0)),
+    }));
+    await expect(checkAccessEndingModel(broken, run)).rejects.toThrow(
+      /names its live grant's current end|within the lead time, not past/,
+    );
   }, 120_000);
 });

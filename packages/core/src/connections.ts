@@ -1,4 +1,5 @@
 import { acceptConnection } from "./application/accept-connection.js";
+import { type AccessEndingOptions, queueAccessEndingNotices } from "./application/access-ending-notices.js";
 import {
   type CreateOptions,
   type CreateResultEntry,
@@ -144,6 +145,15 @@ export class Connections {
   /** Removes the org's expired invitations in bounded batches; returns how many. */
   purgeExpired(org: string, options?: PurgeOptions): Promise<number> {
     return guard(purgeExpired(this.deps, org, options));
+  }
+
+  /**
+   * Queues the `access-ending` notice (to the target and to the creator) of each of the org's grants that ends within
+   * its `accessEndingNoticeHours`, once per end, in bounded batches; returns how many grants were noticed. Run it from
+   * a scheduled job, as {@link Connections.purgeExpired}; any number of processes may run it at once.
+   */
+  queueAccessEndingNotices(org: string, options?: AccessEndingOptions): Promise<number> {
+    return guard(queueAccessEndingNotices(this.deps, org, options));
   }
 }
 

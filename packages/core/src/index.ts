@@ -3,6 +3,11 @@
  * Host apps call the {@link Connections} facade; adapters implement the ports.
  */
 
+export {
+  type AccessEndingOptions,
+  accessEndingOptionsSchema,
+  DEFAULT_ACCESS_ENDING_BATCH,
+} from "./application/access-ending-notices.js";
 export type { CreateOptions, CreateResultEntry, TargetFault } from "./application/create-connections.js";
 export { createOptionsSchema, parseContext } from "./application/create-connections.js";
 export type { ConnectionsDeps } from "./application/deps.js";

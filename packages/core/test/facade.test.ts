@@ -39,6 +39,7 @@ import {
   ORG2,
   OTHER_CTX,
   OWNER,
+  portsOf,
   QUIET_CTX,
   READER,
   ROLE1,
@@ -484,18 +485,7 @@ describe("every error code of docs/behaviour.md §12, through the facade", () =>
 });
 
 /** The ports of a world, to build a facade with one of them replaced. */
-function deps(world: World) {
-  return {
-    store: world.store as UnitOfWork,
-    accounts: world.accounts,
-    contexts: world.contexts,
-    orgs: world.orgs,
-    tokens: world.tokens,
-    ids: world.ids,
-    clock: world.clock,
-    events: world.events,
-  };
-}
+const deps = portsOf;
 
 // ---------------------------------------------------------------------------------------------------------------
 describe("a failed request writes nothing", () => {

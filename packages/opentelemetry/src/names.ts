@@ -46,7 +46,7 @@ export const ATTRIBUTES = {
   errorType: "error.type",
   /** True when a failure is worth retrying. */
   retryable: "conn.error.retryable",
-  /** The notice kind: `invite-existing-user`, `invite-new-user` or `connection-created`. */
+  /** The notice kind: `invite-existing-user`, `invite-new-user`, `connection-created` or `access-ending`. */
   noticeKind: "conn.notice.kind",
   /** The attempt number, 1 for the first. */
   attempt: "conn.outbox.attempt",

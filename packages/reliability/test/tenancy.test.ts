@@ -602,6 +602,14 @@ const STATEMENT_NAMES: [RegExp, string][] = [
     "repository.claimPending",
   ],
   [/^DELETE FROM \S+\.connections WHERE org = \$1 AND id = \$2 RETURNING/, "repository.deleteById"],
+  [
+    /^SELECT .* FROM \S+\.connections WHERE org = \$1 AND access_expires_at > \$2 AND access_expires_at <= \$3/,
+    "repository.findEndingGrants",
+  ],
+  [
+    /^UPDATE \S+\.connections SET access_end_noticed = access_expires_at WHERE org = \$1/,
+    "repository.markEndNoticed",
+  ],
   [/^UPDATE \S+\.connections SET target_account/, "repository.bindEmail"],
   [
     /^SELECT id FROM \S+\.connections WHERE org = \$1 AND state = 0 AND expires_at <= \$2/,
@@ -716,7 +724,15 @@ function analyse(
 }
 
 const READ_OPS = new Set(["list", "listForContext", "get", "getByToken", "resolveAccess"]);
-const WRITE_OPS = new Set(["create", "accept", "reject", "delete", "bindRegisteredAccount", "purgeExpired"]);
+const WRITE_OPS = new Set([
+  "create",
+  "accept",
+  "reject",
+  "delete",
+  "bindRegisteredAccount",
+  "purgeExpired",
+  "queueAccessEndingNotices",
+]);
 
 /** The org a facade call is made in: the principal's, or the first argument when it is an org code. */
 function orgOfCall(args: readonly unknown[]): string | null {
@@ -963,6 +979,7 @@ describeServer("tenancy on the server: no operation crosses orgs", () => {
       // A full story through the capturing database, including the relay and a notifier that fails once.
       await t.reset();
       const storyStats = await story(captured, t);
+      expect(storyStats.endingNoticed, "the story's grant noticed once by two sweeps").toBe(1);
 
       const { rows, problems } = analyse(captured.statements, t.schema);
       const names = new Set(rows.map((r) => r.name));
@@ -998,7 +1015,8 @@ describeServer("tenancy on the server: no operation crosses orgs", () => {
 
 /**
  * Every facade operation once or more, in two orgs, through the capturing database: create (pending, email, auto),
- * relay delivery (one failure, then success), lists, reads, accept, reject, delete, registration, expiry and purge.
+ * relay delivery (one failure, then success), lists, reads, accept, reject, delete, registration, an access-ending
+ * sweep, expiry and purge.
  */
 async function story(db: CapturingDatabase, t: TestDb): Promise<Record<string, unknown>> {
   const clock = new ManualClock("2026-05-01T00:00:00.000Z");
@@ -1060,6 +1078,9 @@ async function story(db: CapturingDatabase, t: TestDb): Promise<Record<string, u
   await c.delete({ org, accountId: ann }, accepted._id);
   world.accounts.put(org, { ...NEWCOMERS[0], name: {}, verified: true });
   const bound = await c.bindRegisteredAccount(org, NEWCOMERS[0]._id);
+  // A grant to cy that ends within the lead time: the sweep queues its two access-ending notices, once.
+  await c.create({ org, accountId: ann }, other, [{ _id: cy, auto: true, accessDays: 1 }]);
+  const endingNoticed = (await c.queueAccessEndingNotices(org)) + (await c.queueAccessEndingNotices(org));
   clock.advance(2 * DAY);
   const purged = await c.purgeExpired(org);
   const counts = await currentOp.run({ op: "relay", org: null }, () => outbox.counts());
@@ -1067,6 +1088,7 @@ async function story(db: CapturingDatabase, t: TestDb): Promise<Record<string, u
     notices: notifier.delivered.length,
     failedOnce: notifier.calls - notifier.delivered.length,
     bound,
+    endingNoticed,
     purged,
     outbox: counts,
   };

@@ -5,6 +5,7 @@ import { ConnectionError, publicError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
 import { HOST_ID_PATTERN, hostIdSchema, ORG_PATTERN, orgSchema } from "../domain/values.js";
 import type { TransactionalStores } from "../ports/unit-of-work.js";
+import { type BatchOptions, batchOptionsSchema, parseBatchJob } from "./batches.js";
 import { type ConnectionsDeps, publish } from "./deps.js";
 
 /**
@@ -102,17 +103,7 @@ function isContext(c: unknown): c is { object: string; _id: string } {
 export const DEFAULT_PURGE_BATCH = 500;
 
 /** Options of a purge: `batchSize` 1..10,000 (default 500), `maxBatches` ≥ 1 (default: until none is left). */
-export const purgeOptionsSchema = z
-  .object({
-    batchSize: z.number().int().min(1).max(10_000).default(DEFAULT_PURGE_BATCH),
-    maxBatches: z
-      .number()
-      .int()
-      .min(1)
-      .or(z.literal(Number.POSITIVE_INFINITY))
-      .default(Number.POSITIVE_INFINITY),
-  })
-  .strict();
+export const purgeOptionsSchema = batchOptionsSchema(10_000, DEFAULT_PURGE_BATCH);
 
 /** Options of a purge, as a host supplies them. */
 export type PurgeOptions = z.input<typeof purgeOptionsSchema>;
@@ -126,22 +117,12 @@ export async function purgeExpired(
   orgInput: unknown,
   optionsInput?: unknown,
 ): Promise<number> {
-  const org = orgSchema.safeParse(orgInput);
-  if (!org.success)
-    throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed org", path: "org" });
-  const options = purgeOptionsSchema.safeParse(optionsInput === undefined ? {} : optionsInput);
-  if (!options.success) {
-    const issue = options.error.issues[0];
-    throw new ConnectionError("cortex.invalidArgument.unspecified", {
-      reason: issue?.message ?? "malformed purge options",
-      path: issue?.path.join(".") || "options",
-    });
-  }
-  const invitations = await purgeBatches(deps, org.data, options.data, "connection.expired", (tx, now, n) =>
-    tx.connections.purgeExpired(org.data, now, n),
+  const { org, options } = parseBatchJob(orgInput, purgeOptionsSchema, optionsInput);
+  const invitations = await purgeBatches(deps, org, options, "connection.expired", (tx, now, n) =>
+    tx.connections.purgeExpired(org, now, n),
   );
-  const grants = await purgeBatches(deps, org.data, options.data, "connection.accessExpired", (tx, now, n) =>
-    tx.connections.purgeExpiredGrants(org.data, now, n),
+  const grants = await purgeBatches(deps, org, options, "connection.accessExpired", (tx, now, n) =>
+    tx.connections.purgeExpiredGrants(org, now, n),
   );
   return invitations + grants;
 }
@@ -150,7 +131,7 @@ export async function purgeExpired(
 async function purgeBatches(
   deps: ConnectionsDeps,
   org: string,
-  options: z.output<typeof purgeOptionsSchema>,
+  options: BatchOptions,
   type: "connection.expired" | "connection.accessExpired",
   purge: (tx: TransactionalStores, now: Date, limit: number) => Promise<ConnectionRecord[]>,
 ): Promise<number> {

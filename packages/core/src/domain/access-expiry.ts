@@ -7,6 +7,12 @@ export const DEFAULT_MAX_GRANT_DAYS = 365;
 /** The most an org may set `maxGrantDays` to (ten years). */
 export const MAX_GRANT_DAYS_LIMIT = 3650;
 
+/** How long before a grant ends its `access-ending` notice is queued, when the org sets nothing: 48 hours (2 days). */
+export const DEFAULT_ACCESS_ENDING_NOTICE_HOURS = 2 * HOURS_PER_DAY;
+
+/** The longest lead time an org may set for the `access-ending` notice: 8,760 hours (365 days of 24 hours). */
+export const MAX_ACCESS_ENDING_NOTICE_HOURS = 365 * HOURS_PER_DAY;
+
 /** Clamps an org's `maxGrantDays` to 1..3650 (default 365). */
 export function clampMaxGrantDays(days: number | undefined): number {
   if (days === undefined || !Number.isFinite(days)) return DEFAULT_MAX_GRANT_DAYS;

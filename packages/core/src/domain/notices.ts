@@ -2,7 +2,33 @@ import type { AccessLevel } from "./access-level.js";
 import type { Name } from "./values.js";
 
 /** The notice kinds of docs/behaviour.md §11. */
-export type NoticeKind = "invite-existing-user" | "invite-new-user" | "connection-created";
+export type NoticeKind = "invite-existing-user" | "invite-new-user" | "connection-created" | "access-ending";
+
+/** Every notice kind, in the order of docs/behaviour.md §11. */
+export const NOTICE_KINDS: readonly NoticeKind[] = [
+  "invite-existing-user",
+  "invite-new-user",
+  "connection-created",
+  "access-ending",
+];
+
+/** The kinds that invite: they carry a token and an accept URL, and only a pending invitation can use them. */
+export const INVITATION_KINDS: ReadonlySet<NoticeKind> = new Set(["invite-existing-user", "invite-new-user"]);
+
+/** True when a notice of `kind` is an invitation (it carries a token and an accept link). */
+export function isInvitationKind(kind: NoticeKind): boolean {
+  return INVITATION_KINDS.has(kind);
+}
+
+/** What an `access-ending` notice is about: the grant's end, whom the copy is for, and whose access ends. */
+export interface AccessEnding {
+  /** The instant the grant's access ends: the connection's `accessExpiresAt` the notice was queued for. */
+  endsAt: Date;
+  /** `target`: the copy for the person whose access ends; `creator`: the copy for the person who gave it. */
+  audience: "target" | "creator";
+  /** The grant's target (whose access ends), so the creator's copy can name them. */
+  target: { account: string; name: Name | null };
+}
 
 /** A notice as the notifier port receives it (docs/behaviour.md §11). */
 export interface Notice {
@@ -21,6 +47,8 @@ export interface Notice {
   acceptUrl: string | null;
   /** Invitations only. */
   expiresAt: Date | null;
+  /** `access-ending` notices only: the grant's end and whom this copy is for; absent (or null) on other kinds. */
+  accessEnding?: AccessEnding | null;
 }
 
 /**

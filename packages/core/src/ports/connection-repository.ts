@@ -48,6 +48,28 @@ export interface SupersededPending {
   exceptId?: string | undefined;
 }
 
+/** Which time-limited grants a notice sweep asks for: active, ending in `(now, until]`, that end not yet noticed. */
+export interface EndingGrantsQuery {
+  /** Grants whose access ends at or before this are left out (they have ended: no "ending soon" notice). */
+  now: Date;
+  /** Grants whose access ends after this are left out (not yet within the lead time). */
+  until: Date;
+  /** Only grants after this one in (`accessExpiresAt`, `_id`) order: the last grant of the previous batch. */
+  after?: { accessExpiresAt: Date; id: string } | undefined;
+  /** At most this many (1..10,000). */
+  limit: number;
+}
+
+/**
+ * A grant a sweep means to mark noticed, with what its notice names: the mark is taken only while the connection is
+ * still active with exactly this end and this creator.
+ */
+export interface EndingGrant {
+  id: string;
+  accessExpiresAt: Date;
+  creator: string;
+}
+
 /**
  * Stores connection records. Every method is scoped by org: no call ever reads or writes another org's records.
  * Records go in and come out as copies; adapters never hand out what they store.
@@ -112,4 +134,18 @@ export interface ConnectionRepository {
   purgeExpired(org: string, now: Date, limit: number): Promise<ConnectionRecord[]>;
   /** Removes and returns up to `limit` records of the org whose access ended (`accessExpiresAt`) at or before `now`. */
   purgeExpiredGrants(org: string, now: Date, limit: number): Promise<ConnectionRecord[]>;
+  /**
+   * The org's active connections whose access ends after `now` and at or before `until`, and whose end has not been
+   * noticed ({@link markEndNoticed}) for that very instant, in (`accessExpiresAt`, `_id`) order, after the cursor, at
+   * most `limit`. Reads only: it takes no lock.
+   */
+  findEndingGrants(org: string, query: EndingGrantsQuery): Promise<ConnectionRecord[]>;
+  /**
+   * Records, for each grant still active with the given end and creator, an end after `now`, and that end not yet
+   * noticed, that its end has been noticed; returns the records it marked. Compare-and-set: of sweeps marking the same
+   * grant at once, one marks it and the others get nothing back; a grant another transaction holds locked is skipped
+   * (a later sweep finds it again). A new end (a re-grant that extends or shortens it) is unnoticed until marked in
+   * turn. Changes no access answer.
+   */
+  markEndNoticed(org: string, grants: readonly EndingGrant[], now: Date): Promise<ConnectionRecord[]>;
 }

@@ -5,6 +5,8 @@ export type {
   ConnectionPage,
   ConnectionRepository,
   CreateSnapshot,
+  EndingGrant,
+  EndingGrantsQuery,
   SupersededPending,
 } from "./connection-repository.js";
 export type { ContextAccess, OrgDirectory } from "./context-access.js";

@@ -64,7 +64,12 @@ export type RequeueOutcome =
   /** The message is pending or delivered, not dead. */
   | "notDead"
   /** An invitation whose connection is no longer a pending, unexpired invitation: a link would not work. */
-  | "invitationClosed";
+  | "invitationClosed"
+  /**
+   * An `access-ending` notice whose grant is no longer active with the end it names, still to come: it has ended,
+   * was deleted, or now ends at another instant (which gets a notice of its own). The notice would mislead.
+   */
+  | "grantChanged";
 
 /** Figures for health checks and metrics, at one moment (delivered messages are not counted: that costs a scan). */
 export interface OutboxStats {
@@ -120,7 +125,9 @@ export interface Outbox {
   get(id: string, org?: string): Promise<OutboxEntry | null>;
   /**
    * Puts a dead letter back in line, due at `now` with its attempts reset. An invitation gets the token seal of its
-   * connection back, so only an invitation that is still pending and unexpired at `now` can be requeued.
+   * connection back, so only an invitation that is still pending and unexpired at `now` can be requeued
+   * (`invitationClosed` otherwise); an `access-ending` notice only while its grant is still active and ends at the
+   * instant it names, after `now` (`grantChanged` otherwise). Any other notice is requeued as it is.
    */
   requeue(org: string, id: string, now: Date): Promise<RequeueOutcome>;
   /** Deletes a dead letter once it has been dealt with; false when there is no dead letter with that id. */

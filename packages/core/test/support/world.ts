@@ -6,6 +6,7 @@ import { createInMemoryConnections, type InMemoryConnections } from "@conn/adapt
 import {
   AccessLevel,
   type ConnectionRecord,
+  type ConnectionsDeps,
   type ConnectionView,
   type ContextRef,
   type Notice,
@@ -172,4 +173,18 @@ export function makeWorld(
     },
   };
   return world;
+}
+
+/** The ports of a world, to build a facade with one of them replaced. */
+export function portsOf(world: World): ConnectionsDeps {
+  return {
+    store: world.store,
+    accounts: world.accounts,
+    contexts: world.contexts,
+    orgs: world.orgs,
+    tokens: world.tokens,
+    ids: world.ids,
+    clock: world.clock,
+    events: world.events,
+  };
 }
