@@ -139,6 +139,19 @@ function hearPoolErrors(pool: Pool, onIdleError: (error: Error) => void): () => 
 
 const statementNames = new Map<string, string>();
 
+/** Statements sent unnamed, so the server plans each call on the parameters and the table as they are then. */
+const plannedEachCall = new Set<string>();
+
+/**
+ * Marks a statement to be planned on every call instead of prepared once per connection; returns it. For statements
+ * whose generic plan, made from what the tables looked like on a connection's sixth call (empty, on a new schema),
+ * may keep a poor index for as long as the connection lives: nothing replans it while no ANALYZE runs.
+ */
+export function planEachCall(text: string): string {
+  plannedEachCall.add(text);
+  return text;
+}
+
 /**
  * A statement with parameters goes as a named prepared statement (named by a hash of its text), so each pooled
  * connection parses and plans it once and then only binds and executes it: on `resolveAccess` that is most of the
@@ -146,6 +159,7 @@ const statementNames = new Map<string, string>();
  */
 function prepared(text: string, params: unknown[] | undefined): QueryConfig {
   if (params === undefined || params.length === 0) return { text };
+  if (plannedEachCall.has(text)) return { text, values: params };
   let name = statementNames.get(text);
   if (name === undefined) {
     name = `conn_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`;

@@ -12,7 +12,7 @@ import {
   type EndingGrantsQuery,
   type SupersededPending,
 } from "@conn/core";
-import type { Queryable } from "./database.js";
+import { planEachCall, type Queryable } from "./database.js";
 import { guard } from "./errors.js";
 import {
   CONNECTION_COLUMN_TYPES,
@@ -65,7 +65,9 @@ function statementsFor(s: string) {
     // A transaction-scoped advisory lock on a 64-bit hash of (org, context): a collision only makes two contexts wait
     // for each other, never lets two writers of one context through.
     lockContext: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text AS locked",
-    findById: `SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`,
+    // Planned on every call: a generic plan made while the table was empty (every index one page, every estimate one
+    // row) may walk the context's index by org alone, every row of the org, for as long as the connection lives.
+    findById: planEachCall(`SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`),
     // `state + 0 = 0` rather than `state = 0` (here, in claimPending and in deleteSuperseded): on stale statistics
     // (autovacuum off, or not yet run) the planner may think no pending row exists and walk the expiry index, a partial
     // index on `state = 0`, over every pending row of the org. Written so, no partial index on `state = 0` matches and
@@ -126,7 +128,9 @@ function statementsFor(s: string) {
     // The ids are picked item by item (a LATERAL subquery kept apart by OFFSET 0, so it stays a nested loop over the
     // items whatever the statistics), in an InitPlan; the delete then walks the primary key. As a join of the items
     // with the table, stale statistics made the planner hash-join every pending row.
-    deleteSuperseded: `DELETE FROM ${t} AS c
+    // Planned on every call, as findById: the ids go in as an InitPlan's array, and a generic plan made on the empty
+    // table walked the context's index by org alone instead of the primary key.
+    deleteSuperseded: planEachCall(`DELETE FROM ${t} AS c
       WHERE c.org = $1 AND c.state + 0 = 0 AND c.id = ANY(ARRAY(
         SELECT p.id
         FROM jsonb_to_recordset($2::jsonb) AS x(context_object text, context_id text, account text,
@@ -138,7 +142,7 @@ function statementsFor(s: string) {
             AND s.target_account = x.account AND s.access <= x.max_access
             AND (x.except_id IS NULL OR s.id <> x.except_id)
           OFFSET 0) AS p))
-      RETURNING ${C_COLUMNS}`,
+      RETURNING ${C_COLUMNS}`),
     deleteById: `DELETE FROM ${t} WHERE org = $1 AND id = $2 RETURNING ${COLUMNS}`,
     bindEmail: `UPDATE ${t} SET target_account = $3, updated = $4
       WHERE org = $1 AND state = 0 AND target_account IS NULL AND target_email = $2 AND expires_at > $4

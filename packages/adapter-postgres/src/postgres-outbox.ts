@@ -33,7 +33,11 @@ const ENTRY_COLUMNS = `id, org, status, notice - 'tokenSeal' AS notice, attempts
 function statementsFor(s: string) {
   const t = `${s}.connection_outbox`;
   const claimable = `status = 'pending' AND available_at <= $2 AND (lease_until IS NULL OR lease_until <= $3)`;
-  const held = `org = $1 AND id = $2 AND claims = $3 AND status = 'pending'`;
+  // `status || '' = 'pending'` rather than `status = 'pending'` (here and in claim's update): no partial index on
+  // `status = 'pending'` matches, so the primary key is the only index these statements can walk. A generic plan made
+  // while the table was empty (every index one page, every estimate one row) otherwise kept the org's due index,
+  // which it then walked whole on every call, dead entries of every delivered message included.
+  const held = `org = $1 AND id = $2 AND claims = $3 AND status || '' = 'pending'`;
   return {
     enqueue: `INSERT INTO ${t} (id, org, notice, available_at)
       SELECT x.id, x.org, x.notice, x.available_at
@@ -44,11 +48,13 @@ function statementsFor(s: string) {
         WHERE status = 'pending' AND available_at <= $1 AND (lease_until IS NULL OR lease_until <= $2)
         ORDER BY available_at, seq LIMIT $4) AS due
       GROUP BY org ORDER BY min(available_at) LIMIT $3`,
+    // The batch is picked once, in an InitPlan, then updated by primary key: as a join, a generic plan made on the
+    // empty table read every row of the org by the primary key's first column for each claim.
     claim: `UPDATE ${t} AS o SET lease_until = $4, claims = o.claims + 1
-      FROM (SELECT id FROM ${t} WHERE org = $1 AND ${claimable}
-            ORDER BY available_at, seq LIMIT $5
-            FOR UPDATE SKIP LOCKED) AS due
-      WHERE o.org = $1 AND o.id = due.id
+      WHERE o.org = $1 AND o.id = ANY(ARRAY(
+        SELECT id FROM ${t} WHERE org = $1 AND ${claimable}
+        ORDER BY available_at, seq LIMIT $5
+        FOR UPDATE SKIP LOCKED))
       RETURNING o.id, o.org, o.notice, o.attempts, o.available_at, o.last_error, o.seq::float8 AS seq, o.claims,
                 o.lease_until`,
     renew: `UPDATE ${t} SET lease_until = $4 WHERE ${held} RETURNING claims`,
