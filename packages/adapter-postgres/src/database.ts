@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { ConnectionError } from "@conn/core";
 import type { Client, Pool, PoolClient, PoolConfig, QueryConfig } from "pg";
 import { guard, toConnectionError } from "./errors.js";
+import { isPreparedOnce } from "./schema-name.js";
 
 /**
  * The part of a PGlite instance the adapter uses; a `PGlite` from `@electric-sql/pglite` satisfies it as it is. Its
@@ -139,27 +140,28 @@ function hearPoolErrors(pool: Pool, onIdleError: (error: Error) => void): () => 
 
 const statementNames = new Map<string, string>();
 
-/** Statements sent unnamed, so the server plans each call on the parameters and the table as they are then. */
-const plannedEachCall = new Set<string>();
-
 /**
- * Marks a statement to be planned on every call instead of prepared once per connection; returns it. For statements
- * whose generic plan, made from what the tables looked like on a connection's sixth call (empty, on a new schema),
- * may keep a poor index for as long as the connection lives: nothing replans it while no ANALYZE runs.
+ * Marks a statement as planned on every call (the default for every statement not named in its
+ * `statementsBySchema(…, prepareOnce)` list); returns it unchanged. It says so where the statement is written.
  */
 export function planEachCall(text: string): string {
-  plannedEachCall.add(text);
   return text;
 }
 
+/** Whether `text` is sent unnamed and planned on every call (not in a `prepareOnce` list). */
+export function isPlannedEachCall(text: string): boolean {
+  return !isPreparedOnce(text);
+}
+
 /**
- * A statement with parameters goes as a named prepared statement (named by a hash of its text), so each pooled
- * connection parses and plans it once and then only binds and executes it: on `resolveAccess` that is most of the
- * cost above the raw look-up. Statements without parameters (migrations, BEGIN/COMMIT) stay simple queries.
+ * A statement named in a `prepareOnce` list goes as a named prepared statement (named by a hash of its text), so each
+ * pooled connection parses and plans it once and then only binds and executes it: on `resolveAccess` that is most of
+ * the cost above the raw look-up. Every other statement goes unnamed, planned on the parameters and the tables as
+ * they are at each call. Statements without parameters (migrations, BEGIN/COMMIT) stay simple queries.
  */
 function prepared(text: string, params: unknown[] | undefined): QueryConfig {
   if (params === undefined || params.length === 0) return { text };
-  if (plannedEachCall.has(text)) return { text, values: params };
+  if (!isPreparedOnce(text)) return { text, values: params };
   let name = statementNames.get(text);
   if (name === undefined) {
     name = `conn_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`;

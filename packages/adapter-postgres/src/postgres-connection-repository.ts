@@ -192,7 +192,16 @@ function statementsFor(s: string) {
 type Statements = ReturnType<typeof statementsFor>;
 
 /** The statements of a schema (built on first use). */
-const statements = statementsBySchema(statementsFor);
+// Prepared once: the hot reads and the create path, whose generic plans walk the index they are written for even on
+// empty tables (test/generic-plans.test.ts). Every other statement is planned on every call.
+const statements = statementsBySchema(statementsFor, [
+  "lockContext",
+  "findPendingByTokenHash",
+  "activeAccess",
+  "findForCreate",
+  "savePending",
+  "saveActive",
+]);
 
 /** The key that identifies the stored row a pending record merges into. */
 function pendingKey(org: string, context: ContextRef, creator: string, targetKey: string): string {

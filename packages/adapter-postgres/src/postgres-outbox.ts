@@ -127,7 +127,17 @@ function statementsFor(s: string) {
 type Statements = ReturnType<typeof statementsFor>;
 
 /** The statements of a schema (built on first use). */
-const statements = statementsBySchema(statementsFor);
+// Prepared once: the relay's statements, whose generic plans walk the due index or the primary key even on empty
+// tables (test/generic-plans.test.ts). Operator statements are planned on every call.
+const statements = statementsBySchema(statementsFor, [
+  "enqueue",
+  "dueOrgs",
+  "claim",
+  "renew",
+  "release",
+  "markDelivered",
+  "markFailed",
+]);
 
 /** Maps an operator row to an {@link OutboxEntry}. */
 function toEntry(row: OutboxEntryRow): OutboxEntry {

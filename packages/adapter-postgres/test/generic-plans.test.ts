@@ -1,0 +1,176 @@
+import { expect, it } from "vitest";
+import { isPlannedEachCall, type Queryable } from "../src/database.js";
+import { preparedOnceStatements } from "../src/schema-name.js";
+import { describeEngines, type EngineContext, outboxOn } from "./support/engines.js";
+import { active, pending, sealedNotice, T0 } from "./support/fixtures.js";
+
+/**
+ * On the server every statement with parameters is a named prepared statement, and PostgreSQL gives it a generic
+ * plan on a connection's sixth call. On a new schema the tables are empty then: every index is one page and every
+ * estimate one row, so the generic plan may pick any index led by org, and with autovacuum off nothing replans it for
+ * as long as the connection lives (PostgreSQL flows slowed to 0.36× after 20,000 in `pnpm bench` that way). These
+ * cases make the generic plan of each such statement on the empty tables (`plan_cache_mode = force_generic_plan`,
+ * `PREPARE`, `EXPLAIN EXECUTE`) and check it walks the index it is written for, or that the statement is never
+ * prepared at all (planned on every call).
+ */
+const ORG = "acme";
+/** Prepared statements are not undone by a rollback: each probe has a name of its own. */
+let probes = 0;
+/** Every statement text probed in this file. */
+const probed = new Set<string>();
+
+/** One node of an EXPLAIN (FORMAT JSON) plan. */
+interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  "Index Name"?: string;
+  Plans?: PlanNode[];
+}
+
+/** Every node of a plan, depth first. */
+function nodes(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(nodes)];
+}
+
+/** A parameter as an SQL literal (the test's own, known values: strings, numbers, dates, null). */
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return "NULL";
+  if (typeof value === "number") return String(value);
+  if (Array.isArray(value))
+    return literal(`{${value.map((v) => `"${String(v).replaceAll('"', '\\"')}"`).join(",")}}`);
+  const text = value instanceof Date ? value.toISOString() : String(value);
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** What one statement sent through `call` would run as a generic plan: its plan's nodes, or "planned each call". */
+async function genericPlans(
+  ctx: EngineContext,
+  call: (q: Queryable) => Promise<unknown>,
+): Promise<(PlanNode[] | "planned each call")[]> {
+  const out: (PlanNode[] | "planned each call")[] = [];
+  const explaining: Queryable = {
+    async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+      probed.add(text);
+      if (isPlannedEachCall(text)) {
+        out.push("planned each call");
+        return { rows: [] };
+      }
+      const name = `conn_generic_probe_${probes++}`;
+      await ctx.db.transaction(async (tx) => {
+        await tx.query("SET LOCAL plan_cache_mode = force_generic_plan");
+        await tx.query(`PREPARE ${name} AS ${text}`);
+        const args = (params ?? []).map(literal).join(", ");
+        const { rows } = await tx.query<{ "QUERY PLAN": unknown }>(
+          `EXPLAIN (FORMAT JSON) EXECUTE ${name}${args === "" ? "" : `(${args})`}`,
+        );
+        const raw = rows[0]?.["QUERY PLAN"];
+        const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan: PlanNode }[];
+        out.push(nodes((parsed[0] as { Plan: PlanNode }).Plan));
+        await tx.query(`DEALLOCATE ${name}`);
+      });
+      return { rows: [] };
+    },
+  };
+  await call(explaining);
+  expect(out.length).toBeGreaterThan(0);
+  return out;
+}
+
+/** The indexes a plan walks, sorted, and whether it scans a table whole. */
+function shape(plan: PlanNode[] | "planned each call") {
+  if (plan === "planned each call") return plan;
+  return {
+    indexes: [
+      ...new Set(plan.flatMap((n) => (n["Index Name"] === undefined ? [] : [n["Index Name"]]))),
+    ].sort(),
+    seqScan: plan.some((n) => n["Node Type"] === "Seq Scan"),
+  };
+}
+
+/** What a probe expects: the statement planned on every call, or its generic plan's indexes (sorted), no seq scan. */
+type Expected = "planned each call" | { indexes: string[]; seqScan: false };
+
+const ID = "0".repeat(24);
+const CTX = { object: "c_doc", _id: "d1" };
+const at = (indexes: string[]): Expected => ({ indexes, seqScan: false });
+
+describeEngines("generic plans made on empty tables keep their index", "generic", (ctx) => {
+  /** Probes one call's statements against what each should be. */
+  async function check(call: (q: Queryable) => Promise<unknown>, expected: Expected[]): Promise<void> {
+    const plans = await genericPlans(ctx, call);
+    expect(plans.map(shape)).toEqual(expected);
+  }
+
+  it("the repository's prepared statements: the hot reads and the create path", async () => {
+    await check(
+      async (q) => {
+        const repo = ctx.repoOn(q);
+        await repo.activeAccess(ORG, CTX, "a1", T0);
+        await repo.findPendingByTokenHash(ORG, "h1", T0);
+        await repo.findForCreate(ORG, CTX, "cr", { accounts: ["a1"], emails: ["x@example.com"] }, T0);
+      },
+      [at(["connections_active_uq"]), at(["connections_token_uq"]), at(["connections_context_idx"])],
+    );
+  });
+
+  it("the statements whose generic plan walked a whole org are planned on every call", async () => {
+    await check(
+      async (q) => {
+        const repo = ctx.repoOn(q);
+        await repo.findById(ORG, ID, T0);
+        await repo.claimPending(ORG, ID, T0, CTX);
+        await repo.claimPending(ORG, ID, T0);
+        await repo.deleteById(ORG, ID);
+        await repo.bindEmail(ORG, "x@example.com", "a1", T0);
+        await repo.purgeExpired(ORG, T0, 10);
+        await repo.deleteSuperseded(ORG, [{ context: CTX, account: "a1", maxAccess: 4 }]);
+      },
+      // purgeExpired: the pick (the delete by ids follows only when it picked some).
+      Array.from({ length: 7 }, (): Expected => "planned each call"),
+    );
+  });
+
+  it("the writes prepared once insert by value: the context's lock, savePending, saveActive, the outbox's enqueue", async () => {
+    await check(
+      async (q) => {
+        await ctx.repoOn(q).lockContext(ORG, CTX);
+        // The probe returns no rows, which these two then refuse (no stored row for an input): only the plan counts.
+        await expect(ctx.repoOn(q).savePending([pending({ org: ORG })], T0)).rejects.toThrow();
+        await expect(ctx.repoOn(q).saveActive([active({ org: ORG })], T0)).rejects.toThrow();
+        await outboxOn(ctx, q).enqueue([{ id: ID, org: ORG, notice: sealedNotice(), availableAt: T0 }]);
+      },
+      Array.from({ length: 4 }, () => at([])),
+    );
+  });
+
+  it("the outbox's renew, release, markDelivered and markFailed walk the primary key only", async () => {
+    const claim = { org: ORG, id: ID, claim: 1 };
+    await check(
+      async (q) => {
+        const outbox = outboxOn(ctx, q);
+        await outbox.renew(claim, T0);
+        await outbox.release(claim);
+        await outbox.markDelivered(claim, T0);
+        await outbox.markFailed(claim, "boom", T0, T0);
+      },
+      Array.from({ length: 4 }, () => at(["connection_outbox_pkey"])),
+    );
+  });
+
+  it("the outbox's claim picks its batch from the due index and updates by primary key; dueOrgs reads the due index", async () => {
+    await check(
+      async (q) => {
+        const outbox = outboxOn(ctx, q);
+        await outbox.claim(ORG, T0, 10, 60_000);
+        await outbox.dueOrgs(T0, T0, 10);
+      },
+      [at(["connection_outbox_org_due_idx", "connection_outbox_pkey"]), at(["connection_outbox_due_idx"])],
+    );
+  });
+
+  it("every statement prepared once is checked above (a new one needs its own case)", () => {
+    const mine = preparedOnceStatements().filter((text) => text.includes(ctx.s));
+    expect(mine.length).toBeGreaterThan(10);
+    expect(mine.filter((text) => !probed.has(text))).toEqual([]);
+  });
+});
