@@ -15,7 +15,8 @@ it("the README's usage snippet runs as written and prints Read, then None", asyn
   const file = `${dir}.readme-snippet.ts`;
   writeFileSync(file, snippet as string);
   try {
-    const { stdout } = await run("pnpm", ["exec", "tsx", "--conditions=@conn/source", file], {
+    // One node process with tsx's loader (`pnpm exec tsx` added a pnpm start and a second node process).
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "--conditions=@conn/source", file], {
       cwd: dir,
       timeout: 60_000,
       env: {

@@ -90,7 +90,8 @@ accessEndingNoticeContract("adapter-memory", memoryWorld, { numRuns: 200 });
  */
 const LINEARIZABILITY_KNOWN_FAILURE: KnownFailure | undefined = undefined;
 
-// Memory is also the reference: a batch under fc.scheduler interleavings against serial replays on fresh stores.
+// Memory is also the reference: a batch under fc.scheduler interleavings against serial replays on fresh stores. 200
+// batches in `pnpm test`, 1000 under CONN_SOAK=1 (`pnpm test:soak`); CONN_FC_RUNS or CONN_SLOW=1 run more.
 linearizabilityContract(
   "adapter-memory",
   {
@@ -98,5 +99,5 @@ linearizabilityContract(
     setup: async () => new InMemoryUnitOfWork(),
     reference: () => new InMemoryUnitOfWork(),
   },
-  { numRuns: 1000, knownFailure: LINEARIZABILITY_KNOWN_FAILURE },
+  { numRuns: process.env.CONN_SOAK === "1" ? 1000 : 200, knownFailure: LINEARIZABILITY_KNOWN_FAILURE },
 );

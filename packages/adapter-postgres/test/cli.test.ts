@@ -12,12 +12,15 @@ import { newId, pending, sealedNotice, T0 } from "./support/fixtures.js";
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-/** Runs `conn-postgres` as its own process (the bin's source through tsx); never throws on a non-zero exit. */
+/**
+ * Runs `conn-postgres` as its own process (the bin's source through tsx's loader, in one node process: `pnpm exec tsx`
+ * added a pnpm start and a second node process, ~1.5 s a call); never throws on a non-zero exit.
+ */
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   try {
     const { stdout, stderr } = await run(
-      "pnpm",
-      ["exec", "tsx", "--conditions=@conn/source", "src/bin.ts", ...args],
+      process.execPath,
+      ["--conditions=@conn/source", "--import", "tsx", "src/bin.ts", ...args],
       {
         cwd: root,
         timeout: 60_000,

@@ -124,9 +124,10 @@ function runTerminatedBackends(
   mode: "owned" | "borrowed",
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
+    // One node process with tsx's loader (not `pnpm exec tsx`, which adds a pnpm start and a second node process).
     execFile(
-      "pnpm",
-      ["exec", "tsx", "--conditions=@conn/source", "test/fixtures/terminated-backends.ts", mode, "4000"],
+      process.execPath,
+      ["--import", "tsx", "--conditions=@conn/source", "test/fixtures/terminated-backends.ts", mode, "4000"],
       { cwd: fileURLToPath(new URL("..", import.meta.url)), timeout: 60_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;

@@ -7,12 +7,15 @@ import { POSTGRES_ENABLED, requirePgUrl, TEST_KEY, uniqueSchema } from "./suppor
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-/** Runs the fixture in its own process; resolves with its output once the process has exited by itself. */
+/**
+ * Runs the fixture in its own process (one node process with tsx's loader, not `pnpm exec tsx`, which adds a pnpm
+ * start and a second node process); resolves with its output once the process has exited by itself.
+ */
 async function runFixture(env: Record<string, string>): Promise<string> {
   const { stdout } = await run(
-    "pnpm",
+    process.execPath,
     [
-      "exec",
+      "--import",
       "tsx",
       "--conditions=@conn/source",
       "--import=reflect-metadata",
