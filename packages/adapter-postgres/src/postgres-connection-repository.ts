@@ -8,6 +8,8 @@ import {
   ConnectionState,
   type ContextRef,
   type CreateSnapshot,
+  type Instant,
+  instantOf,
   type SupersededPending,
 } from "@conn/core";
 import type { Queryable } from "./database.js";
@@ -243,15 +245,16 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     org: string,
     context: ContextRef,
     account: string,
-    now?: Date,
+    now?: Instant,
   ): Promise<AccessLevel | null> {
+    const at = now === undefined ? null : instantOf(now);
     const { rows } = await guard("activeAccess", () =>
       this.db.query<{ access: number }>(this.sql.activeAccess, [
         org,
         context.object,
         context._id,
         account,
-        now ?? null,
+        at,
       ]),
     );
     return rows[0] === undefined ? null : toAccessLevel(rows[0].access);

@@ -1491,6 +1491,56 @@ describe("resolveAccess (docs/behaviour.md §9)", () => {
     host.mockRestore();
     expect(await w.connections.resolveAccess(ORG, READER, CTX)).toBe(4);
   });
+
+  it("answers every failure as a rejected promise, never a throw: bad input, and ports that throw at once", async () => {
+    /** Calls resolveAccess, failing the test if the call itself throws instead of returning a promise. */
+    const call = (org: string, account: string, context: typeof CTX): Promise<unknown> => {
+      let answer: Promise<unknown> | undefined;
+      expect(() => {
+        answer = w.connections.resolveAccess(org, account, context);
+      }).not.toThrow();
+      expect(answer).toBeInstanceOf(Promise);
+      return answer as Promise<unknown>;
+    };
+    await expectCode(call(ORG, "not an id!", CTX), "cortex.invalidArgument.unspecified");
+    await expectCode(call(ORG, B, { object: "C_bad", _id: "x" }), "cortex.invalidArgument.unspecified");
+    const outage = new DOMException("the store timed out", "TimeoutError");
+    const store = vi.spyOn(w.store.connections, "activeAccess").mockImplementation(() => {
+      throw outage;
+    });
+    expect((await expectCode(call(ORG, B, CTX), "cortex.error.unavailable")).cause).toBe(outage);
+    // The host's look-up was under way (a promise) when the store threw: its rejection is handled, not the answer.
+    const bug = new Error("host bug");
+    const host = vi.spyOn(w.contexts, "accessOf").mockRejectedValue(bug);
+    expect((await expectCode(call(ORG, B, CTX), "cortex.error.unavailable")).cause).toBe(outage);
+    host.mockImplementation(() => {
+      throw bug;
+    });
+    expect((await expectCode(call(ORG, B, CTX), "cortex.error.unspecified")).cause).toBe(bug);
+    store.mockRestore();
+    host.mockRestore();
+  });
+
+  it("takes answers at once or as promises, in any mix, and gives the same level", async () => {
+    await connect(CONNECTED, { access: 4 }); // host 2, connection 4
+    const expected = await w.connections.resolveAccess(ORG, CONNECTED, CTX);
+    expect(expected).toBe(4);
+    const host = vi.spyOn(w.contexts, "accessOf");
+    const store = vi.spyOn(w.store.connections, "activeAccess");
+    for (const [hostAsync, storeAsync] of [
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
+      host.mockImplementationOnce(() => (hostAsync ? Promise.resolve(2) : 2));
+      store.mockImplementationOnce(() => (storeAsync ? Promise.resolve(4) : 4));
+      expect(await w.connections.resolveAccess(ORG, CONNECTED, CTX)).toBe(expected);
+    }
+    // The store is handed the clock, not a date: it reads the time only when the grant found has an end.
+    expect(store.mock.calls.at(-1)?.[3]).toBe(w.clock);
+    host.mockRestore();
+    store.mockRestore();
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
