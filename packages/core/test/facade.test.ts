@@ -8,7 +8,9 @@ import {
   type AccountDirectory,
   ConnectionError,
   type ConnectionEvent,
+  type ConnectionRepository,
   type ConnectionView,
+  type ContextAccess,
   type CreateResultEntry,
   createConnections,
   ERROR_CODES,
@@ -1525,15 +1527,18 @@ describe("resolveAccess (docs/behaviour.md §9)", () => {
     await connect(CONNECTED, { access: 4 }); // host 2, connection 4
     const expected = await w.connections.resolveAccess(ORG, CONNECTED, CTX);
     expect(expected).toBe(4);
-    const host = vi.spyOn(w.contexts, "accessOf");
-    const store = vi.spyOn(w.store.connections, "activeAccess");
-    for (const [hostAsync, storeAsync] of [
+    // Spied on as the ports (whose answers may be promises), not as the in-memory classes (which answer at once).
+    const host = vi.spyOn(w.contexts as ContextAccess, "accessOf");
+    const store = vi.spyOn(w.store.connections as ConnectionRepository, "activeAccess");
+    const answer = (level: AccessLevel, async: boolean) => (async ? Promise.resolve(level) : level);
+    const mixes: [hostAsync: boolean, storeAsync: boolean][] = [
       [true, false],
       [false, true],
       [true, true],
-    ]) {
-      host.mockImplementationOnce(() => (hostAsync ? Promise.resolve(2) : 2));
-      store.mockImplementationOnce(() => (storeAsync ? Promise.resolve(4) : 4));
+    ];
+    for (const [hostAsync, storeAsync] of mixes) {
+      host.mockImplementationOnce(() => answer(AccessLevel.Connected, hostAsync));
+      store.mockImplementationOnce(() => answer(AccessLevel.Read, storeAsync));
       expect(await w.connections.resolveAccess(ORG, CONNECTED, CTX)).toBe(expected);
     }
     // The store is handed the clock, not a date: it reads the time only when the grant found has an end.
