@@ -8,6 +8,8 @@ import {
   type CreateSnapshot,
   type EndingGrant,
   type EndingGrantsQuery,
+  type Instant,
+  instantOf,
   isAccessExpired,
   isExpired,
   isGone,
@@ -63,20 +65,29 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  activeAccess(org: string, context: ContextRef, account: string, now?: Date): Promise<AccessLevel | null> {
-    // The hot path: one look-up in the active index (which holds the record), no closure unless a unit of work runs.
+  activeAccess(
+    org: string,
+    context: ContextRef,
+    account: string,
+    now?: Instant,
+  ): AccessLevel | null | Promise<AccessLevel | null> {
+    // The hot path: one look-up in the active index (which holds the record), answered at once (no promise) unless
+    // a unit of work runs, when the read waits for it as every read does.
     if (this.state.busy) return this.run.read(() => this.levelOf(org, context, account, now));
-    return Promise.resolve(this.levelOf(org, context, account, now));
+    return this.levelOf(org, context, account, now);
   }
 
   private levelOf(
     org: string,
     context: ContextRef,
     account: string,
-    now: Date | undefined,
+    now: Instant | undefined,
   ): AccessLevel | null {
     const r = this.state.active.get(org, context.object, context._id, account);
-    if (r === undefined || (now !== undefined && isAccessExpired(r, now))) return null;
+    if (r === undefined) return null;
+    // The time is read only for a grant that has an end.
+    const end = r.accessExpiresAt;
+    if (end !== undefined && end !== null && now !== undefined && end <= instantOf(now)) return null;
     return r.access;
   }
 

@@ -63,6 +63,56 @@ beforeEach(() => {
   store = new InMemoryUnitOfWork();
 });
 
+describe("activeAccess, the hot path", () => {
+  const active = (n: number, overrides: Partial<ConnectionRecord> = {}) =>
+    pending(n, { state: 1, tokenHash: null, tokenSeal: null, expiresAt: null, ...overrides });
+  /** A clock that counts its reads. */
+  const countingClock = (at: Date) => {
+    const clock = {
+      reads: 0,
+      now: () => {
+        clock.reads++;
+        return new Date(at);
+      },
+    };
+    return clock;
+  };
+
+  it("answers at once, without a promise, while no unit of work runs; with a promise while one does", async () => {
+    const grant = active(1);
+    await store.connections.saveActive([grant]);
+    const account = grant.target.account as string;
+    expect(store.connections.activeAccess(ORG, grant.context, account)).toBe(4);
+    expect(store.connections.activeAccess(ORG, grant.context, hex("a", 999))).toBeNull();
+    let release!: () => void;
+    const held = store.transaction(() => new Promise<void>((resolve) => (release = resolve)));
+    await Promise.resolve();
+    const waiting = store.connections.activeAccess(ORG, grant.context, account);
+    expect(waiting).toBeInstanceOf(Promise);
+    release();
+    await held;
+    expect(await waiting).toBe(4);
+  });
+
+  it("reads the clock it is given only for a grant with an end, and judges that end at its time", async () => {
+    const end = new Date(NOW.getTime() + 60_000);
+    const open = active(1);
+    const timed = active(2, { accessExpiresAt: end });
+    await store.connections.saveActive([open, timed]);
+    const before = countingClock(NOW);
+    expect(store.connections.activeAccess(ORG, open.context, open.target.account as string, before)).toBe(4);
+    expect(store.connections.activeAccess(ORG, open.context, hex("a", 999), before)).toBeNull();
+    expect(before.reads).toBe(0);
+    expect(store.connections.activeAccess(ORG, timed.context, timed.target.account as string, before)).toBe(
+      4,
+    );
+    expect(before.reads).toBe(1);
+    const at = countingClock(end);
+    expect(store.connections.activeAccess(ORG, timed.context, timed.target.account as string, at)).toBeNull();
+    expect(at.reads).toBe(1);
+  });
+});
+
 describe("copies in and out: nothing a caller holds is what is stored", () => {
   it("mutating a record passed to savePending or saveActive changes nothing stored", async () => {
     const input = pending(1);

@@ -1,4 +1,4 @@
-import type { AccessLevel, ContextRef } from "@conn/core";
+import { type AccessLevel, type ContextRef, type Instant, instantOf } from "@conn/core";
 
 /**
  * The in-process `activeAccess` cache of {@link PostgresUnitOfWork} (see docs/caching.md): a bounded LRU map of
@@ -139,7 +139,7 @@ export class AccessCache {
    * The cached answer for a key: `undefined` on a miss, or when the answer may not be served (not fresh, past its
    * validity bound, or asked at or after the grant's end). A hit moves the entry to the most recently used end.
    */
-  get(key: string, askedAt?: Date): AccessLevel | null | undefined {
+  get(key: string, askedAt?: Instant): AccessLevel | null | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) {
       this.stats.misses++;
@@ -155,7 +155,11 @@ export class AccessCache {
       this.stats.misses++;
       return undefined;
     }
-    if (entry.grantEnd !== undefined && (askedAt?.getTime() ?? Date.now()) >= entry.grantEnd) {
+    const grantEnd = entry.grantEnd;
+    if (
+      grantEnd !== undefined &&
+      (askedAt === undefined ? Date.now() : instantOf(askedAt).getTime()) >= grantEnd
+    ) {
       // Asked for a time the grant does not reach: the database answers (a question about an earlier time may
       // still be served, so the entry stays).
       this.stats.misses++;

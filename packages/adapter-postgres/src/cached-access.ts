@@ -1,9 +1,11 @@
 import {
   type AccessLevel,
+  type Awaitable,
   type ConnectionRecord,
   type ConnectionRepository,
   ConnectionState,
   type ContextRef,
+  type Instant,
 } from "@conn/core";
 import { AccessCache } from "./access-cache.js";
 import type { AccessListener } from "./access-listener.js";
@@ -129,18 +131,14 @@ export function cachedRepository<R extends ConnectionRepository>(
   runWrite: RunWrite,
 ): R {
   const grantOf = (plain as Partial<GrantReader>).activeGrant;
-  const activeAccess = async (
+  /** A miss: reads the database (with the grant's end when the repository offers it) and fills the cache. */
+  const read = async (
+    key: string,
     org: string,
     context: ContextRef,
     account: string,
-    ...rest: unknown[]
+    rest: unknown[],
   ): Promise<AccessLevel | null> => {
-    const key = AccessCache.keyOf(org, context, account);
-    // A question with its own time (a grant that can end is checked at `now`) is answered for that time.
-    const askedAt = rest.find((arg): arg is Date => arg instanceof Date);
-    listener.maybeSync();
-    const hit = cache.get(key, askedAt);
-    if (hit !== undefined) return hit;
     const ticket = cache.ticket();
     const readAt = performance.now();
     if (grantOf !== undefined) {
@@ -148,7 +146,7 @@ export function cachedRepository<R extends ConnectionRepository>(
       cache.fill(key, ticket, grant?.access ?? null, readAt, grant?.until?.getTime() ?? undefined);
       return grant?.access ?? null;
     }
-    const access = await (plain.activeAccess as (...a: unknown[]) => Promise<AccessLevel | null>).call(
+    const access = await (plain.activeAccess as (...a: unknown[]) => Awaitable<AccessLevel | null>).call(
       plain,
       org,
       context,
@@ -157,6 +155,22 @@ export function cachedRepository<R extends ConnectionRepository>(
     );
     cache.fill(key, ticket, access, readAt);
     return access;
+  };
+  const activeAccess = (
+    org: string,
+    context: ContextRef,
+    account: string,
+    ...rest: unknown[]
+  ): Awaitable<AccessLevel | null> => {
+    const key = AccessCache.keyOf(org, context, account);
+    // A question with its own time (a grant that can end is checked at `now`: a date, or a clock read only then) is
+    // answered for that time.
+    const askedAt = rest[0] as Instant | undefined;
+    listener.maybeSync();
+    const hit = cache.get(key, askedAt);
+    // A hit is answered at once, without a promise (the port allows it); a miss reads the database.
+    if (hit !== undefined) return hit;
+    return read(key, org, context, account, rest);
   };
   return new Proxy(plain, {
     get(target, property, receiver) {

@@ -10,6 +10,8 @@ import {
   type CreateSnapshot,
   type EndingGrant,
   type EndingGrantsQuery,
+  type Instant,
+  instantOf,
   type SupersededPending,
 } from "@conn/core";
 import { planEachCall, type Queryable } from "./database.js";
@@ -75,6 +77,9 @@ function statementsFor(s: string) {
     findPendingByTokenHash: `SELECT ${COLUMNS} FROM ${t}
       WHERE org = $1 AND token_hash = $2 AND state + 0 = 0 AND expires_at > $3`,
     activeAccess: `SELECT access FROM ${t}
+      WHERE org = $1 AND context_object = $2 AND context_id = $3 AND target_account = $4 AND state = 1
+        AND ($5::timestamptz IS NULL OR access_expires_at IS NULL OR access_expires_at > $5::timestamptz)`,
+    activeGrant: `SELECT access, access_expires_at FROM ${t}
       WHERE org = $1 AND context_object = $2 AND context_id = $3 AND target_account = $4 AND state = 1
         AND ($5::timestamptz IS NULL OR access_expires_at IS NULL OR access_expires_at > $5::timestamptz)`,
     findForCreate: `SELECT ${COLUMNS} FROM ${t}
@@ -198,6 +203,7 @@ const statements = statementsBySchema(statementsFor, [
   "lockContext",
   "findPendingByTokenHash",
   "activeAccess",
+  "activeGrant",
   "findForCreate",
   "savePending",
   "saveActive",
@@ -289,18 +295,44 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     org: string,
     context: ContextRef,
     account: string,
-    now?: Date,
+    now?: Instant,
   ): Promise<AccessLevel | null> {
+    const at = now === undefined ? null : instantOf(now);
     const { rows } = await guard("activeAccess", () =>
       this.db.query<{ access: number }>(this.sql.activeAccess, [
         org,
         context.object,
         context._id,
         account,
-        now ?? null,
+        at,
       ]),
     );
     return rows[0] === undefined ? null : toAccessLevel(rows[0].access);
+  }
+
+  /**
+   * The access of the active connection and the instant it ends (null: never), or null when there is none, as
+   * {@link activeAccess} judges it: what the access cache reads, so it never serves a grant for a time at or after
+   * its end.
+   */
+  async activeGrant(
+    org: string,
+    context: ContextRef,
+    account: string,
+    now?: Instant,
+  ): Promise<{ access: AccessLevel; until: Date | null } | null> {
+    const at = now === undefined ? null : instantOf(now);
+    const { rows } = await guard("activeGrant", () =>
+      this.db.query<{ access: number; access_expires_at: Date | null }>(this.sql.activeGrant, [
+        org,
+        context.object,
+        context._id,
+        account,
+        at,
+      ]),
+    );
+    const row = rows[0];
+    return row === undefined ? null : { access: toAccessLevel(row.access), until: row.access_expires_at };
   }
 
   async findForCreate(

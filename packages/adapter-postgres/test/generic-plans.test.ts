@@ -106,10 +106,16 @@ describeEngines("generic plans made on empty tables keep their index", "generic"
       async (q) => {
         const repo = ctx.repoOn(q);
         await repo.activeAccess(ORG, CTX, "a1", T0);
+        await repo.activeGrant(ORG, CTX, "a1", T0);
         await repo.findPendingByTokenHash(ORG, "h1", T0);
         await repo.findForCreate(ORG, CTX, "cr", { accounts: ["a1"], emails: ["x@example.com"] }, T0);
       },
-      [at(["connections_active_uq"]), at(["connections_token_uq"]), at(["connections_context_idx"])],
+      [
+        at(["connections_active_uq"]),
+        at(["connections_active_uq"]),
+        at(["connections_token_uq"]),
+        at(["connections_context_idx"]),
+      ],
     );
   });
 

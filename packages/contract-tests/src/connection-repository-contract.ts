@@ -173,6 +173,16 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         expect(await h.repo.activeAccess(ORG_B, CTX, TARGET)).toBeNull();
       });
 
+      it("activeAccess judges a grant's end at `now`, given as a date or as a clock", async () => {
+        const end = new Date(T0.getTime() + 60_000);
+        await h.repo.saveActive([activeRecord({ access: 5, accessExpiresAt: end })]);
+        const clockAt = (at: Date) => ({ now: () => new Date(at) });
+        expect(await h.repo.activeAccess(ORG_A, CTX, TARGET, T0)).toBe(5);
+        expect(await h.repo.activeAccess(ORG_A, CTX, TARGET, clockAt(T0))).toBe(5);
+        expect(await h.repo.activeAccess(ORG_A, CTX, TARGET, end)).toBeNull();
+        expect(await h.repo.activeAccess(ORG_A, CTX, TARGET, clockAt(end))).toBeNull();
+      });
+
       it("activeAccess is null once the connection is deleted", async () => {
         const a = activeRecord();
         await h.repo.saveActive([a]);

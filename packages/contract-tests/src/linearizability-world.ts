@@ -208,8 +208,8 @@ export type Gate = (label: string) => Promise<unknown>;
 /**
  * Wraps a port (and every object it hands out, and every object passed to a callback it is given, such as the
  * stores a `transaction` hands its work) so that each method call first awaits `gate()` when `enabled()`. Methods
- * run on the original object, so private state keeps working. Every method of a port is asynchronous, so delaying
- * the call changes no type.
+ * run on the original object, so private state keeps working. Every method of a port answers a promise or an
+ * `Awaitable` (which a promise is too), so delaying the call changes no type.
  */
 export function gatePorts<T extends object>(port: T, gate: Gate, enabled: () => boolean, label = "port"): T {
   const wrapped = new WeakMap<object, unknown>();

@@ -8,7 +8,9 @@ import {
   type AccountDirectory,
   ConnectionError,
   type ConnectionEvent,
+  type ConnectionRepository,
   type ConnectionView,
+  type ContextAccess,
   type CreateResultEntry,
   createConnections,
   ERROR_CODES,
@@ -1480,6 +1482,59 @@ describe("resolveAccess (docs/behaviour.md §9)", () => {
     store.mockRestore();
     host.mockRestore();
     expect(await w.connections.resolveAccess(ORG, READER, CTX)).toBe(4);
+  });
+
+  it("answers every failure as a rejected promise, never a throw: bad input, and ports that throw at once", async () => {
+    /** Calls resolveAccess, failing the test if the call itself throws instead of returning a promise. */
+    const call = (org: string, account: string, context: typeof CTX): Promise<unknown> => {
+      let answer: Promise<unknown> | undefined;
+      expect(() => {
+        answer = w.connections.resolveAccess(org, account, context);
+      }).not.toThrow();
+      expect(answer).toBeInstanceOf(Promise);
+      return answer as Promise<unknown>;
+    };
+    await expectCode(call(ORG, "not an id!", CTX), "cortex.invalidArgument.unspecified");
+    await expectCode(call(ORG, B, { object: "C_bad", _id: "x" }), "cortex.invalidArgument.unspecified");
+    const outage = new DOMException("the store timed out", "TimeoutError");
+    const store = vi.spyOn(w.store.connections, "activeAccess").mockImplementation(() => {
+      throw outage;
+    });
+    expect((await expectCode(call(ORG, B, CTX), "cortex.error.unavailable")).cause).toBe(outage);
+    // The host's look-up was under way (a promise) when the store threw: its rejection is handled, not the answer.
+    const bug = new Error("host bug");
+    const host = vi.spyOn(w.contexts, "accessOf").mockRejectedValue(bug);
+    expect((await expectCode(call(ORG, B, CTX), "cortex.error.unavailable")).cause).toBe(outage);
+    host.mockImplementation(() => {
+      throw bug;
+    });
+    expect((await expectCode(call(ORG, B, CTX), "cortex.error.unspecified")).cause).toBe(bug);
+    store.mockRestore();
+    host.mockRestore();
+  });
+
+  it("takes answers at once or as promises, in any mix, and gives the same level", async () => {
+    await connect(CONNECTED, { access: 4 }); // host 2, connection 4
+    const expected = await w.connections.resolveAccess(ORG, CONNECTED, CTX);
+    expect(expected).toBe(4);
+    // Spied on as the ports (whose answers may be promises), not as the in-memory classes (which answer at once).
+    const host = vi.spyOn(w.contexts as ContextAccess, "accessOf");
+    const store = vi.spyOn(w.store.connections as ConnectionRepository, "activeAccess");
+    const answer = (level: AccessLevel, async: boolean) => (async ? Promise.resolve(level) : level);
+    const mixes: [hostAsync: boolean, storeAsync: boolean][] = [
+      [true, false],
+      [false, true],
+      [true, true],
+    ];
+    for (const [hostAsync, storeAsync] of mixes) {
+      host.mockImplementationOnce(() => answer(AccessLevel.Connected, hostAsync));
+      store.mockImplementationOnce(() => answer(AccessLevel.Read, storeAsync));
+      expect(await w.connections.resolveAccess(ORG, CONNECTED, CTX)).toBe(expected);
+    }
+    // The store is handed the clock, not a date: it reads the time only when the grant found has an end.
+    expect(store.mock.calls.at(-1)?.[3]).toBe(w.clock);
+    host.mockRestore();
+    store.mockRestore();
   });
 });
 

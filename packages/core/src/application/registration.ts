@@ -3,7 +3,8 @@ import type { AccessLevel } from "../domain/access-level.js";
 import { type ConnectionRecord, snapshotOf } from "../domain/connection.js";
 import { ConnectionError, publicError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
-import { HOST_ID_PATTERN, hostIdSchema, ORG_PATTERN, orgSchema } from "../domain/values.js";
+import { hostIdSchema, isHostId, isObjectName, isOrg, orgSchema } from "../domain/values.js";
+import type { Awaitable } from "../ports/awaitable.js";
 import type { TransactionalStores } from "../ports/unit-of-work.js";
 import { type BatchOptions, batchOptionsSchema, parseBatchJob } from "./batches.js";
 import { type ConnectionsDeps, publish } from "./deps.js";
@@ -50,52 +51,76 @@ export async function bindRegisteredAccount(
   return bound.length;
 }
 
-// The same rules as orgSchema, hostIdSchema and objectNameSchema, precompiled: zod stays off the hot path.
-const OBJECT_NAME = /^[a-z][a-z0-9_]{0,63}$/;
-
 /**
  * The effective access of an account on a context (docs/behaviour.md §9): the higher of the host application's own access and
- * the account's active connection. The hot path: checked without zod, both look-ups started at once and awaited in
- * turn (no Promise.all), and every failure answered as the facade answers it ({@link publicError}) inside this one
- * async function, so a call allocates no guard promise of its own.
+ * the account's active connection. The hot path: checked without zod (the `is…` checks of values.ts), both look-ups started at once, and when both
+ * ports answer at once (the in-memory adapters do) the answer is one resolved promise, with no await at all;
+ * otherwise {@link settleAccess} awaits what is pending. Every failure is answered as the facade answers it
+ * ({@link publicError}) as a rejected promise, never thrown: a port that throws becomes a rejection too.
  */
-export async function resolveAccess(
+export function resolveAccess(
   deps: ConnectionsDeps,
   org: string,
   accountId: string,
   context: { object: string; _id: string },
 ): Promise<AccessLevel> {
-  if (
-    typeof org !== "string" ||
-    !ORG_PATTERN.test(org) ||
-    typeof accountId !== "string" ||
-    !HOST_ID_PATTERN.test(accountId) ||
-    !isContext(context)
-  ) {
-    throw new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed access query" });
+  if (!isOrg(org) || !isHostId(accountId) || !isContext(context)) {
+    return Promise.reject(
+      new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed access query" }),
+    );
   }
-  let connected: Promise<AccessLevel | null> | undefined;
+  let own: Awaitable<AccessLevel> | undefined;
+  let connected: Awaitable<AccessLevel | null>;
   try {
-    const own = deps.contexts.accessOf(org, accountId, context);
-    connected = deps.store.connections.activeAccess(org, context, accountId, deps.clock.now());
-    const level = await own;
-    const active = await connected;
-    return (active !== null && active > level ? active : level) as AccessLevel;
+    own = deps.contexts.accessOf(org, accountId, context);
+    // The clock itself, not its time: the adapter reads it only for a grant with an end (a read costs ~0.1 µs).
+    connected = deps.store.connections.activeAccess(org, context, accountId, deps.clock);
+  } catch (error) {
+    // The host's look-up may be under way when the repository throws: its own failure is not the answer.
+    if (isPending(own)) own.then(undefined, ignore);
+    return Promise.reject(publicError(error));
+  }
+  if (isPending(own) || isPending(connected)) return settleAccess(own, connected);
+  return Promise.resolve(higherOf(own, connected));
+}
+
+/** The slow path of {@link resolveAccess}: awaits the answers still pending, the host's first. */
+async function settleAccess(
+  own: Awaitable<AccessLevel>,
+  connected: Awaitable<AccessLevel | null>,
+): Promise<AccessLevel> {
+  try {
+    const level = isPending(own) ? await own : own;
+    const active = isPending(connected) ? await connected : connected;
+    return higherOf(level, active);
   } catch (error) {
     // When the host's look-up failed first, the other one's failure (if any) is not the answer: keep it handled.
-    connected?.catch(() => undefined);
+    if (isPending(connected)) connected.then(undefined, ignore);
     throw publicError(error);
   }
+}
+
+/** True when a port answered with a promise (or any thenable) rather than the value itself. */
+function isPending<T>(answer: Awaitable<T> | undefined): answer is PromiseLike<T> {
+  return (
+    typeof answer === "object" && answer !== null && typeof (answer as PromiseLike<T>).then === "function"
+  );
+}
+
+function higherOf(level: AccessLevel, active: AccessLevel | null): AccessLevel {
+  return active !== null && active > level ? active : level;
+}
+
+function ignore(): undefined {
+  return undefined;
 }
 
 function isContext(c: unknown): c is { object: string; _id: string } {
   return (
     typeof c === "object" &&
     c !== null &&
-    typeof (c as { object?: unknown }).object === "string" &&
-    OBJECT_NAME.test((c as { object: string }).object) &&
-    typeof (c as { _id?: unknown })._id === "string" &&
-    HOST_ID_PATTERN.test((c as { _id: string })._id)
+    isObjectName((c as { object?: unknown }).object) &&
+    isHostId((c as { _id?: unknown })._id)
   );
 }
 

@@ -64,6 +64,18 @@ export function isExpired(record: Pick<ConnectionRecord, "state" | "expiresAt">,
   return record.state === ConnectionState.Pending && record.expiresAt !== null && record.expiresAt <= now;
 }
 
+/**
+ * The time a look-up is judged at: the instant itself, or a clock (a {@link Clock}) the adapter reads only when the
+ * answer depends on the time, i.e. when the grant it found has an end: a look-up of a grant without one (the common
+ * case) then reads no clock at all.
+ */
+export type Instant = Date | { now(): Date };
+
+/** The time an {@link Instant} stands for: the date itself, or what the clock reads now. */
+export function instantOf(at: Instant): Date {
+  return typeof (at as { now?: unknown }).now === "function" ? (at as { now(): Date }).now() : (at as Date);
+}
+
 /** True when a time-limited grant has ended at `now` (at exactly `accessExpiresAt` it has). */
 export function isAccessExpired(record: Pick<ConnectionRecord, "accessExpiresAt">, now: Date): boolean {
   return (

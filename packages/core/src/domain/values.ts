@@ -25,9 +25,18 @@ export const hostIdSchema = z
   .string()
   .regex(HOST_ID_PATTERN, "must be 1..128 characters of letters, digits, '.', '_', ':' or '-'");
 
-/** True when `value` is a well-formed host id. */
+// Each `is…` check below accepts exactly what its pattern accepts: a length test and a search for one character
+// outside the pattern's set (about half the time of matching the whole pattern; every resolveAccess runs three).
+// test/values.test.ts checks each against its pattern.
+const NOT_HOST_ID_CHAR = /[^A-Za-z0-9._:-]/;
+const NOT_ORG_CHAR = /[^A-Za-z0-9_-]/;
+const NOT_OBJECT_NAME_CHAR = /[^a-z0-9_]/;
+
+/** True when `value` is a well-formed host id (what {@link HOST_ID_PATTERN} accepts). */
 export function isHostId(value: unknown): value is string {
-  return typeof value === "string" && HOST_ID_PATTERN.test(value);
+  return (
+    typeof value === "string" && value.length >= 1 && value.length <= 128 && !NOT_HOST_ID_CHAR.test(value)
+  );
 }
 
 /** The shape of an org code: 1..64 letters, digits, '_' and '-'. */
@@ -35,7 +44,7 @@ export const ORG_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** True when `value` is a well-formed org code (what {@link orgSchema} accepts, without zod). */
 export function isOrg(value: unknown): value is string {
-  return typeof value === "string" && ORG_PATTERN.test(value);
+  return typeof value === "string" && value.length >= 1 && value.length <= 64 && !NOT_ORG_CHAR.test(value);
 }
 
 /** An org code: the tenant key every record is scoped by. */
@@ -51,6 +60,16 @@ export const objectNameSchema = z
   .min(1)
   .max(64)
   .regex(/^[a-z][a-z0-9_]*$/, "lower-case letters, digits and '_'");
+
+/** The shape of an object name: a lower-case letter, then up to 63 lower-case letters, digits and '_'. */
+export const OBJECT_NAME_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** True when `value` is a well-formed object name (what {@link objectNameSchema} accepts, without zod). */
+export function isObjectName(value: unknown): value is string {
+  if (typeof value !== "string" || value.length < 1 || value.length > 64) return false;
+  const first = value.charCodeAt(0);
+  return first >= 97 && first <= 122 && !NOT_OBJECT_NAME_CHAR.test(value);
+}
 
 /**
  * An email address, trimmed and lower-cased (docs/behaviour.md §3). ASCII only: a look-alike from another script is refused

@@ -1,6 +1,7 @@
 import type { AccessLevel } from "../domain/access-level.js";
-import type { ConnectionRecord, ConnectionState } from "../domain/connection.js";
+import type { ConnectionRecord, ConnectionState, Instant } from "../domain/connection.js";
 import type { ContextRef } from "../domain/values.js";
+import type { Awaitable } from "./awaitable.js";
 
 /** Which connections a list is about. */
 export type ConnectionListFilter =
@@ -88,9 +89,16 @@ export interface ConnectionRepository {
   findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null>;
   /**
    * The access of the active connection of `account` to `context`, or null: the hot path, one indexed look-up. With
-   * `now`, a connection whose access ended at or before it (`accessExpiresAt`) counts as none.
+   * `now`, a connection whose access ended at or before it (`accessExpiresAt`) counts as none; `now` may be a clock
+   * ({@link Instant}), read only when the connection found has an end (resolveAccess passes its clock). An adapter
+   * that has the answer at once (in memory, or from a cache) may return it as it is, without a promise.
    */
-  activeAccess(org: string, context: ContextRef, account: string, now?: Date): Promise<AccessLevel | null>;
+  activeAccess(
+    org: string,
+    context: ContextRef,
+    account: string,
+    now?: Instant,
+  ): Awaitable<AccessLevel | null>;
   /**
    * Loads the active connections and the creator's pending invitations that a create request bears on; connections
    * whose access ended at `now` are left out.

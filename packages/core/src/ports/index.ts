@@ -1,4 +1,5 @@
 export type { Account, AccountDirectory } from "./account-directory.js";
+export type { Awaitable } from "./awaitable.js";
 export type {
   ConnectionListFilter,
   ConnectionListQuery,
