@@ -1,5 +1,6 @@
 export type { Account, AccountDirectory } from "./account-directory.js";
 export type {
+  AcceptedPending,
   ConnectionListFilter,
   ConnectionListQuery,
   ConnectionPage,
