@@ -1,5 +1,7 @@
 import {
+  type AcceptedPending,
   type AccessLevel,
+  activated,
   type ConnectionListQuery,
   type ConnectionPage,
   type ConnectionRecord,
@@ -159,70 +161,111 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
 
   saveActive(records: readonly ConnectionRecord[], now?: Date): Promise<ConnectionRecord[]> {
     const incoming = records.map(copyRecord);
-    return this.run.write(() =>
-      incoming.map((r) => {
-        const account = r.target.account as string;
-        let existing = this.state.active.get(r.org, r.context.object, r.context._id, account);
-        if (existing !== undefined && now !== undefined && isAccessExpired(existing, now)) {
-          // A grant that has ended is gone, purged or not: the new record replaces it outright.
-          this.state.remove(keys.record(existing.org, existing._id));
-          existing = undefined;
-        }
-        // The merge is the domain's: access the higher, roles the union, the creator whoever raised the access; the
-        // end is the incoming record's.
-        const stored: ConnectionRecord = existing === undefined ? r : withGrant(existing, r, r.updated);
-        if (existing !== undefined) {
-          const end = r.accessExpiresAt ?? null;
-          if (!sameEnd(end, existing.accessExpiresAt)) stored.updated = new Date(r.updated);
-          if (end === null) delete stored.accessExpiresAt;
-          else stored.accessExpiresAt = end;
-        }
-        this.state.put(stored);
-        return copyRecord(stored);
-      }),
+    return this.run.write(() => this.storeActive(incoming, now));
+  }
+
+  /**
+   * Three steps, as the repository's other writes are (claim, store, supersede): inside a unit of work, which holds
+   * the state's lock throughout, they are one unit; on their own each takes the lock once, as a store whose statements
+   * commit one by one would (the linearizability harness's broken stores rely on that to show their anomalies).
+   */
+  async acceptPending(
+    org: string,
+    pending: { id: string; tokenHash: string; context: ContextRef },
+    account: string,
+    now: Date,
+  ): Promise<AcceptedPending | null> {
+    const claimed = await this.run.write(() => {
+      const r = this.state.records.get(keys.record(org, pending.id));
+      const same =
+        r !== undefined &&
+        r.tokenHash === pending.tokenHash &&
+        r.context.object === pending.context.object &&
+        r.context._id === pending.context._id;
+      return same ? this.claim(org, pending.id, now) : null;
+    });
+    if (claimed === null) return null;
+    const [active] = (await this.run.write(() =>
+      this.storeActive([copyRecord(activated(claimed, account, now))], now),
+    )) as [ConnectionRecord];
+    const superseded = await this.run.write(() =>
+      this.supersede(org, [
+        { context: claimed.context, account, maxAccess: active.access, exceptId: active._id },
+      ]),
     );
+    return { claimed, active, superseded };
+  }
+
+  /** saveActive's work, under the runner's lock; `incoming` are copies the store may keep. */
+  private storeActive(incoming: readonly ConnectionRecord[], now: Date | undefined): ConnectionRecord[] {
+    return incoming.map((r) => {
+      const account = r.target.account as string;
+      let existing = this.state.active.get(r.org, r.context.object, r.context._id, account);
+      if (existing !== undefined && now !== undefined && isAccessExpired(existing, now)) {
+        // A grant that has ended is gone, purged or not: the new record replaces it outright.
+        this.state.remove(keys.record(existing.org, existing._id));
+        existing = undefined;
+      }
+      // The merge is the domain's: access the higher, roles the union, the creator whoever raised the access; the
+      // end is the incoming record's.
+      const stored: ConnectionRecord = existing === undefined ? r : withGrant(existing, r, r.updated);
+      if (existing !== undefined) {
+        const end = r.accessExpiresAt ?? null;
+        if (!sameEnd(end, existing.accessExpiresAt)) stored.updated = new Date(r.updated);
+        if (end === null) delete stored.accessExpiresAt;
+        else stored.accessExpiresAt = end;
+      }
+      this.state.put(stored);
+      return copyRecord(stored);
+    });
   }
 
   /** Units of work already run one at a time here (see {@link InMemoryUnitOfWork}): nothing more to take. */
   async lockContext(_org: string, _context: ContextRef): Promise<void> {}
 
   claimPending(org: string, id: string, now: Date, _lock?: ContextRef): Promise<ConnectionRecord | null> {
-    return this.run.write(() => {
-      const key = keys.record(org, id);
-      const r = this.state.records.get(key);
-      if (r === undefined || r.state !== 0 || isExpired(r, now)) return null;
-      this.state.remove(key);
-      return copyRecord(r);
-    });
+    return this.run.write(() => this.claim(org, id, now));
+  }
+
+  /** claimPending's work, under the runner's lock. */
+  private claim(org: string, id: string, now: Date): ConnectionRecord | null {
+    const key = keys.record(org, id);
+    const r = this.state.records.get(key);
+    if (r === undefined || r.state !== 0 || isExpired(r, now)) return null;
+    this.state.remove(key);
+    return copyRecord(r);
   }
 
   deleteSuperseded(org: string, items: readonly SupersededPending[]): Promise<ConnectionRecord[]> {
-    return this.run.write(() => {
-      const removed: ConnectionRecord[] = [];
-      for (const item of items) {
-        // The records of the context or of the target, whichever index is smaller (both are walked filtered).
-        const byTarget = this.state.byTargetAccount.get(keys.targetAccount(org, item.account));
-        const byContext = this.state.byContext.get(keys.context(org, item.context.object, item.context._id));
-        if (byTarget === undefined || byContext === undefined) continue;
-        const candidates = byContext.size < byTarget.size ? byContext : byTarget;
-        for (const key of [...candidates]) {
-          const r = this.state.records.get(key);
-          if (
-            r !== undefined &&
-            r.state === 0 &&
-            r.target.account === item.account &&
-            r._id !== item.exceptId &&
-            r.context.object === item.context.object &&
-            r.context._id === item.context._id &&
-            r.access <= item.maxAccess
-          ) {
-            this.state.remove(key);
-            removed.push(copyRecord(r));
-          }
+    return this.run.write(() => this.supersede(org, items));
+  }
+
+  /** deleteSuperseded's work, under the runner's lock. */
+  private supersede(org: string, items: readonly SupersededPending[]): ConnectionRecord[] {
+    const removed: ConnectionRecord[] = [];
+    for (const item of items) {
+      // The records of the context or of the target, whichever index is smaller (both are walked filtered).
+      const byTarget = this.state.byTargetAccount.get(keys.targetAccount(org, item.account));
+      const byContext = this.state.byContext.get(keys.context(org, item.context.object, item.context._id));
+      if (byTarget === undefined || byContext === undefined) continue;
+      const candidates = byContext.size < byTarget.size ? byContext : byTarget;
+      for (const key of [...candidates]) {
+        const r = this.state.records.get(key);
+        if (
+          r !== undefined &&
+          r.state === 0 &&
+          r.target.account === item.account &&
+          r._id !== item.exceptId &&
+          r.context.object === item.context.object &&
+          r.context._id === item.context._id &&
+          r.access <= item.maxAccess
+        ) {
+          this.state.remove(key);
+          removed.push(copyRecord(r));
         }
       }
-      return removed;
-    });
+    }
+    return removed;
   }
 
   deleteById(org: string, id: string): Promise<ConnectionRecord | null> {

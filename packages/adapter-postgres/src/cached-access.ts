@@ -1,4 +1,5 @@
 import {
+  type AcceptedPending,
   type AccessLevel,
   type Awaitable,
   type ConnectionRecord,
@@ -50,7 +51,14 @@ export class WriteTracker {
 
   /** Records what one write returned: fences each record's key; an active record means an access answer moved. */
   saw(result: unknown): void {
-    const records = result === null ? [] : Array.isArray(result) ? result : [result];
+    const records =
+      result === null
+        ? []
+        : Array.isArray(result)
+          ? result
+          : isAccepted(result)
+            ? [result.claimed, result.active, ...result.superseded]
+            : [result];
     for (const record of records) {
       if (!isRecord(record)) {
         this.unknown = true;
@@ -76,6 +84,18 @@ export class WriteTracker {
     this.keys.clear();
     if (this.unknown) this.cache.clear();
   }
+}
+
+/** True for what `acceptPending` returns (its records are tracked one by one). */
+function isAccepted(value: unknown): value is AcceptedPending {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    "claimed" in value &&
+    "active" in value &&
+    "superseded" in value &&
+    Array.isArray(value.superseded)
+  );
 }
 
 function isRecord(value: unknown): value is ConnectionRecord {

@@ -198,20 +198,33 @@ class PgDatabase implements Database {
       broken = error;
     };
     client.on("error", onError);
-    try {
+    // BEGIN goes with the first statement: in the same round trip when that statement has no parameters (a simple
+    // query may hold several statements, each run on a snapshot of its own), just before it otherwise.
+    let begun = false;
+    const begin = async (): Promise<void> => {
       try {
         await client.query("BEGIN");
       } catch (error) {
         broken = error instanceof Error ? error : new Error(String(error));
         throw toConnectionError(error, "transaction: begin");
       }
+    };
+    const query = async <R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> => {
+      if (begun) return client.query<R & Record<string, unknown>>(prepared(text, params));
+      begun = true;
+      if (params !== undefined && params.length > 0) {
+        await begin();
+        return client.query<R & Record<string, unknown>>(prepared(text, params));
+      }
+      const results = (await client.query(`BEGIN;\n${text}`)) as unknown as { rows: R[] }[];
+      return results[results.length - 1] as { rows: R[] };
+    };
+    try {
       let result: T;
       try {
-        result = await work({
-          query: <R>(text: string, params?: unknown[]) =>
-            client.query<R & Record<string, unknown>>(prepared(text, params)),
-        });
+        result = await work({ query });
       } catch (error) {
+        if (!begun) throw error;
         try {
           await client.query("ROLLBACK");
         } catch (rollbackError) {
@@ -219,6 +232,8 @@ class PgDatabase implements Database {
         }
         throw error;
       }
+      // Work that sent nothing still runs in a transaction, as it always did.
+      if (!begun) await begin();
       let commit: { command: string };
       try {
         commit = await client.query("COMMIT");

@@ -1,4 +1,5 @@
 import {
+  type AcceptedPending,
   type AccessLevel,
   ConnectionError,
   type ConnectionListQuery,
@@ -41,21 +42,47 @@ const RECORDSET = CONNECTION_COLUMNS.map((column) => `${column} ${CONNECTION_COL
 const ROLES_UNION =
   "ARRAY(SELECT r FROM unnest(c.roles || EXCLUDED.roles) WITH ORDINALITY AS u(r, n) GROUP BY r ORDER BY min(n))";
 
-/** In saveActive's ON CONFLICT: the stored active row's access had ended at `$2` (null `$2`: never). */
-const ENDED = "(c.access_expires_at <= $2::timestamptz)";
+/**
+ * The ON CONFLICT of an active row: merged into the stored active row of the same (context, target account). `now` is
+ * the parameter holding the caller's clock: a stored row whose access had ended by then (null: never) is gone, purged
+ * or not, and the new row replaces it outright (its id, creator, dates, all).
+ */
+function activeMerge(now: string): string {
+  const ended = `(c.access_expires_at <= ${now}::timestamptz)`;
+  const replaced = [
+    "id",
+    "context_source",
+    "created",
+    "target_email",
+    "target_name",
+    "via_email",
+    "target_key",
+  ]
+    .map((column) => `${column} = CASE WHEN ${ended} THEN EXCLUDED.${column} ELSE c.${column} END`)
+    .join(",\n        ");
+  return `ON CONFLICT (org, context_object, context_id, target_account) WHERE state = 1 DO UPDATE SET
+        ${replaced},
+        access = CASE WHEN ${ended} THEN EXCLUDED.access ELSE GREATEST(c.access, EXCLUDED.access) END,
+        roles = CASE WHEN ${ended} THEN EXCLUDED.roles ELSE ${ROLES_UNION} END,
+        creator = CASE WHEN ${ended} OR EXCLUDED.access > c.access THEN EXCLUDED.creator ELSE c.creator END,
+        updated = CASE WHEN ${ended} OR EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
+                         OR c.access_expires_at IS DISTINCT FROM EXCLUDED.access_expires_at
+                       THEN EXCLUDED.updated ELSE c.updated END,
+        access_expires_at = EXCLUDED.access_expires_at,
+        access_end_noticed = CASE WHEN ${ended} THEN NULL ELSE c.access_end_noticed END`;
+}
 
-/** An ended grant is gone, purged or not: the new row replaces it outright (its id, creator, dates, all). */
-const ENDED_ACTIVE_REPLACED = [
-  "id",
-  "context_source",
-  "created",
-  "target_email",
-  "target_name",
-  "via_email",
-  "target_key",
-]
-  .map((column) => `${column} = CASE WHEN ${ENDED} THEN EXCLUDED.${column} ELSE c.${column} END`)
-  .join(",\n        ");
+/** A claimed pending row made active for the accepting account (`$5`) at `$3`: the domain's `activated`, in SQL. */
+const ACTIVATED: Partial<Record<(typeof CONNECTION_COLUMNS)[number], string>> = {
+  updated: "$3::timestamptz",
+  target_account: "$5::text",
+  state: "1",
+  token_hash: "NULL",
+  token_seal: "NULL",
+  expires_at: "NULL",
+};
+/** The select list of {@link ACTIVATED} over the `claimed` rows. */
+const ACTIVATED_COLUMNS = CONNECTION_COLUMNS.map((column) => ACTIVATED[column] ?? column).join(", ");
 
 /** The statements of one schema, built once per schema. */
 function statementsFor(s: string) {
@@ -66,7 +93,10 @@ function statementsFor(s: string) {
   return {
     // A transaction-scoped advisory lock on a 64-bit hash of (org, context): a collision only makes two contexts wait
     // for each other, never lets two writers of one context through.
-    lockContext: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text AS locked",
+    // lockContext sends the key as a hex literal, with no parameter: a statement without parameters can go in the same
+    // round trip as the transaction's BEGIN (see the Database's transaction). Hex holds nothing but 0-9a-f.
+    lockContext: (key: string) =>
+      `SELECT pg_advisory_xact_lock(hashtextextended(convert_from(decode('${Buffer.from(key, "utf8").toString("hex")}', 'hex'), 'UTF8'), 0))::text AS locked`,
     // Planned on every call: a generic plan made while the table was empty (every index one page, every estimate one
     // row) may walk the context's index by org alone, every row of the org, for as long as the connection lives.
     findById: planEachCall(`SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`),
@@ -110,17 +140,33 @@ function statementsFor(s: string) {
       RETURNING ${C_COLUMNS}`,
     saveActive: `INSERT INTO ${t} AS c (${COLUMNS})
       SELECT ${X_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET})
-      ON CONFLICT (org, context_object, context_id, target_account) WHERE state = 1 DO UPDATE SET
-        ${ENDED_ACTIVE_REPLACED},
-        access = CASE WHEN ${ENDED} THEN EXCLUDED.access ELSE GREATEST(c.access, EXCLUDED.access) END,
-        roles = CASE WHEN ${ENDED} THEN EXCLUDED.roles ELSE ${ROLES_UNION} END,
-        creator = CASE WHEN ${ENDED} OR EXCLUDED.access > c.access THEN EXCLUDED.creator ELSE c.creator END,
-        updated = CASE WHEN ${ENDED} OR EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
-                         OR c.access_expires_at IS DISTINCT FROM EXCLUDED.access_expires_at
-                       THEN EXCLUDED.updated ELSE c.updated END,
-        access_expires_at = EXCLUDED.access_expires_at,
-        access_end_noticed = CASE WHEN ${ENDED} THEN NULL ELSE c.access_end_noticed END
+      ${activeMerge("$2")}
       RETURNING ${C_COLUMNS}`,
+    // Accept's writes in one statement, run after the context's lock was taken by an earlier statement (so this one's
+    // snapshot holds every change made under the lock before): claim the invitation (compare-and-set on id, token and
+    // context), store it activated (merged as saveActive merges), and delete the target's pending invitations on the
+    // context that it supersedes. The claimed row is visible to the last delete too, so it is left out by id.
+    // `target_account || ''` (like `state + 0`): that delete can walk only the context's index, never all of the
+    // account's rows, whatever the statistics (or a generic plan made on an empty table) say.
+    // Planned on every call: on an empty table every index is one page and every estimate one row, so a generic plan
+    // made then may pick any index led by org (seen: the superseding delete walking all of the org's rows).
+    acceptPending: planEachCall(`WITH claimed AS (
+        DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3 AND token_hash = $4
+          AND context_object = $6 AND context_id = $7
+        RETURNING ${COLUMNS}),
+      saved AS (
+        INSERT INTO ${t} AS c (${COLUMNS})
+        SELECT ${ACTIVATED_COLUMNS} FROM claimed
+        ${activeMerge("$3")}
+        RETURNING ${C_COLUMNS}),
+      superseded AS (
+        DELETE FROM ${t} AS s
+        WHERE s.org = $1 AND s.context_object = $6 AND s.context_id = $7 AND s.target_account || '' = $5
+          AND s.state + 0 = 0 AND s.id <> $2 AND s.access <= (SELECT access FROM saved)
+        RETURNING ${CONNECTION_COLUMNS.map((column) => `s.${column}`).join(", ")})
+      SELECT 0 AS part, ${COLUMNS} FROM claimed
+      UNION ALL SELECT 1, ${COLUMNS} FROM saved
+      UNION ALL SELECT 2, ${COLUMNS} FROM superseded`),
     claimPending: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3
       RETURNING ${COLUMNS}`,
     // claimPending with the context's lock taken first, in the same round trip: the lock is an InitPlan under a
@@ -274,7 +320,41 @@ export class PostgresConnectionRepository implements ConnectionRepository {
   }
 
   async lockContext(org: string, context: ContextRef): Promise<void> {
-    await guard("lockContext", () => this.db.query(this.sql.lockContext, [contextLockKey(org, context)]));
+    await guard("lockContext", () => this.db.query(this.sql.lockContext(contextLockKey(org, context))));
+  }
+
+  async acceptPending(
+    org: string,
+    pending: { id: string; tokenHash: string; context: ContextRef },
+    account: string,
+    now: Date,
+  ): Promise<AcceptedPending | null> {
+    const { rows } = await guard(
+      "acceptPending",
+      () =>
+        this.db.query<ConnectionRow & { part: number }>(this.sql.acceptPending, [
+          org,
+          pending.id,
+          now,
+          pending.tokenHash,
+          account,
+          pending.context.object,
+          pending.context._id,
+        ]),
+      "cortex.conflict.connectionExists",
+    );
+    const claimed = rows.find((row) => row.part === 0);
+    const active = rows.find((row) => row.part === 1);
+    if (claimed === undefined) return null;
+    if (active === undefined) throw misuse("acceptPending: the database stored no active row for the claim");
+    return {
+      claimed: toRecord(claimed),
+      active: toRecord(active),
+      superseded: rows
+        .filter((row) => row.part === 2)
+        .map(toRecord)
+        .sort((a, b) => (a._id < b._id ? 1 : a._id > b._id ? -1 : 0)),
+    };
   }
 
   async findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null> {

@@ -2,6 +2,7 @@ import type {
   ConnectionListQuery,
   ConnectionRecord,
   ConnectionRepository,
+  ContextRef,
   SealedNotice,
   UnitOfWork,
 } from "@conn/core";
@@ -441,6 +442,147 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
           ),
         );
         expect(results.filter((r) => r !== null)).toEqual([p]);
+      });
+    });
+
+    describe("acceptPending", () => {
+      /** What acceptPending is given for the invitation `p`. */
+      const ref = (p: ConnectionRecord, over: Partial<{ tokenHash: string; context: ContextRef }> = {}) => ({
+        id: p._id,
+        tokenHash: p.tokenHash as string,
+        context: { ...p.context },
+        ...over,
+      });
+      /** `p` activated for TARGET at `now`, as the domain's `activated` makes it. */
+      const activeOf = (p: ConnectionRecord, now: Date): ConnectionRecord => ({
+        ...p,
+        state: 1,
+        tokenHash: null,
+        tokenSeal: null,
+        expiresAt: null,
+        updated: now,
+      });
+
+      it("acceptPending claims the invitation and stores it active under its own id, superseding nothing else", async () => {
+        const p = pendingRecord({ access: 4, roles: [ROLE_1] });
+        await h.repo.savePending([p], T0);
+        const accepted = await h.repo.acceptPending(ORG_A, ref(p), TARGET, at(HOUR));
+        expect(accepted).toEqual({ claimed: p, active: activeOf(p, at(HOUR)), superseded: [] });
+        expect(await stored()).toEqual([activeOf(p, at(HOUR))]);
+        expect(await h.repo.activeAccess(ORG_A, CTX, TARGET)).toBe(4);
+        expect(await h.repo.acceptPending(ORG_A, ref(p), TARGET, at(HOUR)), "a second accept").toBeNull();
+      });
+
+      it("acceptPending binds an email invitation to the accepting account", async () => {
+        const invite = emailInvite("new@example.test");
+        await h.repo.savePending([invite], T0);
+        const accepted = await h.repo.acceptPending(ORG_A, ref(invite), TARGET, T0);
+        expect(accepted?.active.target.account).toBe(TARGET);
+        expect(await h.repo.activeAccess(ORG_A, CTX, TARGET)).toBe(invite.access);
+      });
+
+      it("acceptPending claims only a matching live invitation: otherwise null, and nothing written", async () => {
+        const p = pendingRecord({ access: 4, expiresAt: at(DAY) });
+        const other = pendingRecord({ access: 2, creator: OTHER_CREATOR });
+        const a = activeRecord({ target: { account: OTHER_TARGET } });
+        await h.repo.savePending([p, other], T0);
+        await h.repo.saveActive([a]);
+        const b = pendingRecord({ org: ORG_B });
+        await h.repo.savePending([b], T0);
+        const before = await stored();
+        const misses = [
+          ["another token hash", ORG_A, ref(p, { tokenHash: other.tokenHash as string }), T0],
+          ["another context id", ORG_A, ref(p, { context: { ...CTX_2 } }), T0],
+          ["another context object", ORG_A, ref(p, { context: { ...CTX_OTHER_OBJECT, _id: CTX._id } }), T0],
+          ["expired, at expiresAt", ORG_A, ref(p), at(DAY)],
+          ["an unknown id", ORG_A, { ...ref(p), id: nextId() }, T0],
+          ["an active connection", ORG_A, { ...ref(p), id: a._id }, T0],
+          ["another org", ORG_B, ref(p), T0],
+        ] as const;
+        for (const [why, org, pending, now] of misses) {
+          expect(await h.repo.acceptPending(org, pending, TARGET, now), why).toBeNull();
+        }
+        expect(await stored()).toEqual(before);
+        expect(await stored(ORG_B)).toEqual([b]);
+      });
+
+      it("acceptPending supersedes the target's pending invitations on the context at or below the stored access, only", async () => {
+        const p = pendingRecord({ access: 4 });
+        const equal = pendingRecord({ access: 4, creator: OTHER_CREATOR });
+        const higher = pendingRecord({ access: 5, creator: THIRD_CREATOR });
+        const keep = [
+          higher,
+          pendingRecord({ access: 2, creator: OTHER_CREATOR, target: { account: OTHER_TARGET } }),
+          pendingRecord({ access: 2, creator: OTHER_CREATOR, context: { ...CTX_2 } }),
+          emailInvite("new@example.test", { access: 2, creator: OTHER_CREATOR }),
+        ];
+        await h.repo.savePending([p, equal, ...keep], T0);
+        const b = pendingRecord({ org: ORG_B, access: 2, creator: OTHER_CREATOR });
+        await h.repo.savePending([b], T0);
+        const accepted = await h.repo.acceptPending(ORG_A, ref(p), TARGET, T0);
+        expect(accepted?.superseded).toEqual([equal]);
+        expect(await stored()).toEqual(byId([activeOf(p, T0), ...keep]));
+        expect(await stored(ORG_B)).toEqual([b]);
+      });
+
+      it("acceptPending merges into the target's active connection as saveActive does: access never lowered, roles union, stored _id", async () => {
+        const existing = activeRecord({ access: 6, roles: [ROLE_1], creator: OTHER_CREATOR });
+        await h.repo.saveActive([existing]);
+        const p = pendingRecord({ access: 4, roles: [ROLE_2] });
+        const higher = pendingRecord({ access: 5, creator: THIRD_CREATOR });
+        await h.repo.savePending([p, higher], T0);
+        const accepted = await h.repo.acceptPending(ORG_A, ref(p), TARGET, at(HOUR));
+        expect(accepted?.claimed).toEqual(p);
+        const active = accepted?.active as ConnectionRecord;
+        expect(active._id).toBe(existing._id);
+        expect(active.access).toBe(6);
+        expect(active.creator, "the stored creator: the accept did not raise the access").toBe(OTHER_CREATOR);
+        expect([...active.roles].sort()).toEqual([ROLE_1, ROLE_2]);
+        expect(accepted?.superseded, "at or below the merged access").toEqual([higher]);
+        expect(await stored()).toEqual([active]);
+      });
+
+      it("acceptPending that raises the access makes the invitation's creator the creator", async () => {
+        const existing = activeRecord({ access: 2, creator: OTHER_CREATOR });
+        await h.repo.saveActive([existing]);
+        const p = pendingRecord({ access: 6 });
+        await h.repo.savePending([p], T0);
+        const active = (await h.repo.acceptPending(ORG_A, ref(p), TARGET, T0))?.active;
+        expect(active?._id).toBe(existing._id);
+        expect(active?.access).toBe(6);
+        expect(active?.creator).toBe(CREATOR);
+        expect(await stored()).toEqual([active]);
+      });
+
+      it("acceptPending replaces an active connection whose access has ended outright, lower access and all", async () => {
+        const ended = activeRecord({
+          access: 6,
+          roles: [ROLE_1],
+          accessExpiresAt: at(HOUR),
+          creator: OTHER_CREATOR,
+        });
+        await h.repo.saveActive([ended]);
+        const p = pendingRecord({ access: 2 });
+        await h.repo.savePending([p], T0);
+        const accepted = await h.repo.acceptPending(ORG_A, ref(p), TARGET, at(HOUR));
+        expect(accepted?.active).toEqual(activeOf(p, at(HOUR)));
+        expect(await stored()).toEqual([activeOf(p, at(HOUR))]);
+        expect(await h.repo.activeAccess(ORG_A, CTX, TARGET)).toBe(2);
+      });
+
+      itNeeds(factory.skip, "concurrency", "acceptPending raced by 8 callers: exactly one wins", async () => {
+        const p = pendingRecord();
+        await h.repo.savePending([p], T0);
+        const results = await Promise.all(
+          Array.from({ length: 8 }, () =>
+            h.uow.transaction(async (tx) => {
+              await tx.connections.lockContext(ORG_A, CTX);
+              return tx.connections.acceptPending(ORG_A, ref(p), TARGET, T0);
+            }),
+          ),
+        );
+        expect(results.filter((r) => r !== null).map((r) => r?.claimed)).toEqual([p]);
+        expect(await stored()).toEqual([activeOf(p, T0)]);
       });
     });
 

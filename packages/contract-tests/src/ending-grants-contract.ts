@@ -140,6 +140,19 @@ export function endingGrantsContract(
       expect(ids(await repo().findEndingGrants(ORG_A, window(at(DAY), at(3 * DAY))))).toEqual([fresh._id]);
     });
 
+    it("an accept replacing a grant after its end is a new grant too: its end is due", async () => {
+      const old = grantTo(1, at(DAY));
+      await repo().saveActive([old]);
+      await repo().markEndNoticed(ORG_A, [wanted(old)], T0);
+      const invite = pendingRecord({ target: { account: old.target.account }, accessExpiresAt: at(2 * DAY) });
+      await repo().savePending([invite], T0);
+      const account = old.target.account as string;
+      const pending = { id: invite._id, tokenHash: invite.tokenHash as string, context: invite.context };
+      const accepted = await repo().acceptPending(ORG_A, pending, account, at(DAY));
+      expect(accepted?.active._id).toBe(invite._id);
+      expect(ids(await repo().findEndingGrants(ORG_A, window(at(DAY), at(3 * DAY))))).toEqual([invite._id]);
+    });
+
     it("a unit of work that throws after marking leaves the grant due", async () => {
       const g = grantTo(1, at(DAY));
       await repo().saveActive([g]);

@@ -48,6 +48,8 @@ export {
   type LinearizabilityContractOptions,
   linearizabilityContract,
 } from "./linearizability-contract.js";
+/** A scheduling point of the linearizability check, which a stepped store may await between its steps. */
+export type { Gate } from "./linearizability-world.js";
 /** The notifier suite and the harness an adapter hands it. */
 export {
   type DeliveredMessage,

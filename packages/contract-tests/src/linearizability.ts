@@ -53,8 +53,12 @@ export type BatchMode =
 export interface LinearizabilityFactory {
   /** How a batch runs on this adapter. */
   mode: BatchMode;
-  /** A fresh, empty store of the adapter under test, for one batch. */
-  setup(): Promise<UnitOfWork>;
+  /**
+   * A fresh, empty store of the adapter under test, for one batch. `pause` is a scheduling point of its own: in
+   * "scheduled" mode, while the batch runs, another call may go first there (elsewhere it resolves at once). A store
+   * that does one port call's work in steps may await it between them, so the check sees what runs in between.
+   */
+  setup(pause: Gate): Promise<UnitOfWork>;
   /** Releases what `setup` made. */
   teardown?(store: UnitOfWork): Promise<void>;
   /** A fresh, empty store of the reference adapter (the in-memory one), for one serial replay. */
@@ -367,17 +371,21 @@ async function checkBatch(
   const batch = batchSyms.map((sym) => resolve(sym, catalog));
   const touches = batch.map((call) => touched(call, catalog));
 
-  const store = await factory.setup();
+  const gate =
+    how.kind === "scheduled"
+      ? (name: string) => {
+          stats.gates++;
+          return how.scheduler.schedule(Promise.resolve(name), name);
+        }
+      : undefined;
+  // The world gates while its batch runs; the store, made before it, pauses only then too.
+  let world: LinWorld | undefined;
+  const store = await factory.setup((name) =>
+    gate !== undefined && world?.gating === true ? gate(name) : Promise.resolve(name),
+  );
   let observed: Outcome;
   try {
-    const gate =
-      how.kind === "scheduled"
-        ? (name: string) => {
-            stats.gates++;
-            return how.scheduler.schedule(Promise.resolve(name), name);
-          }
-        : undefined;
-    const world = new LinWorld(store, gate);
+    world = new LinWorld(store, gate);
     for (const [i, call] of prefix.entries()) {
       const got = await world.perform(call);
       const expected = prefixAnswers[i] as Answer;

@@ -26,6 +26,7 @@ function wrap(repo: ConnectionRepository, overrides: Partial<ConnectionRepositor
     savePending: (...a) => repo.savePending(...a),
     saveActive: (...a) => repo.saveActive(...a),
     claimPending: (...a) => repo.claimPending(...a),
+    acceptPending: (...a) => repo.acceptPending(...a),
     deleteSuperseded: (...a) => repo.deleteSuperseded(...a),
     deleteById: (...a) => repo.deleteById(...a),
     list: (...a) => repo.list(...a),

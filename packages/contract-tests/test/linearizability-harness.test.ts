@@ -5,13 +5,48 @@
  * The unbroken store passing the same batches, with the same seed, shows the failures come from the breaks.
  */
 import { InMemoryConnectionRepository, InMemoryUnitOfWork, inTransaction } from "@conn/adapter-memory";
-import type { UnitOfWork } from "@conn/core";
+import { activated, type ConnectionRecord, type ConnectionRepository, type UnitOfWork } from "@conn/core";
 import { describe, expect, it } from "vitest";
-import { checkLinearizable, type LinearizabilityFactory } from "../src/index.js";
+import { checkLinearizable, type Gate, type LinearizabilityFactory } from "../src/index.js";
 
 /** A scheduled factory over `store`, checked against the plain in-memory reference. */
-function factoryOf(store: () => UnitOfWork): LinearizabilityFactory {
-  return { mode: "scheduled", setup: async () => store(), reference: () => new InMemoryUnitOfWork() };
+function factoryOf(store: (pause: Gate) => UnitOfWork): LinearizabilityFactory {
+  return {
+    mode: "scheduled",
+    setup: async (pause) => store(pause),
+    reference: () => new InMemoryUnitOfWork(),
+  };
+}
+
+/**
+ * `repo` with acceptPending done as three port calls (claim, store the active row, supersede) and a scheduling point
+ * between each, as a store whose statements are separate (and, below, not isolated) would: a broken store's accept
+ * must be interruptible between its claim and its insert, or the check could not see what the break lets through.
+ */
+function steppedAccept(repo: ConnectionRepository, pause: Gate): ConnectionRepository {
+  const acceptPending: ConnectionRepository["acceptPending"] = async (org, pending, account, now) => {
+    const claimed = await repo.claimPending(org, pending.id, now);
+    const same =
+      claimed !== null &&
+      claimed.tokenHash === pending.tokenHash &&
+      claimed.context.object === pending.context.object &&
+      claimed.context._id === pending.context._id;
+    if (claimed === null || !same) return null;
+    await pause("steppedAccept.saveActive");
+    const [active] = (await repo.saveActive([activated(claimed, account, now)], now)) as [ConnectionRecord];
+    await pause("steppedAccept.deleteSuperseded");
+    const superseded = await repo.deleteSuperseded(org, [
+      { context: claimed.context, account, maxAccess: active.access, exceptId: active._id },
+    ]);
+    return { claimed, active, superseded };
+  };
+  return new Proxy(repo, {
+    get: (target, prop) => {
+      if (prop === "acceptPending") return acceptPending;
+      const member: unknown = Reflect.get(target, prop, target);
+      return typeof member === "function" ? member.bind(target) : member;
+    },
+  });
 }
 
 /**
@@ -29,20 +64,26 @@ const LOST_REVOCATION =
   /delete\(\w+, (#\d+)\) → cortex\.notFound\.unspecified[\s\S]*stored: \S+ active [^\n]*id=\1\b/;
 
 /** Each statement commits on its own: accept's claim of the invitation and its insert of the active row are two steps. */
-function nonIsolated(): UnitOfWork {
+function nonIsolated(pause: Gate): UnitOfWork {
   const inner = new InMemoryUnitOfWork();
-  const stores = { connections: inner.connections, outbox: inner.outbox, shareLinks: inner.shareLinks };
+  const stores = {
+    connections: steppedAccept(inner.connections, pause),
+    outbox: inner.outbox,
+    shareLinks: inner.shareLinks,
+  };
   return { ...stores, transaction: (work) => work(stores) };
 }
 
 /** Reads outside a transaction do not wait for a running one: they see its half-done writes. */
-function dirtyReads(): UnitOfWork {
+function dirtyReads(pause: Gate): UnitOfWork {
   const inner = new InMemoryUnitOfWork();
   return {
-    connections: new InMemoryConnectionRepository(inner.state, inTransaction),
+    connections: steppedAccept(new InMemoryConnectionRepository(inner.state, inTransaction), pause),
     outbox: inner.outbox,
     shareLinks: inner.shareLinks,
-    transaction: (work) => inner.transaction(work),
+    // The accept inside the transaction is stepped too: the reads above see it between its claim and its insert.
+    transaction: (work) =>
+      inner.transaction((tx) => work({ ...tx, connections: steppedAccept(tx.connections, pause) })),
   };
 }
 

@@ -16,6 +16,7 @@ import {
   type CapturedStatement,
   CapturingDatabase,
   CountingNotifier,
+  contextLockKeyOf,
   describeServer,
   openServerDb,
   seededRandom,
@@ -40,10 +41,9 @@ const CROSS_ORG_READS: readonly [RegExp, string][] = [
 /** What is wrong with one statement, or null when it is fit for a table sharded by org. */
 export function shardingProblem(st: CapturedStatement, schema: string): string | null {
   const sql = st.text.split(`"${schema}"`).join("<schema>").replace(/\s+/g, " ").trim();
-  const lock = /^SELECT pg_advisory_xact_lock\(hashtextextended\(\$(\d+), 0\)\)/.exec(sql);
-  if (lock !== null) {
+  const key = /^SELECT pg_advisory_xact_lock\(/.test(sql) ? contextLockKeyOf(sql, st.params) : undefined;
+  if (key !== undefined) {
     // A context's lock is keyed by a hash of [org, object, id]: one org's key, taken in that org's transaction.
-    const key = JSON.parse(String(st.params[Number(lock[1]) - 1])) as unknown[];
     return typeof key[0] === "string" && key.length === 3 ? null : `a lock key that names no org: ${sql}`;
   }
   if (!/<schema>\.(connections|connection_outbox|share_links)\b/.test(sql))

@@ -34,6 +34,7 @@ import {
   CapturingDatabase,
   CountingNotifier,
   collectConnectionIds,
+  contextLockKeyOf,
   currentOp,
   describeServer,
   machine,
@@ -596,7 +597,11 @@ const STATEMENT_NAMES: [RegExp, string][] = [
     /^DELETE FROM \S+\.connections AS c WHERE c\.org = \$1 AND c\.state \+ 0 = 0 AND c\.id = ANY/,
     "repository.deleteSuperseded",
   ],
-  [/^SELECT pg_advisory_xact_lock\(hashtextextended\(\$1, 0\)\)/, "repository.lockContext"],
+  [/^SELECT pg_advisory_xact_lock\(hashtextextended\(convert_from\(decode\('/, "repository.lockContext"],
+  [
+    /^WITH claimed AS \( DELETE FROM \S+\.connections WHERE org = \$1 AND id = \$2 AND state \+ 0 = 0/,
+    "repository.acceptPending",
+  ],
   [
     /^WITH locked AS MATERIALIZED \(SELECT pg_advisory_xact_lock\(hashtextextended\(\$4, 0\)\)\) DELETE FROM \S+\.connections WHERE org = \$1 AND id = \$2 AND state \+ 0 = 0/,
     "repository.claimPending",
@@ -666,9 +671,8 @@ function analyse(
     let scope: string;
     if (name === "unknown") problems.push(`an unrecognised statement: ${sql.slice(0, 200)}`);
     // A context's advisory lock is keyed by a hash of [org, object, id]: the key must name the caller's org.
-    const lockParam = /pg_advisory_xact_lock\(hashtextextended\(\$(\d+), 0\)\)/.exec(sql)?.[1];
-    if (lockParam !== undefined) {
-      const key = JSON.parse(String(st.params[Number(lockParam) - 1])) as unknown[];
+    const key = contextLockKeyOf(sql, st.params);
+    if (key !== undefined) {
       if (key[0] !== org)
         problems.push(`${where}: a context lock of org ${String(key[0])} in a call of ${org}`);
     }

@@ -1,13 +1,12 @@
-import { type ConnectionRecord, type ConnectionView, snapshotOf } from "../domain/connection.js";
+import { type ConnectionView, snapshotOf } from "../domain/connection.js";
 import { ConnectionError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
-import { activated } from "../domain/grants.js";
 import { type ConnectionsDeps, publish, requireCaller, SettingsCache, viewOf } from "./deps.js";
 import { findByToken, invalidToken, parseToken } from "./token-lookup.js";
 
 /**
  * Accepts a pending connection by token (docs/behaviour.md §6). Atomic: under the context's lock the pending record is claimed by
- * compare-and-set, so of many simultaneous accepts one wins and the others get `connectionToken`. If the target already holds an
+ * compare-and-set (on its id and token hash), so of many simultaneous accepts one wins and the others get `connectionToken`. If the target already holds an
  * active connection to the context, that one is upgraded; lesser pending invitations to the same target go.
  */
 export async function acceptConnection(
@@ -23,15 +22,17 @@ export async function acceptConnection(
   const now = deps.clock.now();
   const account = caller.account._id;
   const { active, events } = await deps.store.transaction(async (tx) => {
-    // Under the context's lock (taken by the claim), a delete or create of this context waits for the accept and
-    // then sees its outcome.
-    const claimed = await tx.connections.claimPending(caller.org, record._id, now, record.context);
-    if (claimed === null || claimed.tokenHash !== record.tokenHash) throw invalidToken();
-    const [active] = await tx.connections.saveActive([activated(claimed, account, now)], now);
-    const stored = active as ConnectionRecord;
-    const removed = await tx.connections.deleteSuperseded(caller.org, [
-      { context: claimed.context, account, maxAccess: stored.access, exceptId: stored._id },
-    ]);
+    // Under the context's lock, a delete or create of this context waits for the accept and then sees its outcome;
+    // the accept's writes (claim, activate, supersede) then go as one unit.
+    await tx.connections.lockContext(caller.org, record.context);
+    const accepted = await tx.connections.acceptPending(
+      caller.org,
+      { id: record._id, tokenHash: record.tokenHash as string, context: record.context },
+      account,
+      now,
+    );
+    if (accepted === null) throw invalidToken();
+    const { claimed, active: stored, superseded: removed } = accepted;
     const events: ConnectionEvent[] = [
       {
         type: "connection.accepted",

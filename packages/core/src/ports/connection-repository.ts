@@ -71,6 +71,16 @@ export interface EndingGrant {
   creator: string;
 }
 
+/** What {@link ConnectionRepository.acceptPending} did: the invitation it claimed, the connection it stored, what went. */
+export interface AcceptedPending {
+  /** The pending record as it was claimed (removed). */
+  claimed: ConnectionRecord;
+  /** The active connection stored: the claimed record activated, or the one it merged into. */
+  active: ConnectionRecord;
+  /** The pending invitations to the same target on the context that the active connection superseded (removed). */
+  superseded: ConnectionRecord[];
+}
+
 /**
  * Stores connection records. Every method is scoped by org: no call ever reads or writes another org's records.
  * Records go in and come out as copies; adapters never hand out what they store.
@@ -130,6 +140,20 @@ export interface ConnectionRepository {
    * `lock`, first takes that context's lock as {@link lockContext} does, in the same round trip.
    */
   claimPending(org: string, id: string, now: Date, lock?: ContextRef): Promise<ConnectionRecord | null>;
+  /**
+   * Accepts a pending invitation as one unit (docs/behaviour.md §6); the caller holds the context's lock
+   * ({@link lockContext}). Claims the pending, unexpired record with this id, token hash and context as
+   * {@link claimPending} does (compare-and-set: one caller wins), stores it activated for `account` (`activated` of
+   * the domain) as {@link saveActive} with `now` does, and removes what {@link deleteSuperseded} would for that
+   * account on the context, at most the stored access, never the stored id. Null, with nothing written, when the
+   * claim fails.
+   */
+  acceptPending(
+    org: string,
+    pending: { id: string; tokenHash: string; context: ContextRef },
+    account: string,
+    now: Date,
+  ): Promise<AcceptedPending | null>;
   /** Removes and returns pending invitations superseded by an active connection (docs/behaviour.md §4, accept). */
   deleteSuperseded(org: string, items: readonly SupersededPending[]): Promise<ConnectionRecord[]>;
   /** Removes and returns the record with this id, or null when there is none. */

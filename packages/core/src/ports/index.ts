@@ -1,6 +1,7 @@
 export type { Account, AccountDirectory } from "./account-directory.js";
 export type { Awaitable } from "./awaitable.js";
 export type {
+  AcceptedPending,
   ConnectionListFilter,
   ConnectionListQuery,
   ConnectionPage,

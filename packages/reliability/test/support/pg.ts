@@ -286,6 +286,24 @@ export interface CapturedStatement {
   inTransaction: boolean;
 }
 
+/**
+ * The key of a context's advisory lock in a normalized statement (the key is a parameter, `$n`, or a hex literal, the
+ * form that goes in BEGIN's round trip), or undefined when the statement takes no such lock. The key is the JSON of
+ * [org, object, id].
+ */
+export function contextLockKeyOf(sql: string, params: readonly unknown[]): unknown[] | undefined {
+  const lock =
+    /pg_advisory_xact_lock\(hashtextextended\((?:\$(\d+)|convert_from\(decode\('([0-9a-f]*)', 'hex'\), 'UTF8'\)), 0\)\)/.exec(
+      sql,
+    );
+  if (lock === null) return undefined;
+  const text =
+    lock[1] !== undefined
+      ? String(params[Number(lock[1]) - 1])
+      : Buffer.from(lock[2] ?? "", "hex").toString("utf8");
+  return JSON.parse(text) as unknown[];
+}
+
 class CapturingQueryable implements Queryable {
   constructor(
     private readonly inner: Queryable,
