@@ -245,8 +245,8 @@ type Statements = ReturnType<typeof statementsFor>;
 /** The statements of a schema (built on first use). */
 // Prepared once: the hot reads and the create path, whose generic plans walk the index they are written for even on
 // empty tables (test/generic-plans.test.ts). Every other statement is planned on every call.
+// (The context lock has no parameters: it goes as a simple query, in the same round trip as BEGIN.)
 const statements = statementsBySchema(statementsFor, [
-  "lockContext",
   "findPendingByTokenHash",
   "activeAccess",
   "activeGrant",
