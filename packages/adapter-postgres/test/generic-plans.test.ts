@@ -3,6 +3,7 @@ import { isPlannedEachCall, type Queryable } from "../src/database.js";
 import { preparedOnceStatements } from "../src/schema-name.js";
 import { describeEngines, type EngineContext, outboxOn } from "./support/engines.js";
 import { active, pending, sealedNotice, T0 } from "./support/fixtures.js";
+import { type PlanNode, planNodes } from "./support/plans.js";
 
 /**
  * On the server every statement with parameters is a named prepared statement, and PostgreSQL gives it a generic
@@ -18,19 +19,6 @@ const ORG = "acme";
 let probes = 0;
 /** Every statement text probed in this file. */
 const probed = new Set<string>();
-
-/** One node of an EXPLAIN (FORMAT JSON) plan. */
-interface PlanNode {
-  "Node Type": string;
-  "Relation Name"?: string;
-  "Index Name"?: string;
-  Plans?: PlanNode[];
-}
-
-/** Every node of a plan, depth first. */
-function nodes(node: PlanNode): PlanNode[] {
-  return [node, ...(node.Plans ?? []).flatMap(nodes)];
-}
 
 /** A parameter as an SQL literal (the test's own, known values: strings, numbers, dates, null). */
 function literal(value: unknown): string {
@@ -63,9 +51,7 @@ async function genericPlans(
         const { rows } = await tx.query<{ "QUERY PLAN": unknown }>(
           `EXPLAIN (FORMAT JSON) EXECUTE ${name}${args === "" ? "" : `(${args})`}`,
         );
-        const raw = rows[0]?.["QUERY PLAN"];
-        const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan: PlanNode }[];
-        out.push(nodes((parsed[0] as { Plan: PlanNode }).Plan));
+        out.push(planNodes(rows[0]?.["QUERY PLAN"]));
         await tx.query(`DEALLOCATE ${name}`);
       });
       return { rows: [] };

@@ -3,6 +3,7 @@ import { expect, it } from "vitest";
 import type { Queryable } from "../src/index.js";
 import { describeEngines, type EngineContext } from "./support/engines.js";
 import { T0 } from "./support/fixtures.js";
+import { type PlanNode, planNodes } from "./support/plans.js";
 
 /**
  * The server here runs with autovacuum off, and a host's may too: statistics go stale and stay so. These cases load
@@ -12,19 +13,6 @@ import { T0 } from "./support/fixtures.js";
  */
 const ORG = "acme";
 const PENDING = 5000;
-
-/** One node of an EXPLAIN (FORMAT JSON) plan. */
-interface PlanNode {
-  "Node Type": string;
-  "Relation Name"?: string;
-  "Index Name"?: string;
-  Plans?: PlanNode[];
-}
-
-/** Every node of a plan, depth first. */
-function nodes(node: PlanNode): PlanNode[] {
-  return [node, ...(node.Plans ?? []).flatMap(nodes)];
-}
 
 /** Loads the stale table: active rows analyzed, then pending rows the statistics never saw. */
 async function loadStale(ctx: EngineContext): Promise<void> {
@@ -59,9 +47,7 @@ async function planOf(
   const explaining: Queryable = {
     async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
       const { rows } = await ctx.db.query<{ "QUERY PLAN": unknown }>(`EXPLAIN (FORMAT JSON) ${text}`, params);
-      const raw = rows[0]?.["QUERY PLAN"];
-      const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as { Plan: PlanNode }[];
-      plans.push(...nodes((parsed[0] as { Plan: PlanNode }).Plan));
+      plans.push(...planNodes(rows[0]?.["QUERY PLAN"]));
       return { rows: [] };
     },
   };

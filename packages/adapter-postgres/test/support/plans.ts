@@ -1,0 +1,18 @@
+/** One node of an EXPLAIN (FORMAT JSON) plan. */
+export interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  "Index Name"?: string;
+  Plans?: PlanNode[];
+}
+
+/** Every node of a plan, depth first. */
+export function nodes(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(nodes)];
+}
+
+/** Every node of the plan in an EXPLAIN (FORMAT JSON) result row's "QUERY PLAN" (text on PGlite, parsed on pg). */
+export function planNodes(queryPlan: unknown): PlanNode[] {
+  const parsed = (typeof queryPlan === "string" ? JSON.parse(queryPlan) : queryPlan) as { Plan: PlanNode }[];
+  return nodes((parsed[0] as { Plan: PlanNode }).Plan);
+}
