@@ -85,6 +85,22 @@ describeEngines("statements keep their index on stale statistics", "stale", (ctx
     }
   }, 60_000);
 
+  it("acceptPending claims by a unique index and deletes the superseded on the context's index", async () => {
+    await loadStale(ctx);
+    const id = (1_000_077).toString(16).padStart(24, "0");
+    const plan = await planOf(ctx, (repo) =>
+      repo.acceptPending(ORG, { id, tokenHash: "h77", context: { object: "c_doc", _id: "d27" } }, "p77", T0),
+    );
+    const { indexes, seqScan, bigJoin } = shape(plan);
+    expect({ seqScan, bigJoin }).toEqual({ seqScan: false, bigJoin: false });
+    // The claim: the token's or the primary key's unique look-up (either reads one row); the rest: the context.
+    expect(indexes).toContain("connections_context_idx");
+    expect(indexes.filter((i) => i !== "connections_context_idx")).toSatisfy(
+      (rest: string[]) =>
+        rest.length === 1 && ["connections_token_uq", "connections_pkey"].includes(rest[0] as string),
+    );
+  }, 60_000);
+
   it("deleteSuperseded walks an index per item, with no join over every pending row", async () => {
     await loadStale(ctx);
     const plan = await planOf(ctx, (repo) =>
