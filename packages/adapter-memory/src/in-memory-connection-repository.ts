@@ -59,7 +59,13 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null> {
+  /** `lock`: the unit of work's (see {@link lockContext}). */
+  findPendingByTokenHash(
+    org: string,
+    tokenHash: string,
+    now: Date,
+    _lock?: boolean,
+  ): Promise<ConnectionRecord | null> {
     return this.run.read(() => {
       const key = this.state.tokens.get(keys.token(org, tokenHash));
       const r = key === undefined ? undefined : this.state.records.get(key);

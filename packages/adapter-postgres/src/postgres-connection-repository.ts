@@ -95,8 +95,24 @@ function statementsFor(s: string) {
     // for each other, never lets two writers of one context through.
     // lockContext sends the key as a hex literal, with no parameter: a statement without parameters can go in the same
     // round trip as the transaction's BEGIN (see the Database's transaction). Hex holds nothing but 0-9a-f.
-    lockContext: (key: string) =>
-      `SELECT pg_advisory_xact_lock(hashtextextended(convert_from(decode('${Buffer.from(key, "utf8").toString("hex")}', 'hex'), 'UTF8'), 0))::text AS locked`,
+    lockContext: (key: string) => `SELECT ${advisoryLock(key)} AS locked`,
+    // Accept's token look-up, which also takes the lock of the found record's context (after reading the row:
+    // acceptPending then reads on a snapshot taken after the lock) and makes the statements after it in the
+    // transaction take their generic plan. PostgreSQL judges by estimated cost whether a prepared statement's generic
+    // plan is worth using, and for acceptPending it kept making a custom plan on every call (0 generic plans in 200
+    // calls, 0.6-1.3 ms of planning each); acceptPending puts back the setting this replaced (`was`: the select list
+    // is evaluated in order, once per row, and the token index is unique). No parameters (hex literals, as
+    // lockContext), so it rides in the same round trip as BEGIN; set_config rather than SET LOCAL: one statement, as
+    // PGlite's protocol needs. The lock's key is lockContext's, JSON.stringify([org, object, id]), here made by
+    // to_json (test/lock-key.test.ts checks the two agree on any text).
+    findPendingByTokenHashLocked: (org: string, tokenHash: string, now: Date) =>
+      `SELECT ${COLUMNS}, current_setting('plan_cache_mode') AS was,
+        set_config('plan_cache_mode', 'force_generic_plan', true) AS mode,
+        pg_advisory_xact_lock(hashtextextended(to_json(ARRAY[org, context_object, context_id])::text, 0))::text
+          AS locked
+      FROM ${t}
+      WHERE org = ${textLiteral(org)} AND token_hash = ${textLiteral(tokenHash)} AND state + 0 = 0
+        AND expires_at > ${textLiteral(now.toISOString())}::timestamptz`,
     // Planned on every call: a generic plan made while the table was empty (every index one page, every estimate one
     // row) may walk the context's index by org alone, every row of the org, for as long as the connection lives.
     findById: planEachCall(`SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`),
@@ -154,6 +170,8 @@ function statementsFor(s: string) {
     // walked by org alone, won on empty tables: every pending row of the org), and `state + 0`, which no partial index
     // on `state` matches. The context's index is then the cheapest whatever the statistics
     // (test/generic-plans.test.ts and test/stale-statistics.test.ts check the plans).
+    // $8: the plan_cache_mode to put back (see findPendingByTokenHashLocked; null: leave it), put back by an InitPlan
+    // of the first branch, which runs whatever the claim found.
     acceptPending: `WITH claimed AS (
         DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3 AND token_hash = $4
           AND context_object = $6 AND context_id = $7
@@ -168,7 +186,7 @@ function statementsFor(s: string) {
         WHERE s.org = $1 AND s.context_object = $6 AND s.context_id = $7 AND s.target_account IS NOT DISTINCT FROM $5
           AND s.state + 0 = 0 AND s.id <> $2 AND s.access <= (SELECT access FROM saved)
         RETURNING ${CONNECTION_COLUMNS.map((column) => `s.${column}`).join(", ")})
-      SELECT 0 AS part, ${COLUMNS} FROM claimed
+      SELECT 0 AS part, ${COLUMNS} FROM claimed WHERE (SELECT set_config('plan_cache_mode', COALESCE($8::text, current_setting('plan_cache_mode')), true)) IS NOT NULL
       UNION ALL SELECT 1, ${COLUMNS} FROM saved
       UNION ALL SELECT 2, ${COLUMNS} FROM superseded`,
     claimPending: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3
@@ -260,6 +278,19 @@ const statements = statementsBySchema(statementsFor, [
   "acceptPending",
 ]);
 
+/**
+ * A transaction-scoped advisory lock on a 64-bit hash of `key`, as an SQL expression with no parameter: the key goes
+ * as a hex literal (nothing but 0-9a-f), so the statement can ride in the same round trip as the transaction's BEGIN.
+ */
+function advisoryLock(key: string): string {
+  return `pg_advisory_xact_lock(hashtextextended(${textLiteral(key)}, 0))::text`;
+}
+
+/** `text` as an SQL expression with no quote in it: its UTF-8 bytes as a hex literal (nothing but 0-9a-f), decoded. */
+function textLiteral(text: string): string {
+  return `convert_from(decode('${Buffer.from(text, "utf8").toString("hex")}', 'hex'), 'UTF8')`;
+}
+
 /** The key that identifies the stored row a pending record merges into. */
 function pendingKey(org: string, context: ContextRef, creator: string, targetKey: string): string {
   return JSON.stringify([org, context.object, context._id, creator, targetKey]);
@@ -316,6 +347,8 @@ function assertDistinct(operation: string, keys: readonly string[]): void {
  */
 export class PostgresConnectionRepository implements ConnectionRepository {
   private readonly sql: Statements;
+  /** The plan_cache_mode a locked token look-up replaced in this transaction, for acceptPending to put back. */
+  private planCacheModeWas: string | undefined;
 
   constructor(
     private readonly db: Queryable,
@@ -345,6 +378,7 @@ export class PostgresConnectionRepository implements ConnectionRepository {
           account,
           pending.context.object,
           pending.context._id,
+          this.planCacheModeWas ?? null,
         ]),
       "cortex.conflict.connectionExists",
     );
@@ -369,7 +403,22 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     return rows[0] === undefined ? null : toRecord(rows[0]);
   }
 
-  async findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null> {
+  async findPendingByTokenHash(
+    org: string,
+    tokenHash: string,
+    now: Date,
+    lock?: boolean,
+  ): Promise<ConnectionRecord | null> {
+    if (lock === true) {
+      const { rows } = await guard("findPendingByTokenHash", () =>
+        this.db.query<ConnectionRow & { was: string }>(
+          this.sql.findPendingByTokenHashLocked(org, tokenHash, now),
+        ),
+      );
+      if (rows[0] === undefined) return null;
+      this.planCacheModeWas = rows[0].was;
+      return toRecord(rows[0]);
+    }
     const { rows } = await guard("findPendingByTokenHash", () =>
       this.db.query<ConnectionRow>(this.sql.findPendingByTokenHash, [org, tokenHash, now]),
     );

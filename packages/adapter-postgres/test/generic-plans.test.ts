@@ -119,9 +119,11 @@ describeEngines("generic plans made on empty tables keep their index", "generic"
         await repo.bindEmail(ORG, "x@example.com", "a1", T0);
         await repo.purgeExpired(ORG, T0, 10);
         await repo.deleteSuperseded(ORG, [{ context: CTX, account: "a1", maxAccess: 4 }]);
+        // Accept's locked token look-up: no parameters (it rides with BEGIN), so planned as a simple query.
+        await repo.findPendingByTokenHash(ORG, "h1", T0, true);
       },
       // purgeExpired: the pick (the delete by ids follows only when it picked some).
-      Array.from({ length: 7 }, (): Expected => "planned each call"),
+      Array.from({ length: 8 }, (): Expected => "planned each call"),
     );
   });
 
@@ -160,6 +162,40 @@ describeEngines("generic plans made on empty tables keep their index", "generic"
       },
       [at(["connection_outbox_org_due_idx", "connection_outbox_pkey"]), at(["connection_outbox_due_idx"])],
     );
+  });
+
+  it("after accept's locked token look-up its writes take their generic plan, and plan_cache_mode is put back", async () => {
+    const p = pending({ org: ORG, context: CTX });
+    await ctx.repo.savePending([p], T0);
+    const text = preparedOnceStatements().find((t) => t.includes(ctx.s) && t.startsWith("WITH claimed AS"));
+    expect(text).toBeDefined();
+    /** This connection's plans of the statement so far (the server only: PGlite prepares nothing by name). */
+    const plans = async (tx: Queryable) => {
+      if (ctx.engine !== "postgres") return null;
+      const { rows } = await tx.query<{ generic_plans: string; custom_plans: string }>(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+        [text],
+      );
+      return { generic: Number(rows[0]?.generic_plans ?? 0), custom: Number(rows[0]?.custom_plans ?? 0) };
+    };
+    await ctx.db.transaction(async (tx) => {
+      // A session that asks for custom plans: accept takes its generic plan anyway, and the session gets its mode back.
+      await tx.query("SET LOCAL plan_cache_mode = force_custom_plan");
+      const before = await plans(tx);
+      const repo = ctx.repoOn(tx);
+      expect((await repo.findPendingByTokenHash(ORG, p.tokenHash as string, T0, true))?._id).toBe(p._id);
+      const accepted = await repo.acceptPending(
+        ORG,
+        { id: p._id, tokenHash: p.tokenHash as string, context: CTX },
+        "a1",
+        T0,
+      );
+      expect(accepted?.claimed._id).toBe(p._id);
+      const after = await plans(tx);
+      if (before !== null) expect(after).toEqual({ generic: before.generic + 1, custom: before.custom });
+      const { rows } = await tx.query<{ mode: string }>("SELECT current_setting('plan_cache_mode') AS mode");
+      expect(rows[0]?.mode).toBe("force_custom_plan");
+    });
   });
 
   it("every statement prepared once is checked above (a new one needs its own case)", () => {

@@ -70,10 +70,12 @@ function shape(plan: PlanNode[]): { indexes: string[]; seqScan: boolean; bigJoin
 const CTX: ContextRef = { object: "c_doc", _id: "d7" };
 
 describeEngines("statements keep their index on stale statistics", "stale", (ctx) => {
-  it("the token look-up walks the token index", async () => {
+  it("the token look-up walks the token index, with the context's lock and without", async () => {
     await loadStale(ctx);
-    const plan = await planOf(ctx, (repo) => repo.findPendingByTokenHash(ORG, "h77", T0));
-    expect(shape(plan)).toEqual({ indexes: ["connections_token_uq"], seqScan: false, bigJoin: false });
+    for (const lock of [false, true]) {
+      const plan = await planOf(ctx, (repo) => repo.findPendingByTokenHash(ORG, "h77", T0, lock));
+      expect(shape(plan)).toEqual({ indexes: ["connections_token_uq"], seqScan: false, bigJoin: false });
+    }
   }, 60_000);
 
   it("claimPending walks the primary key, with the context's lock and without", async () => {

@@ -16,15 +16,19 @@ export async function acceptConnection(
 ): Promise<ConnectionView> {
   const caller = await requireCaller(deps, principal);
   const token = parseToken(tokenInput);
-  const record = await findByToken(deps, caller.org, token, caller);
-  if (!caller.account.verified)
-    throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
   const now = deps.clock.now();
   const account = caller.account._id;
   const { active, events } = await deps.store.transaction(async (tx) => {
-    // Under the context's lock, a delete or create of this context waits for the accept and then sees its outcome;
-    // the accept's writes (claim, activate, supersede) then go as one unit.
-    await tx.connections.lockContext(caller.org, record.context);
+    // The invitation is read and its context locked in one step: a delete or create of this context waits for the
+    // accept and then sees its outcome; the accept's writes (claim, activate, supersede) then go as one unit. A
+    // refusal below rolls the transaction back, having written nothing.
+    const record = await findByToken(deps, caller.org, token, caller, {
+      connections: tx.connections,
+      now,
+      lock: true,
+    });
+    if (!caller.account.verified)
+      throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
     const accepted = await tx.connections.acceptPending(
       caller.org,
       { id: record._id, tokenHash: record.tokenHash as string, context: record.context },

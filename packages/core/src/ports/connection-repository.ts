@@ -95,8 +95,17 @@ export interface ConnectionRepository {
   lockContext(org: string, context: ContextRef): Promise<void>;
   /** The record with this id in this org (any state; expired pending records are returned as null). */
   findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null>;
-  /** The unexpired pending record whose token hash is `tokenHash`, or null. */
-  findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null>;
+  /**
+   * The unexpired pending record whose token hash is `tokenHash`, or null. With `lock`, also takes the lock of that
+   * record's context as {@link lockContext} does, in the same step (nothing is locked when none is found): accept
+   * then decides on rows it reads after.
+   */
+  findPendingByTokenHash(
+    org: string,
+    tokenHash: string,
+    now: Date,
+    lock?: boolean,
+  ): Promise<ConnectionRecord | null>;
   /**
    * The access of the active connection of `account` to `context`, or null: the hot path, one indexed look-up. With
    * `now`, a connection whose access ended at or before it (`accessExpiresAt`) counts as none; `now` may be a clock
@@ -142,7 +151,8 @@ export interface ConnectionRepository {
   claimPending(org: string, id: string, now: Date, lock?: ContextRef): Promise<ConnectionRecord | null>;
   /**
    * Accepts a pending invitation as one unit (docs/behaviour.md §6); the caller holds the context's lock
-   * ({@link lockContext}). Claims the pending, unexpired record with this id, token hash and context as
+   * ({@link lockContext}, or {@link findPendingByTokenHash} with `lock`). Claims the pending, unexpired record with
+   * this id, token hash and context as
    * {@link claimPending} does (compare-and-set: one caller wins), stores it activated for `account` (`activated` of
    * the domain) as {@link saveActive} with `now` does, and removes what {@link deleteSuperseded} would for that
    * account on the context, at most the stored access, never the stored id. Null, with nothing written, when the
