@@ -75,6 +75,9 @@ describeEngines("statements keep their index on stale statistics", "stale", (ctx
     for (const lock of [false, true]) {
       const plan = await planOf(ctx, (repo) => repo.findPendingByTokenHash(ORG, "h77", T0, lock));
       expect(shape(plan)).toEqual({ indexes: ["connections_token_uq"], seqScan: false, bigJoin: false });
+      // Searched by the token, not walked whole with the token as a filter.
+      const scan = plan.find((n) => n["Index Name"] === "connections_token_uq");
+      expect(scan?.["Index Cond"], `lock: ${lock}`).toMatch(/token_hash = /);
     }
   }, 60_000);
 

@@ -134,29 +134,41 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
     });
 
     describe("findPendingByTokenHash", () => {
-      it("findPendingByTokenHash finds the unexpired pending record with that hash", async () => {
-        const p = pendingRecord();
-        await h.repo.savePending([p, pendingRecord({ target: { account: OTHER_TARGET } })], T0);
-        expect(await h.repo.findPendingByTokenHash(ORG_A, p.tokenHash as string, T0)).toEqual(p);
-      });
+      // With `lock` (accept's look-up) it answers the same, in a transaction or not.
+      for (const lock of [false, true]) {
+        const locked = lock ? " (with the context's lock)" : "";
+        /** The look-up, with or without the lock, in a transaction of the store's. */
+        const find = (org: string, hash: string, now: Date) =>
+          h.uow.transaction((tx) => tx.connections.findPendingByTokenHash(org, hash, now, lock));
 
-      it("findPendingByTokenHash with an unknown hash resolves to null", async () => {
-        await h.repo.savePending([pendingRecord()], T0);
-        expect(await h.repo.findPendingByTokenHash(ORG_A, "no-such-hash", T0)).toBeNull();
-      });
+        it(`findPendingByTokenHash finds the unexpired pending record with that hash${locked}`, async () => {
+          const p = pendingRecord();
+          await h.repo.savePending([p, pendingRecord({ target: { account: OTHER_TARGET } })], T0);
+          expect(await find(ORG_A, p.tokenHash as string, T0)).toEqual(p);
+          expect(await h.repo.findPendingByTokenHash(ORG_A, p.tokenHash as string, T0, lock)).toEqual(p);
+        });
 
-      it("findPendingByTokenHash of an expired invitation resolves to null (before any purge)", async () => {
-        const p = pendingRecord({ expiresAt: at(HOUR) });
-        await h.repo.savePending([p], T0);
-        expect(await h.repo.findPendingByTokenHash(ORG_A, p.tokenHash as string, at(HOUR))).toBeNull();
-        expect(await stored()).toHaveLength(1);
-      });
+        it(`findPendingByTokenHash with an unknown hash resolves to null${locked}`, async () => {
+          await h.repo.savePending([pendingRecord()], T0);
+          expect(await find(ORG_A, "no-such-hash", T0)).toBeNull();
+        });
 
-      it("findPendingByTokenHash in another org resolves to null", async () => {
-        const p = pendingRecord();
-        await h.repo.savePending([p], T0);
-        expect(await h.repo.findPendingByTokenHash(ORG_B, p.tokenHash as string, T0)).toBeNull();
-      });
+        it(`findPendingByTokenHash of an expired invitation resolves to null (before any purge)${locked}`, async () => {
+          const p = pendingRecord({ expiresAt: at(HOUR) });
+          await h.repo.savePending([p], T0);
+          expect(await find(ORG_A, p.tokenHash as string, at(HOUR))).toBeNull();
+          expect(
+            await h.repo.findPendingByTokenHash(ORG_A, p.tokenHash as string, at(2 * HOUR), lock),
+          ).toBeNull();
+          expect(await stored()).toHaveLength(1);
+        });
+
+        it(`findPendingByTokenHash in another org resolves to null${locked}`, async () => {
+          const p = pendingRecord();
+          await h.repo.savePending([p], T0);
+          expect(await find(ORG_B, p.tokenHash as string, T0)).toBeNull();
+        });
+      }
     });
 
     describe("activeAccess", () => {

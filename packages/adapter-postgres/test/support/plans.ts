@@ -3,6 +3,8 @@ export interface PlanNode {
   "Node Type": string;
   "Relation Name"?: string;
   "Index Name"?: string;
+  /** What an index scan searches the index for (absent: it walks the whole index). */
+  "Index Cond"?: string;
   Plans?: PlanNode[];
 }
 
