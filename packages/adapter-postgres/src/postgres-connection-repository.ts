@@ -26,7 +26,7 @@ import {
   toRecord,
 } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
-import { stringConstant, textLiteral } from "./sql-text.js";
+import { textLiteral } from "./sql-text.js";
 
 /** `org, id, …` — the column list every statement returns. */
 const COLUMNS = CONNECTION_COLUMNS.join(", ");
@@ -102,21 +102,17 @@ function statementsFor(s: string) {
     // transaction take their generic plan. PostgreSQL judges by estimated cost whether a prepared statement's generic
     // plan is worth using, and for acceptPending it kept making a custom plan on every call (0 generic plans in 200
     // calls, 0.6-1.3 ms of planning each); acceptPending puts back the setting this replaced (`was`: the select list
-    // is evaluated in order, once per row, and the token index is unique). No parameters (hex literals, as
-    // lockContext), so it rides in the same round trip as BEGIN; set_config rather than SET LOCAL: one statement, as
-    // PGlite's protocol needs. The lock's key is lockContext's, JSON.stringify([org, object, id]), here made by
-    // to_json (test/lock-key.test.ts checks the two agree on any text).
-    // The expiry is checked by the caller, not here: this statement is planned on every call, and a range condition
-    // on expires_at with its value known makes the planner read the end of the expiry index for the column's actual
-    // bounds, past every dead entry there (each accepted invitation leaves one until a vacuum; PostgreSQL 15 has no
-    // limit on that walk): 6-8 ms a call in the bench.
-    findPendingByTokenHashLocked: (org: string, tokenHash: string) =>
-      `SELECT ${COLUMNS}, current_setting('plan_cache_mode') AS was,
+    // is evaluated in order, once per row, and the token index is unique). set_config rather than SET LOCAL: one
+    // statement. Prepared once, so it costs BEGIN a round trip of its own: sent as a simple query riding with BEGIN
+    // it was planned on every call, slower than that round trip (the planner weighs every index of the table).
+    // The expiry is checked on the row read, so no expiry index can tempt a plan. The lock's key is lockContext's,
+    // JSON.stringify([org, object, id]), here made by to_json (test/lock-key.test.ts checks the two agree).
+    findPendingByTokenHashLocked: `SELECT ${COLUMNS}, current_setting('plan_cache_mode') AS was,
         set_config('plan_cache_mode', 'force_generic_plan', true) AS mode,
         pg_advisory_xact_lock(hashtextextended(to_json(ARRAY[org, context_object, context_id])::text, 0))::text
           AS locked
       FROM ${t}
-      WHERE org = ${stringConstant(org)} AND token_hash = ${stringConstant(tokenHash)} AND state + 0 = 0`,
+      WHERE org = $1 AND token_hash = $2 AND state + 0 = 0`,
     // Planned on every call: a generic plan made while the table was empty (every index one page, every estimate one
     // row) may walk the context's index by org alone, every row of the org, for as long as the connection lives.
     findById: planEachCall(`SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`),
@@ -274,6 +270,7 @@ type Statements = ReturnType<typeof statementsFor>;
 // (The context lock has no parameters: it goes as a simple query, in the same round trip as BEGIN.)
 const statements = statementsBySchema(statementsFor, [
   "findPendingByTokenHash",
+  "findPendingByTokenHashLocked",
   "activeAccess",
   "activeGrant",
   "findForCreate",
@@ -409,10 +406,11 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     lock?: boolean,
   ): Promise<ConnectionRecord | null> {
     if (lock === true) {
-      // No stored text holds a NUL (PostgreSQL's text cannot), and none can go in a constant: nothing matches.
-      if (org.includes("\u0000") || tokenHash.includes("\u0000")) return null;
       const { rows } = await guard("findPendingByTokenHash", () =>
-        this.db.query<ConnectionRow & { was: string }>(this.sql.findPendingByTokenHashLocked(org, tokenHash)),
+        this.db.query<ConnectionRow & { was: string }>(this.sql.findPendingByTokenHashLocked, [
+          org,
+          tokenHash,
+        ]),
       );
       const row = rows[0];
       if (row === undefined) return null;
