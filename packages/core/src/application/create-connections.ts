@@ -67,7 +67,11 @@ interface CheckedRequest {
   contextSource: string | null;
   settings: ObjectSettings;
   orgSettings: OrgSettings;
-  callerAccess: AccessLevel;
+  /**
+   * The caller's access on the context by the host's own rules. Its effective access (docs/behaviour.md §9) is the
+   * higher of this and its active connection's, read under the context's lock (see {@link createIn}).
+   */
+  ownAccess: AccessLevel;
   merged: MergedTarget[];
   accounts: Map<string, Account>;
   autoFaults: Map<number, ConnectionError>;
@@ -123,7 +127,7 @@ async function checkRequest(
     });
   }
   // 1–3: the object, the caller's verification, the caller's Share access.
-  const { settings, orgSettings, callerAccess } = await requireSharer(deps, caller, context);
+  const { settings, orgSettings, ownAccess } = await requireSharerOwn(deps, caller, context);
   // 4: the targets.
   const parsed = parseTargets(targetsInput);
   checkTargets(parsed, caller, settings, context);
@@ -142,7 +146,7 @@ async function checkRequest(
     contextSource,
     settings,
     orgSettings,
-    callerAccess,
+    ownAccess,
     merged,
     accounts,
     autoFaults,
@@ -289,12 +293,14 @@ async function createIn(
   const { org } = caller;
   // Under the context's lock, the rows read next stay as read until the transaction ends.
   await tx.connections.lockContext(org, context);
+  // The caller's own active connection comes in the same look-up (no target is the caller: see checkTargets).
+  const self = caller.account._id;
   const snapshot = await tx.connections.findForCreate(
     org,
     context,
-    caller.account._id,
+    self,
     {
-      accounts: merged.flatMap((t) => (t.account === null ? [] : [t.account])),
+      accounts: [...merged.flatMap((t) => (t.account === null ? [] : [t.account])), self],
       emails: merged.flatMap((t) => {
         const email = matchEmail(t, accounts);
         return email === null ? [] : [email];
@@ -302,13 +308,18 @@ async function createIn(
     },
     now,
   );
+  // Check 3 again, on the effective access as it stands under the lock: the connection that gave the caller Share
+  // may have gone since requireSharerOwn looked (the outcome is then the one of a create after that delete).
+  const connected = snapshot.active.find((a) => a.target.account === self)?.access ?? Level.None;
+  const callerAccess = Math.max(request.ownAccess, connected) as AccessLevel;
+  if (callerAccess < Level.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
   const planned = merged.map((t) => {
     const email = matchEmail(t, accounts);
     const active =
       t.account === null ? undefined : snapshot.active.find((a) => a.target.account === t.account);
     const plan = planTarget({
       caller: caller.account._id,
-      callerAccess: request.callerAccess,
+      callerAccess,
       shareChain: request.settings.shareChain,
       request: t,
       autoFault: request.autoFaults.get(t.index),
@@ -555,6 +566,39 @@ export async function requireSharer(
   caller: Caller,
   context: ContextRef,
 ): Promise<{ settings: ObjectSettings; orgSettings: OrgSettings; callerAccess: AccessLevel }> {
+  const { settings, orgSettings } = await requireSharingAllowed(deps, caller, context);
+  const callerAccess = await effectiveAccess(deps, caller.org, caller.account._id, context);
+  if (callerAccess < Level.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
+  return { settings, orgSettings, callerAccess };
+}
+
+/**
+ * {@link requireSharer} for create, which reads the caller's active connection again under the context's lock:
+ * when the host's own access already gives Share, the connection is not read here (create reads it in its
+ * transaction's look-up); otherwise it is, so that check 3 still fails before the targets are checked.
+ */
+async function requireSharerOwn(
+  deps: ConnectionsDeps,
+  caller: Caller,
+  context: ContextRef,
+): Promise<{ settings: ObjectSettings; orgSettings: OrgSettings; ownAccess: AccessLevel }> {
+  const { org } = caller;
+  const account = caller.account._id;
+  const { settings, orgSettings } = await requireSharingAllowed(deps, caller, context);
+  const ownAccess = await deps.contexts.accessOf(org, account, context);
+  if (ownAccess < Level.Share) {
+    const connected = await deps.store.connections.activeAccess(org, context, account, deps.clock.now());
+    if ((connected ?? Level.None) < Level.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
+  }
+  return { settings, orgSettings, ownAccess };
+}
+
+/** Checks 1 and 2 of docs/behaviour.md §5 (the org exists, the object allows connections, the caller is verified). */
+async function requireSharingAllowed(
+  deps: ConnectionsDeps,
+  caller: Caller,
+  context: ContextRef,
+): Promise<{ settings: ObjectSettings; orgSettings: OrgSettings }> {
   const { org } = caller;
   const [settings, orgSettings] = await Promise.all([
     deps.contexts.objectSettings(org, context.object),
@@ -569,7 +613,5 @@ export async function requireSharer(
   }
   if (!caller.account.verified)
     throw new ConnectionError("cortex.accessDenied.connectionRequiresVerification");
-  const callerAccess = await effectiveAccess(deps, org, caller.account._id, context);
-  if (callerAccess < Level.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
-  return { settings, orgSettings, callerAccess };
+  return { settings, orgSettings };
 }
