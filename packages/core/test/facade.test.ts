@@ -723,6 +723,38 @@ describe("create (docs/behaviour.md §5)", () => {
     await expectCode(w.connections.create(w.as(C), CTX, [{ _id: B }]), "cortex.accessDenied.shareAccess");
   });
 
+  it("a Share by connection deleted after create's first check: refused under the lock, nothing written", async () => {
+    const share = await connect(C, { access: 5 });
+    const before = await w.dump();
+    // The delete lands between the check before the transaction and the context's lock (as a racing delete may).
+    const store: UnitOfWork = {
+      connections: w.store.connections,
+      outbox: w.store.outbox,
+      shareLinks: w.store.shareLinks,
+      transaction: (work) =>
+        w.store.transaction((tx) =>
+          work({
+            ...tx,
+            connections: new Proxy(tx.connections, {
+              get(target, prop, receiver) {
+                if (prop === "lockContext")
+                  return async (...args: Parameters<ConnectionRepository["lockContext"]>) => {
+                    await target.lockContext(...args);
+                    await target.deleteById(ORG, share._id);
+                  };
+                const value = Reflect.get(target, prop, receiver);
+                return typeof value === "function" ? value.bind(target) : value;
+              },
+            }),
+          }),
+        ),
+    };
+    const connections = createConnections({ ...deps(w), store });
+    await expectCode(connections.create(w.as(C), CTX, [{ _id: D }]), "cortex.accessDenied.shareAccess");
+    // The transaction rolled back: the share connection is still there, and no invitation was made.
+    expect(await w.dump()).toBe(before);
+  });
+
   it("re-inviting reuses the caller's pending invitation: access raised, roles merged, expiry reset, fresh token", async () => {
     const first = await invite(B, { access: 4, roles: [ROLE1] });
     w.clock.advance(2 * DAY);
