@@ -144,8 +144,10 @@ function statementsFor(s: string) {
         context_source = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.context_source ELSE c.context_source END,
         created = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.created ELSE c.created END,
         updated = EXCLUDED.updated,
-        target_account = COALESCE(EXCLUDED.target_account, c.target_account),
-        target_email = COALESCE(EXCLUDED.target_email, c.target_email),
+        target_account = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.target_account
+                              ELSE COALESCE(EXCLUDED.target_account, c.target_account) END,
+        target_email = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.target_email
+                            ELSE COALESCE(EXCLUDED.target_email, c.target_email) END,
         target_name = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.target_name
                            ELSE COALESCE(EXCLUDED.target_name, c.target_name) END,
         via_email = EXCLUDED.via_email,

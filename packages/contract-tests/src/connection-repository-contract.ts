@@ -324,6 +324,19 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         expect(await h.repo.findById(ORG_A, old._id, T0)).toBeNull();
       });
 
+      it("savePending replacing an expired email invitation bound to an account keeps nothing of the binding", async () => {
+        const old = emailInvite("bound@example.test", { expiresAt: at(DAY) });
+        await h.repo.savePending([old], T0);
+        expect(await h.repo.bindEmail(ORG_A, "bound@example.test", TARGET, at(HOUR))).toHaveLength(1);
+        const fresh = emailInvite("bound@example.test", {
+          created: at(2 * DAY),
+          updated: at(2 * DAY),
+          expiresAt: at(9 * DAY),
+        });
+        expect(await h.repo.savePending([fresh], at(2 * DAY))).toEqual([fresh]);
+        expect(await stored()).toEqual([fresh]);
+      });
+
       it("savePending keeps invitations of different creators, targets, contexts and orgs apart", async () => {
         const all = [
           pendingRecord(),
