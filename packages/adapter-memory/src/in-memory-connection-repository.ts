@@ -79,8 +79,8 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     account: string,
     now?: Instant,
   ): AccessLevel | null | Promise<AccessLevel | null> {
-    // The hot path: one look-up in the active index (which holds the record), answered at once (no promise) unless
-    // a unit of work runs, when the read waits for it as every read does.
+    // The hot path: one look-up in the index of levels, answered at once (no promise) unless a unit of work runs,
+    // when the read waits for it as every read does.
     if (this.state.busy) return this.run.read(() => this.levelOf(org, context, account, now));
     return this.levelOf(org, context, account, now);
   }
@@ -91,12 +91,13 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     account: string,
     now: Instant | undefined,
   ): AccessLevel | null {
-    const r = this.state.active.get(org, context.object, context._id, account);
-    if (r === undefined) return null;
+    const found = this.state.activeLevels.get(org, context.object, context._id, account);
+    // A level alone: the grant has no end.
+    if (found === undefined || typeof found === "number") return found ?? null;
     // The time is read only for a grant that has an end.
-    const end = r.accessExpiresAt;
+    const end = found.accessExpiresAt;
     if (end !== undefined && end !== null && now !== undefined && end <= instantOf(now)) return null;
-    return r.access;
+    return found.access;
   }
 
   findForCreate(

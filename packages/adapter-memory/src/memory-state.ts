@@ -1,4 +1,4 @@
-import type { ConnectionRecord, ShareLinkRecord } from "@conn/core";
+import type { AccessLevel, ConnectionRecord, ShareLinkRecord } from "@conn/core";
 import { NestedIndex } from "./nested-index.js";
 import { type OutboxRow, OutboxRows } from "./outbox-rows.js";
 import { SortedKeys } from "./sorted-keys.js";
@@ -83,6 +83,12 @@ export class MemoryState {
    * `activeAccess` (on every resolveAccess) is one look-up that builds no key.
    */
   readonly active = new NestedIndex<ConnectionRecord>();
+  /**
+   * What `activeAccess` reads, under the same keys as {@link active}: the level itself when the grant has no end (a
+   * small integer kept in the map, so a look-up touches no record: records are large and spread over the heap), or
+   * the record when it has an end (rare; its end is read from it).
+   */
+  readonly activeLevels = new NestedIndex<AccessLevel | ConnectionRecord>();
   /** The unique index of pending token hashes: org + hash → record key. */
   readonly tokens = new Map<string, string>();
   /** The unique index of pending invitations per creator and target: → record key. */
@@ -249,6 +255,8 @@ export class MemoryState {
   private index(key: string, r: ConnectionRecord, kept?: ConnectionRecord): void {
     if (r.state === 1 && r.target.account !== null) {
       this.active.set(r.org, r.context.object, r.context._id, r.target.account, r);
+      const ends = r.accessExpiresAt !== undefined && r.accessExpiresAt !== null;
+      this.activeLevels.set(r.org, r.context.object, r.context._id, r.target.account, ends ? r : r.access);
     }
     if (r.state === 0) {
       this.pending.set(keys.pendingKey(r.org, r.context.object, r.context._id, r.creator, r.targetKey), key);
@@ -264,6 +272,7 @@ export class MemoryState {
       const account = r.target.account;
       if (this.active.get(org, context.object, context._id, account)?._id === r._id) {
         this.active.delete(org, context.object, context._id, account);
+        this.activeLevels.delete(org, context.object, context._id, account);
       }
     }
     if (r.state === 0) {

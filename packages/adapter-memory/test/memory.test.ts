@@ -263,6 +263,7 @@ describe("units of work", () => {
     expect(store.state.pending.size).toBe(0);
     expect(store.state.tokens.size).toBe(0);
     expect(store.state.active.size).toBe(1);
+    expect(store.state.activeLevels.size).toBe(1);
 
     // The same writes succeed afterwards: no unique index was left behind.
     await store.transaction(async (tx) => {

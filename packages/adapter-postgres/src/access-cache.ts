@@ -41,8 +41,14 @@ export const DEFAULT_ACCESS_SYNC_WINDOW_MS = 20;
 /** How many recent per-key invalidations the fill guard remembers before it falls back to refusing every fill. */
 const INVALIDATION_LOG = 4096;
 
-/** One cached answer. */
+/** What {@link accessKey} joins the parts with: no org, object or id may hold it. */
+const SEP = "\u0000";
+
+/** One cached answer, a link of the recency list. */
 interface Entry {
+  readonly key: string;
+  /** The key's four parts when it has exactly four (as {@link accessKey} makes them), else null. */
+  readonly parts: readonly [string, string, string, string] | null;
   access: AccessLevel | null;
   /** Not served at or after this time (ms, `performance.now()` clock). */
   until: number;
@@ -50,7 +56,20 @@ interface Entry {
   grantEnd: number | undefined;
   /** The ticket of the read that produced it. */
   ticket: number;
+  /** The next more recently used entry (toward the head), or null at the head. */
+  newer: Entry | null;
+  /** The next less recently used entry, or null at the tail. */
+  older: Entry | null;
 }
+
+/** The four parts of a key made by {@link accessKey}, or null when it has another shape (it is then found by key only). */
+function partsOf(key: string): [string, string, string, string] | null {
+  const parts = key.split(SEP);
+  return parts.length === 4 ? (parts as [string, string, string, string]) : null;
+}
+
+/** Org → object → context id → account → entry: the hot path finds an entry with the caller's strings, no key built. */
+type PartsIndex = Map<string, Map<string, Map<string, Map<string, Entry>>>>;
 
 /** Counters of the cache, for tests, benchmarks and metrics. */
 export interface AccessCacheStats {
@@ -67,12 +86,18 @@ export interface AccessCacheStats {
 
 /** The key of one answer: org, context and account, joined by a character no id may hold. */
 export function accessKey(org: string, object: string, contextId: string, account: string): string {
-  return `${org}\u0000${object}\u0000${contextId}\u0000${account}`;
+  return `${org}${SEP}${object}${SEP}${contextId}${SEP}${account}`;
 }
 
 /** The cache itself: no I/O; the unit of work and the listener drive it. */
 export class AccessCache {
+  /** Every entry by key (the write side: fills, invalidations, fences, the listener's notices). */
   private readonly entries = new Map<string, Entry>();
+  /** The same entries by the parts of their keys (the read side: {@link lookup}). */
+  private readonly byParts: PartsIndex = new Map();
+  /** The most recently used entry (the head of the recency list) and the least (its tail, evicted first). */
+  private newest: Entry | null = null;
+  private oldest: Entry | null = null;
   private readonly maxEntries: number;
   private readonly maxAgeMs: number;
   /** The freshness window, ms; Infinity when every writer is in-process (PGlite). */
@@ -120,6 +145,11 @@ export class AccessCache {
     return { ...this.stats, size: this.entries.size };
   }
 
+  /** The cache's clock (ms, `performance.now()` unless a test gave another): one read serves a whole look-up. */
+  clock(): number {
+    return this.now();
+  }
+
   /** True while invalidations are being heard (answers may be stored). */
   get isListening(): boolean {
     return this.listening;
@@ -137,21 +167,44 @@ export class AccessCache {
 
   /**
    * The cached answer for a key: `undefined` on a miss, or when the answer may not be served (not fresh, past its
-   * validity bound, or asked at or after the grant's end). A hit moves the entry to the most recently used end.
+   * validity bound, or asked at or after the grant's end). A hit makes the entry the most recently used.
    */
   get(key: string, askedAt?: Instant): AccessLevel | null | undefined {
-    const entry = this.entries.get(key);
+    return this.serve(this.entries.get(key), askedAt, this.now());
+  }
+
+  /**
+   * {@link get} for the key `accessKey(org, object, contextId, account)`, found without making it (the hot path of
+   * every cached `activeAccess`), at the time `at` of the cache's {@link clock} (read once by the caller).
+   */
+  lookup(
+    org: string,
+    object: string,
+    contextId: string,
+    account: string,
+    askedAt: Instant | undefined,
+    at: number,
+  ): AccessLevel | null | undefined {
+    const entry = this.byParts.get(org)?.get(object)?.get(contextId)?.get(account);
+    return this.serve(entry, askedAt, at);
+  }
+
+  /** The checks of a look-up that found `entry` (or nothing) at `at`. */
+  private serve(
+    entry: Entry | undefined,
+    askedAt: Instant | undefined,
+    at: number,
+  ): AccessLevel | null | undefined {
     if (entry === undefined) {
       this.stats.misses++;
       return undefined;
     }
-    const at = this.now();
-    if (!this.isFresh(at)) {
+    if (!(this.listening && at - this.watermark <= this.syncWindowMs)) {
       this.stats.bypasses++;
       return undefined;
     }
     if (at >= entry.until) {
-      this.entries.delete(key);
+      this.remove(entry);
       this.stats.misses++;
       return undefined;
     }
@@ -165,8 +218,10 @@ export class AccessCache {
       this.stats.misses++;
       return undefined;
     }
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    if (entry !== this.newest) {
+      this.unlink(entry);
+      this.pushNewest(entry);
+    }
     this.stats.hits++;
     return entry.access;
   }
@@ -182,31 +237,42 @@ export class AccessCache {
    * after that instant (the question's own `now` when it has one, else the wall clock).
    */
   fill(key: string, ticket: number, access: AccessLevel | null, readAt: number, grantEnd?: number): boolean {
+    const existing = this.entries.get(key);
     const refused =
       !this.listening ||
       ticket <= this.floor ||
       (this.invalidated.get(key) ?? 0) >= ticket ||
       this.fences.has(key) ||
-      (this.entries.get(key)?.ticket ?? 0) > ticket;
+      (existing?.ticket ?? 0) > ticket;
     if (refused) {
       this.stats.refusedFills++;
       return false;
     }
     const until = readAt + this.maxAgeMs;
     if (until <= this.now()) return false;
-    this.entries.delete(key);
-    this.entries.set(key, { access, until, ticket, grantEnd });
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
+    if (existing !== undefined) this.remove(existing);
+    const entry: Entry = {
+      key,
+      parts: partsOf(key),
+      access,
+      until,
+      grantEnd,
+      ticket,
+      newer: null,
+      older: null,
+    };
+    this.entries.set(key, entry);
+    if (entry.parts !== null) this.indexParts(entry, entry.parts);
+    this.pushNewest(entry);
+    if (this.entries.size > this.maxEntries && this.oldest !== null) this.remove(this.oldest);
     return true;
   }
 
   /** Drops a key's answer and refuses every fill of it that started before now. */
   invalidate(key: string): void {
     this.stats.invalidations++;
-    this.entries.delete(key);
+    const entry = this.entries.get(key);
+    if (entry !== undefined) this.remove(entry);
     // A fill takes its ticket with ++, so a fill that starts after this line has a ticket above this value.
     const mark = this.ticketCounter;
     this.invalidated.delete(key);
@@ -223,6 +289,9 @@ export class AccessCache {
   clear(): void {
     this.stats.clears++;
     this.entries.clear();
+    this.byParts.clear();
+    this.newest = null;
+    this.oldest = null;
     this.invalidated.clear();
     this.floor = this.ticketCounter;
   }
@@ -263,5 +332,65 @@ export class AccessCache {
   /** The key of an `activeAccess` question. */
   static keyOf(org: string, context: ContextRef, account: string): string {
     return accessKey(org, context.object, context._id, account);
+  }
+
+  /** Removes an entry from the map, the parts index and the recency list. */
+  private remove(entry: Entry): void {
+    this.entries.delete(entry.key);
+    if (entry.parts !== null) this.unindexParts(entry.parts);
+    this.unlink(entry);
+  }
+
+  private indexParts(
+    entry: Entry,
+    [org, object, contextId, account]: readonly [string, string, string, string],
+  ): void {
+    let objects = this.byParts.get(org);
+    if (objects === undefined) {
+      objects = new Map();
+      this.byParts.set(org, objects);
+    }
+    let contexts = objects.get(object);
+    if (contexts === undefined) {
+      contexts = new Map();
+      objects.set(object, contexts);
+    }
+    let accounts = contexts.get(contextId);
+    if (accounts === undefined) {
+      accounts = new Map();
+      contexts.set(contextId, accounts);
+    }
+    accounts.set(account, entry);
+  }
+
+  /** Removes a parts entry; maps left empty go too. */
+  private unindexParts([org, object, contextId, account]: readonly [string, string, string, string]): void {
+    const objects = this.byParts.get(org);
+    const contexts = objects?.get(object);
+    const accounts = contexts?.get(contextId);
+    if (objects === undefined || contexts === undefined || accounts === undefined) return;
+    accounts.delete(account);
+    if (accounts.size === 0) contexts.delete(contextId);
+    if (contexts.size === 0) objects.delete(object);
+    if (objects.size === 0) this.byParts.delete(org);
+  }
+
+  /** Makes a linked-out entry the most recently used. */
+  private pushNewest(entry: Entry): void {
+    entry.older = this.newest;
+    entry.newer = null;
+    if (this.newest !== null) this.newest.newer = entry;
+    this.newest = entry;
+    if (this.oldest === null) this.oldest = entry;
+  }
+
+  /** Takes an entry out of the recency list. */
+  private unlink(entry: Entry): void {
+    if (entry.newer !== null) entry.newer.older = entry.older;
+    else if (this.newest === entry) this.newest = entry.older;
+    if (entry.older !== null) entry.older.newer = entry.newer;
+    else if (this.oldest === entry) this.oldest = entry.newer;
+    entry.newer = null;
+    entry.older = null;
   }
 }

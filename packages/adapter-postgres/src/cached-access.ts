@@ -153,26 +153,20 @@ export function cachedRepository<R extends ConnectionRepository>(
   const grantOf = (plain as Partial<GrantReader>).activeGrant;
   /** A miss: reads the database (with the grant's end when the repository offers it) and fills the cache. */
   const read = async (
-    key: string,
     org: string,
     context: ContextRef,
     account: string,
-    rest: unknown[],
+    now: Instant | undefined,
   ): Promise<AccessLevel | null> => {
+    const key = AccessCache.keyOf(org, context, account);
     const ticket = cache.ticket();
     const readAt = performance.now();
     if (grantOf !== undefined) {
-      const grant = await grantOf.call(plain, org, context, account, ...rest);
+      const grant = await grantOf.call(plain, org, context, account, now);
       cache.fill(key, ticket, grant?.access ?? null, readAt, grant?.until?.getTime() ?? undefined);
       return grant?.access ?? null;
     }
-    const access = await (plain.activeAccess as (...a: unknown[]) => Awaitable<AccessLevel | null>).call(
-      plain,
-      org,
-      context,
-      account,
-      ...rest,
-    );
+    const access = await plain.activeAccess(org, context, account, now);
     cache.fill(key, ticket, access, readAt);
     return access;
   };
@@ -180,21 +174,19 @@ export function cachedRepository<R extends ConnectionRepository>(
     org: string,
     context: ContextRef,
     account: string,
-    ...rest: unknown[]
+    now?: Instant,
   ): Awaitable<AccessLevel | null> => {
-    const key = AccessCache.keyOf(org, context, account);
-    // A question with its own time (a grant that can end is checked at `now`: a date, or a clock read only then) is
-    // answered for that time.
-    const askedAt = rest[0] as Instant | undefined;
-    listener.maybeSync();
-    const hit = cache.get(key, askedAt);
+    // One read of the clock serves the listener and the cache. A question with its own time (a grant that can end
+    // is checked at `now`: a date, or a clock read only then) is answered for that time.
+    const at = cache.clock();
+    listener.maybeSync(at);
+    const hit = cache.lookup(org, context.object, context._id, account, now, at);
     // A hit is answered at once, without a promise (the port allows it); a miss reads the database.
     if (hit !== undefined) return hit;
-    return read(key, org, context, account, rest);
+    return read(org, context, account, now);
   };
-  return new Proxy(plain, {
+  const writes = new Proxy(plain, {
     get(target, property, receiver) {
-      if (property === "activeAccess") return activeAccess;
       const value = Reflect.get(target, property, receiver);
       if (typeof value !== "function" || typeof property !== "string" || untracked(property)) {
         return typeof value === "function" ? value.bind(target) : value;
@@ -205,4 +197,7 @@ export function cachedRepository<R extends ConnectionRepository>(
         );
     },
   });
+  // activeAccess is an own property of the repository handed out, found without the proxy's trap (it runs on
+  // every resolveAccess); everything else falls through to the proxy behind it.
+  return Object.assign(Object.create(writes) as R, { activeAccess });
 }

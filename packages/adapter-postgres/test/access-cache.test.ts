@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { AccessCache, accessChannel, PostgresUnitOfWork, parseAccessNotice } from "../src/index.js";
+import {
+  AccessCache,
+  accessChannel,
+  accessKey,
+  PostgresUnitOfWork,
+  parseAccessNotice,
+} from "../src/index.js";
 import { describeEngines, openEngine } from "./support/engines.js";
 import { active, pending, T0 } from "./support/fixtures.js";
 
@@ -87,6 +93,45 @@ describe("AccessCache (no database)", () => {
     expect(cache.snapshot().size).toBe(3);
     expect(cache.get("b")).toBeUndefined();
     expect(cache.get("a")).toBe(5);
+  });
+
+  it("finds by the parts of a key what it holds under the key, and drops it from both with the key", () => {
+    const { cache, now } = manualCache(2);
+    const lookup = (account: string, askedAt?: Date) =>
+      cache.lookup("acme", "c_file", "f1", account, askedAt, cache.clock());
+    const key = (account: string) => accessKey("acme", "c_file", "f1", account);
+    expect(cache.fill(key("bob"), cache.ticket(), 5, now())).toBe(true);
+    expect(cache.fill(key("amy"), cache.ticket(), null, now())).toBe(true);
+    expect(lookup("bob")).toBe(5);
+    expect(lookup("amy")).toBeNull();
+    expect(lookup("eve")).toBeUndefined();
+    expect(cache.lookup("acme", "c_file", "f2", "bob", undefined, cache.clock())).toBeUndefined();
+    expect(cache.lookup("other", "c_file", "f1", "bob", undefined, cache.clock())).toBeUndefined();
+    // A look-up by parts counts as a use: amy is now the least recently used, and goes first.
+    expect(lookup("bob")).toBe(5);
+    expect(cache.fill(key("cat"), cache.ticket(), 4, now())).toBe(true);
+    expect(lookup("amy")).toBeUndefined();
+    expect(cache.get(key("bob"))).toBe(5);
+    cache.invalidate(key("bob"));
+    expect(lookup("bob")).toBeUndefined();
+    cache.fence(key("cat"));
+    expect(lookup("cat")).toBeUndefined();
+    cache.unfence(key("cat"));
+    expect(cache.fill(key("cat"), cache.ticket(), 6, now())).toBe(true);
+    expect(lookup("cat")).toBe(6);
+    cache.clear();
+    expect(lookup("cat")).toBeUndefined();
+    expect(cache.snapshot().size).toBe(0);
+  });
+
+  it("keeps a key whose parts hold its separator out of the look-up by parts (found by the key alone)", () => {
+    const { cache, now } = manualCache();
+    // accessKey("a\u0000b", "c", "d", "e") has five fields: no parts can name it, so no look-up can serve it.
+    const odd = accessKey("a\u0000b", "c", "d", "e");
+    expect(cache.fill(odd, cache.ticket(), 5, now())).toBe(true);
+    expect(cache.lookup("a\u0000b", "c", "d", "e", undefined, cache.clock())).toBeUndefined();
+    expect(cache.lookup("a", "b", "c", "d\u0000e", undefined, cache.clock())).toBeUndefined();
+    expect(cache.get(odd)).toBe(5);
   });
 
   it("serves nothing past an entry's validity bound (maxAgeMs), nor a grant asked about at or after its end", () => {

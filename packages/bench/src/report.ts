@@ -231,7 +231,7 @@ function storageLines(results: BenchResults): string[] {
   for (const e of results.engines) {
     if (e.heapBytesPerConnection !== undefined) {
       lines.push(
-        `- **${ENGINE_LABEL[e.engine]}:** ${formatRate(e.heapBytesPerConnection)} bytes of heap per active connection (heap after a full GC, before and after seeding ${formatRate(e.seed.rows)} connections${results.meta.gcExposed ? "" : "; gc switched on at run time"}): the record, its copied context and target, its key strings and its entries in the indexes (by id, active, context, creator, target).`,
+        `- **${ENGINE_LABEL[e.engine]}:** ${formatRate(e.heapBytesPerConnection)} bytes of heap per active connection (heap after a full GC, before and after seeding ${formatRate(e.seed.rows)} connections${results.meta.gcExposed ? "" : "; gc switched on at run time"}): the record, its copied context and target, its key strings and its entries in the indexes (by id, active and its levels, context, creator, target).`,
       );
     }
     if (e.table !== undefined) {

@@ -54,7 +54,7 @@ export async function bindRegisteredAccount(
 /**
  * The effective access of an account on a context (docs/behaviour.md §9): the higher of the host application's own access and
  * the account's active connection. The hot path: checked without zod (the `is…` checks of values.ts), both look-ups started at once, and when both
- * ports answer at once (the in-memory adapters do) the answer is one resolved promise, with no await at all;
+ * ports answer at once (the in-memory adapters do) the answer is the level's settled promise, made once, with no await at all;
  * otherwise {@link settleAccess} awaits what is pending. Every failure is answered as the facade answers it
  * ({@link publicError}) as a rejected promise, never thrown: a port that throws becomes a rejection too.
  */
@@ -64,7 +64,7 @@ export function resolveAccess(
   accountId: string,
   context: { object: string; _id: string },
 ): Promise<AccessLevel> {
-  if (!isOrg(org) || !isHostId(accountId) || !isContext(context)) {
+  if (!isCheckedOrg(org) || !isHostId(accountId) || !isContext(context)) {
     return Promise.reject(
       new ConnectionError("cortex.invalidArgument.unspecified", { reason: "malformed access query" }),
     );
@@ -81,7 +81,20 @@ export function resolveAccess(
     return Promise.reject(publicError(error));
   }
   if (isPending(own) || isPending(connected)) return settleAccess(own, connected);
-  return Promise.resolve(higherOf(own, connected));
+  return answerOf(higherOf(own, connected));
+}
+
+/**
+ * One settled promise per access level, made once: the synchronous path answers with the level's own (a settled
+ * promise cannot change, so callers may share it) instead of allocating one per call.
+ */
+const ANSWERS: readonly Promise<AccessLevel>[] = Array.from({ length: 9 }, (_, level) =>
+  Promise.resolve(level as AccessLevel),
+);
+
+/** The settled promise of `level`; a value that is not a level 0..8 (a host's bug) gets a promise of its own. */
+function answerOf(level: AccessLevel): Promise<AccessLevel> {
+  return (typeof level === "number" ? ANSWERS[level] : undefined) ?? Promise.resolve(level);
 }
 
 /** The slow path of {@link resolveAccess}: awaits the answers still pending, the host's first. */
@@ -115,13 +128,28 @@ function ignore(): undefined {
   return undefined;
 }
 
+// A host asks about one org and a few objects over and over: the last org and object that passed their check are
+// kept, and the same value again (an equal string) passes without being checked again. Exactly the inputs that
+// isOrg and isObjectName accept still pass, and no other: both start as "x", which passes both checks.
+let lastOrg = "x";
+let lastObject = "x";
+
+/** {@link isOrg}, answered at once for the last org that passed. */
+function isCheckedOrg(org: unknown): org is string {
+  if (org === lastOrg) return true;
+  if (!isOrg(org)) return false;
+  lastOrg = org;
+  return true;
+}
+
 function isContext(c: unknown): c is { object: string; _id: string } {
-  return (
-    typeof c === "object" &&
-    c !== null &&
-    isObjectName((c as { object?: unknown }).object) &&
-    isHostId((c as { _id?: unknown })._id)
-  );
+  if (typeof c !== "object" || c === null) return false;
+  const object = (c as { object?: unknown }).object;
+  if (object !== lastObject) {
+    if (!isObjectName(object)) return false;
+    lastObject = object;
+  }
+  return isHostId((c as { _id?: unknown })._id);
 }
 
 /** The default number of expired invitations removed per batch. */
