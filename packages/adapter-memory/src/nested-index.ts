@@ -14,7 +14,7 @@ function ownKey(key: string): string {
 /**
  * A map keyed by four strings, nested one level per key part. A look-up probes four maps with the caller's own
  * strings, whose hashes V8 keeps on the strings: it builds no composite key (no concatenation to allocate, flatten
- * and hash on every `resolveAccess`). The keys it stores are V8's shared copies ({@link ownKey}). The in-memory active
+ * and hash on every `resolveAccess`). The keys it stores are V8's shared copies (`ownKey`). The in-memory active
  * index and the in-memory host's access use it.
  */
 export class NestedIndex<V> {
