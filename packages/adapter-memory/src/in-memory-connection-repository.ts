@@ -2,6 +2,7 @@ import {
   type AcceptedPending,
   type AccessLevel,
   activated,
+  type Claimant,
   type ConnectionListQuery,
   type ConnectionPage,
   type ConnectionRecord,
@@ -59,13 +60,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     });
   }
 
-  /** `lock`: the unit of work's (see {@link lockContext}). */
-  findPendingByTokenHash(
-    org: string,
-    tokenHash: string,
-    now: Date,
-    _lock?: boolean,
-  ): Promise<ConnectionRecord | null> {
+  findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null> {
     return this.run.read(() => {
       const key = this.state.tokens.get(keys.token(org, tokenHash));
       const r = key === undefined ? undefined : this.state.records.get(key);
@@ -171,36 +166,32 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
     return this.run.write(() => this.storeActive(incoming, now));
   }
 
-  /**
-   * Three steps, as the repository's other writes are (claim, store, supersede): inside a unit of work, which holds
-   * the state's lock throughout, they are one unit; on their own each takes the lock once, as a store whose statements
-   * commit one by one would (the linearizability harness's broken stores rely on that to show their anomalies).
-   */
-  async acceptPending(
+  /** One write under the state's lock (find, claim, store, supersede): one unit inside a unit of work or on its own. */
+  acceptPending(
     org: string,
-    pending: { id: string; tokenHash: string; context: ContextRef },
-    account: string,
+    tokenHash: string,
+    claimant: Claimant,
     now: Date,
   ): Promise<AcceptedPending | null> {
-    const claimed = await this.run.write(() => {
-      const r = this.state.records.get(keys.record(org, pending.id));
-      const same =
-        r !== undefined &&
-        r.tokenHash === pending.tokenHash &&
-        r.context.object === pending.context.object &&
-        r.context._id === pending.context._id;
-      return same ? this.claim(org, pending.id, now) : null;
-    });
-    if (claimed === null) return null;
-    const [active] = (await this.run.write(() =>
-      this.storeActive([copyRecord(activated(claimed, account, now))], now),
-    )) as [ConnectionRecord];
-    const superseded = await this.run.write(() =>
-      this.supersede(org, [
+    return this.run.write(() => {
+      const key = this.state.tokens.get(keys.token(org, tokenHash));
+      const r = key === undefined ? undefined : this.state.records.get(key);
+      if (r === undefined || r.state !== 0 || r.tokenHash !== tokenHash) return null;
+      const theirs =
+        r.target.account !== null
+          ? r.target.account === claimant.account
+          : r.target.email !== null && r.target.email === claimant.email;
+      const claimed = theirs ? this.claim(org, r._id, now) : null;
+      if (claimed === null) return null;
+      const account = claimant.account;
+      const [active] = this.storeActive([copyRecord(activated(claimed, account, now))], now) as [
+        ConnectionRecord,
+      ];
+      const superseded = this.supersede(org, [
         { context: claimed.context, account, maxAccess: active.access, exceptId: active._id },
-      ]),
-    );
-    return { claimed, active, superseded };
+      ]);
+      return { claimed, active, superseded };
+    });
   }
 
   /** saveActive's work, under the runner's lock; `incoming` are copies the store may keep. */

@@ -1,3 +1,4 @@
+import { acceptRoutineDefinition } from "./connection-sql.js";
 import type { Database, Queryable } from "./database.js";
 import { guard } from "./errors.js";
 import { DEFAULT_SCHEMA, quoteSchema } from "./schema-name.js";
@@ -252,6 +253,13 @@ export const MIGRATIONS: readonly Migration[] = [
          RETURN NULL;
        END $$`,
     ],
+  },
+  {
+    version: 40,
+    name: "accept in one call",
+    // Accept's writes as a routine that takes the context's lock itself and then decides on a snapshot taken after
+    // it: accept is its token look-up and this one call, with no BEGIN or COMMIT of its own (connection-sql.ts).
+    statements: (s) => [acceptRoutineDefinition(s)],
   },
 ];
 

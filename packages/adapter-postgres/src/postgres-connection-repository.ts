@@ -1,6 +1,7 @@
 import {
   type AcceptedPending,
   type AccessLevel,
+  type Claimant,
   ConnectionError,
   type ConnectionListQuery,
   type ConnectionPage,
@@ -15,75 +16,20 @@ import {
   instantOf,
   type SupersededPending,
 } from "@conn/core";
+import {
+  acceptRoutine,
+  activeMerge,
+  C_COLUMNS,
+  COLUMNS,
+  RECORDSET,
+  ROLES_UNION,
+  X_COLUMNS,
+} from "./connection-sql.js";
 import { planEachCall, type Queryable } from "./database.js";
 import { guard } from "./errors.js";
-import {
-  CONNECTION_COLUMN_TYPES,
-  CONNECTION_COLUMNS,
-  type ConnectionRow,
-  toAccessLevel,
-  toJsonRow,
-  toRecord,
-} from "./rows.js";
+import { type ConnectionRow, toAccessLevel, toJsonRow, toRecord } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
 import { textLiteral } from "./sql-text.js";
-
-/** `org, id, …` — the column list every statement returns. */
-const COLUMNS = CONNECTION_COLUMNS.join(", ");
-/** `c.org, c.id, …`. */
-const C_COLUMNS = CONNECTION_COLUMNS.map((column) => `c.${column}`).join(", ");
-/** `x.org, x.id, …`. */
-const X_COLUMNS = CONNECTION_COLUMNS.map((column) => `x.${column}`).join(", ");
-/** `org text, id text, …` — the record definition of a `jsonb_to_recordset` of connection rows. */
-const RECORDSET = CONNECTION_COLUMNS.map((column) => `${column} ${CONNECTION_COLUMN_TYPES[column]}`).join(
-  ", ",
-);
-
-/** The union of two role arrays, in first-seen order (stored roles first). */
-const ROLES_UNION =
-  "ARRAY(SELECT r FROM unnest(c.roles || EXCLUDED.roles) WITH ORDINALITY AS u(r, n) GROUP BY r ORDER BY min(n))";
-
-/**
- * The ON CONFLICT of an active row: merged into the stored active row of the same (context, target account). `now` is
- * the parameter holding the caller's clock: a stored row whose access had ended by then (null: never) is gone, purged
- * or not, and the new row replaces it outright (its id, creator, dates, all).
- */
-function activeMerge(now: string): string {
-  const ended = `(c.access_expires_at <= ${now}::timestamptz)`;
-  const replaced = [
-    "id",
-    "context_source",
-    "created",
-    "target_email",
-    "target_name",
-    "via_email",
-    "target_key",
-  ]
-    .map((column) => `${column} = CASE WHEN ${ended} THEN EXCLUDED.${column} ELSE c.${column} END`)
-    .join(",\n        ");
-  return `ON CONFLICT (org, context_object, context_id, target_account) WHERE state = 1 DO UPDATE SET
-        ${replaced},
-        access = CASE WHEN ${ended} THEN EXCLUDED.access ELSE GREATEST(c.access, EXCLUDED.access) END,
-        roles = CASE WHEN ${ended} THEN EXCLUDED.roles ELSE ${ROLES_UNION} END,
-        creator = CASE WHEN ${ended} OR EXCLUDED.access > c.access THEN EXCLUDED.creator ELSE c.creator END,
-        updated = CASE WHEN ${ended} OR EXCLUDED.access > c.access OR NOT (EXCLUDED.roles <@ c.roles)
-                         OR c.access_expires_at IS DISTINCT FROM EXCLUDED.access_expires_at
-                       THEN EXCLUDED.updated ELSE c.updated END,
-        access_expires_at = EXCLUDED.access_expires_at,
-        access_end_noticed = CASE WHEN ${ended} THEN NULL ELSE c.access_end_noticed END`;
-}
-
-/** A claimed pending row made active for the accepting account (`$5`) at `$3`: the domain's `activated`, in SQL. */
-const ACTIVATED: Partial<Record<(typeof CONNECTION_COLUMNS)[number], string>> = {
-  updated: "$3::timestamptz",
-  target_account: "$5::text",
-  state: "1",
-  token_hash: "NULL",
-  token_seal: "NULL",
-  expires_at: "NULL",
-};
-/** The select list of {@link ACTIVATED} over the `claimed` rows. */
-const ACTIVATED_COLUMNS = CONNECTION_COLUMNS.map((column) => ACTIVATED[column] ?? column).join(", ");
 
 /** The statements of one schema, built once per schema. */
 function statementsFor(s: string) {
@@ -97,22 +43,6 @@ function statementsFor(s: string) {
     // lockContext sends the key as a hex literal, with no parameter: a statement without parameters can go in the same
     // round trip as the transaction's BEGIN (see the Database's transaction). Hex holds nothing but 0-9a-f.
     lockContext: (key: string) => `SELECT ${advisoryLock(key)} AS locked`,
-    // Accept's token look-up, which also takes the lock of the found record's context (after reading the row:
-    // acceptPending then reads on a snapshot taken after the lock) and makes the statements after it in the
-    // transaction take their generic plan. PostgreSQL judges by estimated cost whether a prepared statement's generic
-    // plan is worth using, and for acceptPending it kept making a custom plan on every call (0 generic plans in 200
-    // calls, 0.6-1.3 ms of planning each); acceptPending puts back the setting this replaced (`was`: the select list
-    // is evaluated in order, once per row, and the token index is unique). set_config rather than SET LOCAL: one
-    // statement. Prepared once, so it costs BEGIN a round trip of its own: sent as a simple query riding with BEGIN
-    // it was planned on every call, slower than that round trip (the planner weighs every index of the table).
-    // The expiry is checked on the row read, so no expiry index can tempt a plan. The lock's key is lockContext's,
-    // JSON.stringify([org, object, id]), here made by to_json (test/lock-key.test.ts checks the two agree).
-    findPendingByTokenHashLocked: `SELECT ${COLUMNS}, current_setting('plan_cache_mode') AS was,
-        set_config('plan_cache_mode', 'force_generic_plan', true) AS mode,
-        pg_advisory_xact_lock(hashtextextended(to_json(ARRAY[org, context_object, context_id])::text, 0))::text
-          AS locked
-      FROM ${t}
-      WHERE org = $1 AND token_hash = $2 AND state + 0 = 0`,
     // Planned on every call: a generic plan made while the table was empty (every index one page, every estimate one
     // row) may walk the context's index by org alone, every row of the org, for as long as the connection lives.
     findById: planEachCall(`SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`),
@@ -160,37 +90,9 @@ function statementsFor(s: string) {
       SELECT ${X_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET})
       ${activeMerge("$2")}
       RETURNING ${C_COLUMNS}`,
-    // Accept's writes in one statement, run after the context's lock was taken by an earlier statement (so this one's
-    // snapshot holds every change made under the lock before): claim the invitation (compare-and-set on id, token and
-    // context), store it activated (merged as saveActive merges), and delete the target's pending invitations on the
-    // context that it supersedes. The claimed row is visible to the last delete too, so it is left out by id.
-    // Prepared once (planning this statement took 0.6-1.3 ms a call, more than its execution). Its generic plan is
-    // made from the tables as they are on a connection's sixth call, empty ones included, so each part is written to
-    // leave one index usable: the claim is a unique look-up (token or primary key); the superseding delete compares
-    // the account with IS NOT DISTINCT FROM, which no index can serve and which does not imply the target-account
-    // index's `target_account IS NOT NULL` (a strict `=`, even on `target_account || ''`, did, and that partial index,
-    // walked by org alone, won on empty tables: every pending row of the org), and `state + 0`, which no partial index
-    // on `state` matches. The context's index is then the cheapest whatever the statistics
-    // (test/generic-plans.test.ts and test/stale-statistics.test.ts check the plans).
-    // $8: the plan_cache_mode to put back (see findPendingByTokenHashLocked; null: leave it), put back by an InitPlan
-    // of the first branch, which runs whatever the claim found.
-    acceptPending: `WITH claimed AS (
-        DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3 AND token_hash = $4
-          AND context_object = $6 AND context_id = $7
-        RETURNING ${COLUMNS}),
-      saved AS (
-        INSERT INTO ${t} AS c (${COLUMNS})
-        SELECT ${ACTIVATED_COLUMNS} FROM claimed
-        ${activeMerge("$3")}
-        RETURNING ${C_COLUMNS}),
-      superseded AS (
-        DELETE FROM ${t} AS s
-        WHERE s.org = $1 AND s.context_object = $6 AND s.context_id = $7 AND s.target_account IS NOT DISTINCT FROM $5
-          AND s.state + 0 = 0 AND s.id <> $2 AND s.access <= (SELECT access FROM saved)
-        RETURNING ${CONNECTION_COLUMNS.map((column) => `s.${column}`).join(", ")})
-      SELECT 0 AS part, ${COLUMNS} FROM claimed WHERE (SELECT set_config('plan_cache_mode', COALESCE($8::text, current_setting('plan_cache_mode')), true)) IS NOT NULL
-      UNION ALL SELECT 1, ${COLUMNS} FROM saved
-      UNION ALL SELECT 2, ${COLUMNS} FROM superseded`,
+    // Accept's writes, one call of the routine of migration 40, which takes the context's lock itself (see
+    // connection-sql.ts). Outside a transaction it is its own: accept sends no BEGIN or COMMIT.
+    acceptPending: `SELECT * FROM ${acceptRoutine(s)}($1, $2, $3, $4, $5)`,
     claimPending: `DELETE FROM ${t} WHERE org = $1 AND id = $2 AND state + 0 = 0 AND expires_at > $3
       RETURNING ${COLUMNS}`,
     // claimPending with the context's lock taken first, in the same round trip: the lock is an InitPlan under a
@@ -272,7 +174,6 @@ type Statements = ReturnType<typeof statementsFor>;
 // (The context lock has no parameters: it goes as a simple query, in the same round trip as BEGIN.)
 const statements = statementsBySchema(statementsFor, [
   "findPendingByTokenHash",
-  "findPendingByTokenHashLocked",
   "activeAccess",
   "activeGrant",
   "findForCreate",
@@ -345,8 +246,6 @@ function assertDistinct(operation: string, keys: readonly string[]): void {
  */
 export class PostgresConnectionRepository implements ConnectionRepository {
   private readonly sql: Statements;
-  /** The plan_cache_mode a locked token look-up replaced in this transaction, for acceptPending to put back. */
-  private planCacheModeWas: string | undefined;
 
   constructor(
     private readonly db: Queryable,
@@ -361,8 +260,8 @@ export class PostgresConnectionRepository implements ConnectionRepository {
 
   async acceptPending(
     org: string,
-    pending: { id: string; tokenHash: string; context: ContextRef },
-    account: string,
+    tokenHash: string,
+    claimant: Claimant,
     now: Date,
   ): Promise<AcceptedPending | null> {
     const { rows } = await guard(
@@ -370,13 +269,10 @@ export class PostgresConnectionRepository implements ConnectionRepository {
       () =>
         this.db.query<ConnectionRow & { part: number }>(this.sql.acceptPending, [
           org,
-          pending.id,
+          tokenHash,
           now,
-          pending.tokenHash,
-          account,
-          pending.context.object,
-          pending.context._id,
-          this.planCacheModeWas ?? null,
+          claimant.account,
+          claimant.email,
         ]),
       "cortex.conflict.connectionExists",
     );
@@ -401,25 +297,7 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     return rows[0] === undefined ? null : toRecord(rows[0]);
   }
 
-  async findPendingByTokenHash(
-    org: string,
-    tokenHash: string,
-    now: Date,
-    lock?: boolean,
-  ): Promise<ConnectionRecord | null> {
-    if (lock === true) {
-      const { rows } = await guard("findPendingByTokenHash", () =>
-        this.db.query<ConnectionRow & { was: string }>(this.sql.findPendingByTokenHashLocked, [
-          org,
-          tokenHash,
-        ]),
-      );
-      const row = rows[0];
-      if (row === undefined) return null;
-      this.planCacheModeWas = row.was;
-      // Expired: none, as the unlocked look-up answers (the lock taken is let go with the caller's rollback or commit).
-      return row.expires_at !== null && row.expires_at.getTime() > now.getTime() ? toRecord(row) : null;
-    }
+  async findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null> {
     const { rows } = await guard("findPendingByTokenHash", () =>
       this.db.query<ConnectionRow>(this.sql.findPendingByTokenHash, [org, tokenHash, now]),
     );

@@ -3,7 +3,7 @@ import { isPlannedEachCall, type Queryable } from "../src/database.js";
 import { preparedOnceStatements } from "../src/schema-name.js";
 import { describeEngines, type EngineContext, outboxOn } from "./support/engines.js";
 import { active, pending, sealedNotice, T0 } from "./support/fixtures.js";
-import { type PlanNode, planNodes } from "./support/plans.js";
+import { insideRoutine, type PlanNode, planNodes } from "./support/plans.js";
 
 /**
  * On the server every statement with parameters is a named prepared statement, and PostgreSQL gives it a generic
@@ -37,23 +37,26 @@ async function genericPlans(
 ): Promise<(PlanNode[] | "planned each call")[]> {
   const out: (PlanNode[] | "planned each call")[] = [];
   const explaining: Queryable = {
-    async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
-      probed.add(text);
-      if (isPlannedEachCall(text)) {
+    async query<R>(call: string, params?: unknown[]): Promise<{ rows: R[] }> {
+      probed.add(call);
+      if (isPlannedEachCall(call)) {
         out.push("planned each call");
         return { rows: [] };
       }
-      const name = `conn_generic_probe_${probes++}`;
-      await ctx.db.transaction(async (tx) => {
-        await tx.query("SET LOCAL plan_cache_mode = force_generic_plan");
-        await tx.query(`PREPARE ${name} AS ${text}`);
-        const args = (params ?? []).map(literal).join(", ");
-        const { rows } = await tx.query<{ "QUERY PLAN": unknown }>(
-          `EXPLAIN (FORMAT JSON) EXECUTE ${name}${args === "" ? "" : `(${args})`}`,
-        );
-        out.push(planNodes(rows[0]?.["QUERY PLAN"]));
-        await tx.query(`DEALLOCATE ${name}`);
-      });
+      // A routine's statements are planned as the routine plans them: generic, with the routine's parameters.
+      for (const { text, params: args } of insideRoutine(call, params)) {
+        const name = `conn_generic_probe_${probes++}`;
+        await ctx.db.transaction(async (tx) => {
+          await tx.query("SET LOCAL plan_cache_mode = force_generic_plan");
+          await tx.query(`PREPARE ${name} AS ${text}`);
+          const list = args.map(literal).join(", ");
+          const { rows } = await tx.query<{ "QUERY PLAN": unknown }>(
+            `EXPLAIN (FORMAT JSON) EXECUTE ${name}${list === "" ? "" : `(${list})`}`,
+          );
+          out.push(planNodes(rows[0]?.["QUERY PLAN"]));
+          await tx.query(`DEALLOCATE ${name}`);
+        });
+      }
       return { rows: [] };
     },
   };
@@ -94,17 +97,17 @@ describeEngines("generic plans made on empty tables keep their index", "generic"
         await repo.activeAccess(ORG, CTX, "a1", T0);
         await repo.activeGrant(ORG, CTX, "a1", T0);
         await repo.findPendingByTokenHash(ORG, "h1", T0);
-        await repo.findPendingByTokenHash(ORG, "h1", T0, true);
         await repo.findForCreate(ORG, CTX, "cr", { accounts: ["a1"], emails: ["x@example.com"] }, T0);
-        // Accept's writes: the claim by token (unique), the superseding delete on the context's index.
-        await repo.acceptPending(ORG, { id: ID, tokenHash: "h1", context: CTX }, "a1", T0);
+        // Accept's routine: the look-up by token (unique), then the claim by token (unique) and the superseding
+        // delete on the context's index.
+        await repo.acceptPending(ORG, "h1", { account: "a1", email: "a1@example.com" }, T0);
       },
       [
         at(["connections_active_uq"]),
         at(["connections_active_uq"]),
         at(["connections_token_uq"]),
-        at(["connections_token_uq"]),
         at(["connections_context_idx"]),
+        at(["connections_token_uq"]),
         at(["connections_context_idx", "connections_token_uq"]),
       ],
     );
@@ -164,35 +167,21 @@ describeEngines("generic plans made on empty tables keep their index", "generic"
     );
   });
 
-  it("after accept's locked token look-up its writes take their generic plan, and plan_cache_mode is put back", async () => {
+  it("accept's routine keeps its generic plan and leaves the session's plan_cache_mode as it was", async () => {
     const p = pending({ org: ORG, context: CTX });
     await ctx.repo.savePending([p], T0);
-    const text = preparedOnceStatements().find((t) => t.includes(ctx.s) && t.startsWith("WITH claimed AS"));
-    expect(text).toBeDefined();
-    /** This connection's plans of the statement so far (the server only: PGlite prepares nothing by name). */
-    const plans = async (tx: Queryable) => {
-      if (ctx.engine !== "postgres") return null;
-      const { rows } = await tx.query<{ generic_plans: string; custom_plans: string }>(
-        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
-        [text],
-      );
-      return { generic: Number(rows[0]?.generic_plans ?? 0), custom: Number(rows[0]?.custom_plans ?? 0) };
-    };
+    const { rows: config } = await ctx.db.query<{ config: string[] | null }>(
+      "SELECT proconfig AS config FROM pg_proc WHERE oid = $1::regprocedure",
+      [`${ctx.s}.conn_accept_pending(text, text, timestamptz, text, text)`],
+    );
+    expect(config[0]?.config).toEqual(["plan_cache_mode=force_generic_plan"]);
     await ctx.db.transaction(async (tx) => {
-      // A session that asks for custom plans: accept takes its generic plan anyway, and the session gets its mode back.
       await tx.query("SET LOCAL plan_cache_mode = force_custom_plan");
-      const before = await plans(tx);
-      const repo = ctx.repoOn(tx);
-      expect((await repo.findPendingByTokenHash(ORG, p.tokenHash as string, T0, true))?._id).toBe(p._id);
-      const accepted = await repo.acceptPending(
-        ORG,
-        { id: p._id, tokenHash: p.tokenHash as string, context: CTX },
-        "a1",
-        T0,
-      );
+      const target = p.target.account as string;
+      const accepted = await ctx
+        .repoOn(tx)
+        .acceptPending(ORG, p.tokenHash as string, { account: target, email: "t@example.com" }, T0);
       expect(accepted?.claimed._id).toBe(p._id);
-      const after = await plans(tx);
-      if (before !== null) expect(after).toEqual({ generic: before.generic + 1, custom: before.custom });
       const { rows } = await tx.query<{ mode: string }>("SELECT current_setting('plan_cache_mode') AS mode");
       expect(rows[0]?.mode).toBe("force_custom_plan");
     });

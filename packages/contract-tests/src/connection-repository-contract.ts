@@ -2,7 +2,6 @@ import type {
   ConnectionListQuery,
   ConnectionRecord,
   ConnectionRepository,
-  ContextRef,
   SealedNotice,
   UnitOfWork,
 } from "@conn/core";
@@ -134,18 +133,20 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
     });
 
     describe("findPendingByTokenHash", () => {
-      // With `lock` (accept's look-up) it answers the same, in a transaction or not.
-      for (const lock of [false, true]) {
-        const locked = lock ? " (with the context's lock)" : "";
-        /** The look-up, with or without the lock, in a transaction of the store's. */
+      // It answers the same in a transaction and outside one.
+      for (const inTransaction of [false, true]) {
+        const locked = inTransaction ? " (in a transaction)" : "";
+        /** The look-up, in a transaction of the store's or on its own. */
         const find = (org: string, hash: string, now: Date) =>
-          h.uow.transaction((tx) => tx.connections.findPendingByTokenHash(org, hash, now, lock));
+          inTransaction
+            ? h.uow.transaction((tx) => tx.connections.findPendingByTokenHash(org, hash, now))
+            : h.repo.findPendingByTokenHash(org, hash, now);
 
         it(`findPendingByTokenHash finds the unexpired pending record with that hash${locked}`, async () => {
           const p = pendingRecord();
           await h.repo.savePending([p, pendingRecord({ target: { account: OTHER_TARGET } })], T0);
           expect(await find(ORG_A, p.tokenHash as string, T0)).toEqual(p);
-          expect(await h.repo.findPendingByTokenHash(ORG_A, p.tokenHash as string, T0, lock)).toEqual(p);
+          expect(await h.repo.findPendingByTokenHash(ORG_A, p.tokenHash as string, T0)).toEqual(p);
         });
 
         it(`findPendingByTokenHash with an unknown hash resolves to null${locked}`, async () => {
@@ -157,9 +158,7 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
           const p = pendingRecord({ expiresAt: at(HOUR) });
           await h.repo.savePending([p], T0);
           expect(await find(ORG_A, p.tokenHash as string, at(HOUR))).toBeNull();
-          expect(
-            await h.repo.findPendingByTokenHash(ORG_A, p.tokenHash as string, at(2 * HOUR), lock),
-          ).toBeNull();
+          expect(await h.repo.findPendingByTokenHash(ORG_A, p.tokenHash as string, at(2 * HOUR))).toBeNull();
           expect(await stored()).toHaveLength(1);
         });
 
@@ -471,13 +470,10 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
     });
 
     describe("acceptPending", () => {
-      /** What acceptPending is given for the invitation `p`. */
-      const ref = (p: ConnectionRecord, over: Partial<{ tokenHash: string; context: ContextRef }> = {}) => ({
-        id: p._id,
-        tokenHash: p.tokenHash as string,
-        context: { ...p.context },
-        ...over,
-      });
+      /** The token hash acceptPending is given for the invitation `p`. */
+      const ref = (p: ConnectionRecord) => p.tokenHash as string;
+      /** TARGET presenting a token, with an email that no invitation of these cases names unless `email` is given. */
+      const byTarget = (email = "target@example.test") => ({ account: TARGET, email });
       /** `p` activated for TARGET at `now`, as the domain's `activated` makes it. */
       const activeOf = (p: ConnectionRecord, now: Date): ConnectionRecord => ({
         ...p,
@@ -491,41 +487,54 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
       it("acceptPending claims the invitation and stores it active under its own id, superseding nothing else", async () => {
         const p = pendingRecord({ access: 4, roles: [ROLE_1] });
         await h.repo.savePending([p], T0);
-        const accepted = await h.repo.acceptPending(ORG_A, ref(p), TARGET, at(HOUR));
+        const accepted = await h.repo.acceptPending(ORG_A, ref(p), byTarget(), at(HOUR));
         expect(accepted).toEqual({ claimed: p, active: activeOf(p, at(HOUR)), superseded: [] });
         expect(await stored()).toEqual([activeOf(p, at(HOUR))]);
         expect(await h.repo.activeAccess(ORG_A, CTX, TARGET)).toBe(4);
-        expect(await h.repo.acceptPending(ORG_A, ref(p), TARGET, at(HOUR)), "a second accept").toBeNull();
+        expect(await h.repo.acceptPending(ORG_A, ref(p), byTarget(), at(HOUR)), "a second accept").toBeNull();
       });
 
-      it("acceptPending binds an email invitation to the accepting account", async () => {
+      it("acceptPending binds an email invitation to the account presenting its email", async () => {
         const invite = emailInvite("new@example.test");
         await h.repo.savePending([invite], T0);
-        const accepted = await h.repo.acceptPending(ORG_A, ref(invite), TARGET, T0);
+        expect(await h.repo.acceptPending(ORG_A, ref(invite), byTarget(), T0), "another email").toBeNull();
+        const accepted = await h.repo.acceptPending(ORG_A, ref(invite), byTarget("new@example.test"), T0);
         expect(accepted?.active.target.account).toBe(TARGET);
         expect(await h.repo.activeAccess(ORG_A, CTX, TARGET)).toBe(invite.access);
       });
 
       it("acceptPending claims only a matching live invitation: otherwise null, and nothing written", async () => {
         const p = pendingRecord({ access: 4, expiresAt: at(DAY) });
-        const other = pendingRecord({ access: 2, creator: OTHER_CREATOR });
-        const a = activeRecord({ target: { account: OTHER_TARGET } });
+        const other = pendingRecord({ access: 2, creator: OTHER_CREATOR, target: { account: OTHER_TARGET } });
         await h.repo.savePending([p, other], T0);
-        await h.repo.saveActive([a]);
+        await h.repo.saveActive([activeRecord({ target: { account: OTHER_TARGET } })]);
         const b = pendingRecord({ org: ORG_B });
         await h.repo.savePending([b], T0);
+        // An email invitation bound to OTHER_TARGET: its email no longer opens it to anyone else.
+        const bound = emailInvite("bound@example.test", { creator: THIRD_CREATOR });
+        await h.repo.savePending([bound], T0);
+        await h.repo.bindEmail(ORG_A, "bound@example.test", OTHER_TARGET, T0);
+        const hash = ref(p);
+        const flipped = hash.replace(/[a-z]/, (c) => c.toUpperCase());
         const before = await stored();
         const misses = [
-          ["another token hash", ORG_A, ref(p, { tokenHash: other.tokenHash as string }), T0],
-          ["another context id", ORG_A, ref(p, { context: { ...CTX_2 } }), T0],
-          ["another context object", ORG_A, ref(p, { context: { ...CTX_OTHER_OBJECT, _id: CTX._id } }), T0],
-          ["expired, at expiresAt", ORG_A, ref(p), at(DAY)],
-          ["an unknown id", ORG_A, { ...ref(p), id: nextId() }, T0],
-          ["an active connection", ORG_A, { ...ref(p), id: a._id }, T0],
-          ["another org", ORG_B, ref(p), T0],
+          ["an unknown token hash", ORG_A, "no-such-hash", byTarget(), T0],
+          ["the hash in another letter case", ORG_A, flipped, byTarget(), T0],
+          ["another account", ORG_A, hash, { account: OTHER_TARGET, email: "target@example.test" }, T0],
+          ["another target's token", ORG_A, ref(other), byTarget(), T0],
+          [
+            "an email invitation bound to another account",
+            ORG_A,
+            ref(bound),
+            byTarget("bound@example.test"),
+            T0,
+          ],
+          ["expired, at expiresAt", ORG_A, hash, byTarget(), at(DAY)],
+          ["another org", ORG_B, hash, byTarget(), T0],
         ] as const;
-        for (const [why, org, pending, now] of misses) {
-          expect(await h.repo.acceptPending(org, pending, TARGET, now), why).toBeNull();
+        expect(flipped).not.toBe(hash);
+        for (const [why, org, tokenHash, claimant, now] of misses) {
+          expect(await h.repo.acceptPending(org, tokenHash, claimant, now), why).toBeNull();
         }
         expect(await stored()).toEqual(before);
         expect(await stored(ORG_B)).toEqual([b]);
@@ -544,7 +553,7 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         await h.repo.savePending([p, equal, ...keep], T0);
         const b = pendingRecord({ org: ORG_B, access: 2, creator: OTHER_CREATOR });
         await h.repo.savePending([b], T0);
-        const accepted = await h.repo.acceptPending(ORG_A, ref(p), TARGET, T0);
+        const accepted = await h.repo.acceptPending(ORG_A, ref(p), byTarget(), T0);
         expect(accepted?.superseded).toEqual([equal]);
         expect(await stored()).toEqual(byId([activeOf(p, T0), ...keep]));
         expect(await stored(ORG_B)).toEqual([b]);
@@ -556,7 +565,7 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         const p = pendingRecord({ access: 4, roles: [ROLE_2] });
         const higher = pendingRecord({ access: 5, creator: THIRD_CREATOR });
         await h.repo.savePending([p, higher], T0);
-        const accepted = await h.repo.acceptPending(ORG_A, ref(p), TARGET, at(HOUR));
+        const accepted = await h.repo.acceptPending(ORG_A, ref(p), byTarget(), at(HOUR));
         expect(accepted?.claimed).toEqual(p);
         const active = accepted?.active as ConnectionRecord;
         expect(active._id).toBe(existing._id);
@@ -572,7 +581,7 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         await h.repo.saveActive([existing]);
         const p = pendingRecord({ access: 6 });
         await h.repo.savePending([p], T0);
-        const active = (await h.repo.acceptPending(ORG_A, ref(p), TARGET, T0))?.active;
+        const active = (await h.repo.acceptPending(ORG_A, ref(p), byTarget(), T0))?.active;
         expect(active?._id).toBe(existing._id);
         expect(active?.access).toBe(6);
         expect(active?.creator).toBe(CREATOR);
@@ -589,26 +598,75 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         await h.repo.saveActive([ended]);
         const p = pendingRecord({ access: 2 });
         await h.repo.savePending([p], T0);
-        const accepted = await h.repo.acceptPending(ORG_A, ref(p), TARGET, at(HOUR));
+        const accepted = await h.repo.acceptPending(ORG_A, ref(p), byTarget(), at(HOUR));
         expect(accepted?.active).toEqual(activeOf(p, at(HOUR)));
         expect(await stored()).toEqual([activeOf(p, at(HOUR))]);
         expect(await h.repo.activeAccess(ORG_A, CTX, TARGET)).toBe(2);
       });
 
-      itNeeds(factory.skip, "concurrency", "acceptPending raced by 8 callers: exactly one wins", async () => {
-        const p = pendingRecord();
-        await h.repo.savePending([p], T0);
-        const results = await Promise.all(
-          Array.from({ length: 8 }, () =>
-            h.uow.transaction(async (tx) => {
-              await tx.connections.lockContext(ORG_A, CTX);
-              return tx.connections.acceptPending(ORG_A, ref(p), TARGET, T0);
-            }),
-          ),
+      for (const inTransaction of [true, false]) {
+        const where = inTransaction
+          ? "in transactions holding the context's lock"
+          : "outside any transaction";
+        itNeeds(
+          factory.skip,
+          "concurrency",
+          `acceptPending raced by 8 callers ${where}: exactly one wins`,
+          async () => {
+            const p = pendingRecord();
+            await h.repo.savePending([p], T0);
+            const accept = () =>
+              inTransaction
+                ? h.uow.transaction(async (tx) => {
+                    await tx.connections.lockContext(ORG_A, CTX);
+                    return tx.connections.acceptPending(ORG_A, ref(p), byTarget(), T0);
+                  })
+                : h.repo.acceptPending(ORG_A, ref(p), byTarget(), T0);
+            const results = await Promise.all(Array.from({ length: 8 }, accept));
+            expect(results.filter((r) => r !== null).map((r) => r?.claimed)).toEqual([p]);
+            expect(await stored()).toEqual([activeOf(p, T0)]);
+          },
         );
-        expect(results.filter((r) => r !== null).map((r) => r?.claimed)).toEqual([p]);
-        expect(await stored()).toEqual([activeOf(p, T0)]);
-      });
+      }
+
+      itNeeds(
+        factory.skip,
+        "concurrency",
+        "acceptPending outside a transaction waits for the context's lock, then decides on what its holder wrote",
+        async () => {
+          const p = pendingRecord({ access: 4 });
+          const lesser = pendingRecord({ access: 2, creator: OTHER_CREATOR });
+          await h.repo.savePending([p], T0);
+          let release: () => void = () => {};
+          const held = new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          let locked: () => void = () => {};
+          const isLocked = new Promise<void>((resolve) => {
+            locked = resolve;
+          });
+          const holder = h.uow.transaction(async (tx) => {
+            await tx.connections.lockContext(ORG_A, CTX);
+            locked();
+            await held;
+            await tx.connections.savePending([lesser], T0);
+          });
+          await isLocked;
+          let settled = false;
+          const accept = h.repo.acceptPending(ORG_A, ref(p), byTarget(), T0).finally(() => {
+            settled = true;
+          });
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          expect(settled, "acceptPending returned while another transaction held the context's lock").toBe(
+            false,
+          );
+          release();
+          await holder;
+          // The invitation the holder stored under the lock is superseded: the accept ran wholly after it.
+          expect((await accept)?.superseded).toEqual([lesser]);
+          expect(await stored()).toEqual([activeOf(p, T0)]);
+        },
+      );
     });
 
     describe("deleteSuperseded", () => {

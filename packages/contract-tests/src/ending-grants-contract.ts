@@ -147,8 +147,8 @@ export function endingGrantsContract(
       const invite = pendingRecord({ target: { account: old.target.account }, accessExpiresAt: at(2 * DAY) });
       await repo().savePending([invite], T0);
       const account = old.target.account as string;
-      const pending = { id: invite._id, tokenHash: invite.tokenHash as string, context: invite.context };
-      const accepted = await repo().acceptPending(ORG_A, pending, account, at(DAY));
+      const claimant = { account, email: "grantee@example.test" };
+      const accepted = await repo().acceptPending(ORG_A, invite.tokenHash as string, claimant, at(DAY));
       expect(accepted?.active._id).toBe(invite._id);
       expect(ids(await repo().findEndingGrants(ORG_A, window(at(DAY), at(3 * DAY))))).toEqual([invite._id]);
     });

@@ -489,6 +489,32 @@ describe("every error code of docs/behaviour.md §12, through the facade", () =>
 /** The ports of a world, to build a facade with one of them replaced. */
 const deps = portsOf;
 
+/**
+ * `w`'s store, but each transaction's `part` has its method `name` replaced by what `replace` makes from the real
+ * one (a failure, or a race injected at that point); everything else is the real store's.
+ */
+function overriding<P extends keyof TransactionalStores, K extends keyof TransactionalStores[P]>(
+  w: World,
+  part: P,
+  name: K,
+  replace: (target: TransactionalStores[P]) => TransactionalStores[P][K],
+): UnitOfWork {
+  const wrap = (target: TransactionalStores[P]): TransactionalStores[P] =>
+    new Proxy(target, {
+      get(t, prop, receiver) {
+        if (prop === name) return replace(t);
+        const value = Reflect.get(t, prop, receiver);
+        return typeof value === "function" ? value.bind(t) : value;
+      },
+    });
+  return {
+    connections: w.store.connections,
+    outbox: w.store.outbox,
+    shareLinks: w.store.shareLinks,
+    transaction: (work) => w.store.transaction((tx) => work({ ...tx, [part]: wrap(tx[part]) })),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 describe("a failed request writes nothing", () => {
   it.each([
@@ -530,27 +556,9 @@ describe("a failed request writes nothing", () => {
     await invite(C);
     const before = await w.dump();
     const events = w.events.events.length;
-    const store: UnitOfWork = {
-      connections: w.store.connections,
-      outbox: w.store.outbox,
-      shareLinks: w.store.shareLinks,
-      transaction: (work) =>
-        w.store.transaction((tx) =>
-          work({
-            ...tx,
-            outbox: new Proxy(tx.outbox, {
-              get(target, prop, receiver) {
-                if (prop === "enqueue")
-                  return async () => {
-                    throw new ConnectionError("cortex.error.unspecified", { reason: "outbox down" });
-                  };
-                const value = Reflect.get(target, prop, receiver);
-                return typeof value === "function" ? value.bind(target) : value;
-              },
-            }) as TransactionalStores["outbox"],
-          }),
-        ),
-    };
+    const store = overriding(w, "outbox", "enqueue", () => async () => {
+      throw new ConnectionError("cortex.error.unspecified", { reason: "outbox down" });
+    });
     const connections = createConnections({ ...deps(w), store });
     await expectCode(
       connections.create(w.as(OWNER), CTX, [{ _id: B }, { email: "new@example.com" }, { _id: C, access: 4 }]),
@@ -727,28 +735,10 @@ describe("create (docs/behaviour.md §5)", () => {
     const share = await connect(C, { access: 5 });
     const before = await w.dump();
     // The delete lands between the check before the transaction and the context's lock (as a racing delete may).
-    const store: UnitOfWork = {
-      connections: w.store.connections,
-      outbox: w.store.outbox,
-      shareLinks: w.store.shareLinks,
-      transaction: (work) =>
-        w.store.transaction((tx) =>
-          work({
-            ...tx,
-            connections: new Proxy(tx.connections, {
-              get(target, prop, receiver) {
-                if (prop === "lockContext")
-                  return async (...args: Parameters<ConnectionRepository["lockContext"]>) => {
-                    await target.lockContext(...args);
-                    await target.deleteById(ORG, share._id);
-                  };
-                const value = Reflect.get(target, prop, receiver);
-                return typeof value === "function" ? value.bind(target) : value;
-              },
-            }),
-          }),
-        ),
-    };
+    const store = overriding(w, "connections", "lockContext", (target) => async (org, context) => {
+      await target.lockContext(org, context);
+      await target.deleteById(ORG, share._id);
+    });
     const connections = createConnections({ ...deps(w), store });
     await expectCode(connections.create(w.as(C), CTX, [{ _id: D }]), "cortex.accessDenied.shareAccess");
     // The transaction rolled back: the share connection is still there, and no invitation was made.

@@ -589,6 +589,10 @@ function setUpHost(world: World, init: Init): void {
 const STATEMENT_NAMES: [RegExp, string][] = [
   [/^SELECT access FROM \S+\.connections/, "repository.activeAccess"],
   [/WHERE org = \$1 AND id = \$2 AND \(state = 1 OR/, "repository.findById"],
+  [
+    /^SELECT id, context_object, context_id FROM \S+\.connections WHERE org = \$1 AND token_hash = \$2/,
+    "repository.acceptPending (look-up)",
+  ],
   [/WHERE org = \$1 AND token_hash = \$2/, "repository.findPendingByTokenHash"],
   [/AND \(\(state = 1 AND target_account = ANY/, "repository.findForCreate"],
   [/^INSERT INTO \S+\.connections .*WHERE state = 0 DO UPDATE/, "repository.savePending"],
@@ -599,7 +603,7 @@ const STATEMENT_NAMES: [RegExp, string][] = [
   ],
   [/^SELECT pg_advisory_xact_lock\(hashtextextended\(convert_from\(decode\('/, "repository.lockContext"],
   [
-    /^WITH claimed AS \( DELETE FROM \S+\.connections WHERE org = \$1 AND id = \$2 AND state \+ 0 = 0/,
+    /^WITH claimed AS \( DELETE FROM \S+\.connections WHERE org = \$1 AND id = \$6 AND state \+ 0 = 0/,
     "repository.acceptPending",
   ],
   [

@@ -1,3 +1,5 @@
+import { type BoundStatement, statementsInside } from "../../src/connection-sql.js";
+
 /** One node of an EXPLAIN (FORMAT JSON) plan. */
 export interface PlanNode {
   "Node Type": string;
@@ -17,4 +19,13 @@ export function nodes(node: PlanNode): PlanNode[] {
 export function planNodes(queryPlan: unknown): PlanNode[] {
   const parsed = (typeof queryPlan === "string" ? JSON.parse(queryPlan) : queryPlan) as { Plan: PlanNode }[];
   return nodes((parsed[0] as { Plan: PlanNode }).Plan);
+}
+
+/** The statements a routine call runs inside, for EXPLAIN (see statementsInside); the found invitation by default. */
+export function insideRoutine(
+  text: string,
+  params: unknown[] = [],
+  found: [string, string, string] = ["0".repeat(24), "c_doc", "d1"],
+): BoundStatement[] {
+  return statementsInside(text, params, found);
 }

@@ -1,7 +1,6 @@
 import type { ConnectionRecord } from "../domain/connection.js";
 import { ConnectionError } from "../domain/errors.js";
 import { tokenSchema } from "../domain/values.js";
-import type { ConnectionRepository } from "../ports/connection-repository.js";
 import { type Caller, type ConnectionsDeps, isTarget } from "./deps.js";
 
 /** Parses a presented token: a malformed one is `invalidArgument.unspecified` (docs/behaviour.md §6). */
@@ -22,23 +21,18 @@ export function invalidToken(): ConnectionError {
 
 /**
  * Finds the unexpired pending connection a token opens. When the caller is logged in it must be the target.
- * Unknown, expired and someone else's tokens all fail with the same `connectionToken` error. By default it reads
- * outside any transaction; accept passes its transaction's repository and `lock` (the record's context is locked
- * in the same step, see ConnectionRepository.findPendingByTokenHash).
+ * Unknown, expired and someone else's tokens all fail with the same `connectionToken` error. It reads outside any
+ * transaction: what it finds is only a candidate, which the write that follows claims by compare-and-set.
  */
 export async function findByToken(
   deps: ConnectionsDeps,
   org: string,
   token: string,
   caller: Caller | null,
-  from: { connections: ConnectionRepository; now: Date; lock: boolean } = {
-    connections: deps.store.connections,
-    now: deps.clock.now(),
-    lock: false,
-  },
+  now: Date = deps.clock.now(),
 ): Promise<ConnectionRecord> {
   const hash = deps.tokens.hash(token);
-  const record = await from.connections.findPendingByTokenHash(org, hash, from.now, from.lock);
+  const record = await deps.store.connections.findPendingByTokenHash(org, hash, now);
   if (record === null || record.tokenHash === null || !deps.tokens.matches(token, record.tokenHash)) {
     throw invalidToken();
   }

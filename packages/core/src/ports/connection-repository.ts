@@ -71,6 +71,13 @@ export interface EndingGrant {
   creator: string;
 }
 
+/** Who presents a token to accept it: an invitation is theirs by account, or, when it names none, by email. */
+export interface Claimant {
+  account: string;
+  /** The account's (lower-case) email. */
+  email: string;
+}
+
 /** What {@link ConnectionRepository.acceptPending} did: the invitation it claimed, the connection it stored, what went. */
 export interface AcceptedPending {
   /** The pending record as it was claimed (removed). */
@@ -95,17 +102,8 @@ export interface ConnectionRepository {
   lockContext(org: string, context: ContextRef): Promise<void>;
   /** The record with this id in this org (any state; expired pending records are returned as null). */
   findById(org: string, id: string, now: Date): Promise<ConnectionRecord | null>;
-  /**
-   * The unexpired pending record whose token hash is `tokenHash`, or null. With `lock`, also takes the lock of that
-   * record's context as {@link lockContext} does, in the same step (nothing is locked when none is found): accept
-   * then decides on rows it reads after.
-   */
-  findPendingByTokenHash(
-    org: string,
-    tokenHash: string,
-    now: Date,
-    lock?: boolean,
-  ): Promise<ConnectionRecord | null>;
+  /** The unexpired pending record whose token hash is `tokenHash`, or null. */
+  findPendingByTokenHash(org: string, tokenHash: string, now: Date): Promise<ConnectionRecord | null>;
   /**
    * The access of the active connection of `account` to `context`, or null: the hot path, one indexed look-up. With
    * `now`, a connection whose access ended at or before it (`accessExpiresAt`) counts as none; `now` may be a clock
@@ -150,18 +148,19 @@ export interface ConnectionRepository {
    */
   claimPending(org: string, id: string, now: Date, lock?: ContextRef): Promise<ConnectionRecord | null>;
   /**
-   * Accepts a pending invitation as one unit (docs/behaviour.md §6); the caller holds the context's lock
-   * ({@link lockContext}, or {@link findPendingByTokenHash} with `lock`). Claims the pending, unexpired record with
-   * this id, token hash and context as
-   * {@link claimPending} does (compare-and-set: one caller wins), stores it activated for `account` (`activated` of
-   * the domain) as {@link saveActive} with `now` does, and removes what {@link deleteSuperseded} would for that
-   * account on the context, at most the stored access, never the stored id. Null, with nothing written, when the
-   * claim fails.
+   * Accepts the invitation a token opens, as one unit (docs/behaviour.md §6), taking its context's lock itself as
+   * {@link lockContext} does and deciding on rows read after it: called outside a transaction it is a transaction of
+   * its own. Claims the pending, unexpired record of the org whose token hash equals `tokenHash` exactly (byte for
+   * byte: the hash is the look-up key) and whose target is `claimant` (its target account is the claimant's account, or
+   * it has none and its target email is the claimant's email), compare-and-set as {@link claimPending} (one caller
+   * wins); stores it activated for the claimant's account (`activated` of the domain) as {@link saveActive} with
+   * `now` does; and removes what {@link deleteSuperseded} would for that account on the context, at most the stored
+   * access, never the stored id. Null, with nothing written, when no such invitation is claimed.
    */
   acceptPending(
     org: string,
-    pending: { id: string; tokenHash: string; context: ContextRef },
-    account: string,
+    tokenHash: string,
+    claimant: Claimant,
     now: Date,
   ): Promise<AcceptedPending | null>;
   /** Removes and returns pending invitations superseded by an active connection (docs/behaviour.md §4, accept). */

@@ -2,6 +2,7 @@ export type { Account, AccountDirectory } from "./account-directory.js";
 export type { Awaitable } from "./awaitable.js";
 export type {
   AcceptedPending,
+  Claimant,
   ConnectionListFilter,
   ConnectionListQuery,
   ConnectionPage,

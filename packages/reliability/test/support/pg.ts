@@ -22,6 +22,7 @@ import {
   openPglite,
   PostgresUnitOfWork,
   type Queryable,
+  statementsInside,
 } from "@conn/adapter-postgres";
 import {
   type Clock,
@@ -312,12 +313,15 @@ class CapturingQueryable implements Queryable {
   ) {}
 
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
-    this.sink.push({
-      text,
-      params: params ?? [],
-      tag: currentOp.getStore(),
-      inTransaction: this.inTransaction,
-    });
+    // A routine's call is captured as the statements it runs inside (each bound to what it binds).
+    for (const inside of statementsInside(text, params ?? [])) {
+      this.sink.push({
+        text: inside.text,
+        params: inside.params,
+        tag: currentOp.getStore(),
+        inTransaction: this.inTransaction,
+      });
+    }
     return this.inner.query<R>(text, params);
   }
 }
