@@ -16,6 +16,7 @@ import {
   isAccessExpired,
   isExpired,
   isGone,
+  isInvitationOf,
   type SupersededPending,
   sameEnd,
   unionRoles,
@@ -177,11 +178,7 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
       const key = this.state.tokens.get(keys.token(org, tokenHash));
       const r = key === undefined ? undefined : this.state.records.get(key);
       if (r === undefined || r.state !== 0 || r.tokenHash !== tokenHash) return null;
-      const theirs =
-        r.target.account !== null
-          ? r.target.account === claimant.account
-          : r.target.email !== null && r.target.email === claimant.email;
-      const claimed = theirs ? this.claim(org, r._id, now) : null;
+      const claimed = isInvitationOf(r, claimant) ? this.claim(org, r._id, now) : null;
       if (claimed === null) return null;
       const account = claimant.account;
       const [active] = this.storeActive([copyRecord(activated(claimed, account, now))], now) as [

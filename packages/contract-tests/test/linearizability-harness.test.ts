@@ -5,7 +5,13 @@
  * The unbroken store passing the same batches, with the same seed, shows the failures come from the breaks.
  */
 import { InMemoryConnectionRepository, InMemoryUnitOfWork, inTransaction } from "@conn/adapter-memory";
-import { activated, type ConnectionRecord, type ConnectionRepository, type UnitOfWork } from "@conn/core";
+import {
+  activated,
+  type ConnectionRecord,
+  type ConnectionRepository,
+  isInvitationOf,
+  type UnitOfWork,
+} from "@conn/core";
 import { describe, expect, it } from "vitest";
 import { checkLinearizable, type Gate, type LinearizabilityFactory } from "../src/index.js";
 
@@ -26,12 +32,8 @@ function factoryOf(store: (pause: Gate) => UnitOfWork): LinearizabilityFactory {
 function steppedAccept(repo: ConnectionRepository, pause: Gate): ConnectionRepository {
   const acceptPending: ConnectionRepository["acceptPending"] = async (org, tokenHash, claimant, now) => {
     const found = await repo.findPendingByTokenHash(org, tokenHash, now);
-    const theirs =
-      found !== null &&
-      (found.target.account !== null
-        ? found.target.account === claimant.account
-        : found.target.email === claimant.email);
-    const claimed = theirs ? await repo.claimPending(org, found._id, now) : null;
+    const claimed =
+      found !== null && isInvitationOf(found, claimant) ? await repo.claimPending(org, found._id, now) : null;
     if (claimed === null || claimed.tokenHash !== tokenHash) return null;
     const account = claimant.account;
     await pause("steppedAccept.saveActive");

@@ -2,6 +2,7 @@ import type { AccessLevel } from "../domain/access-level.js";
 import { type ConnectionRecord, type ConnectionView, toConnectionView } from "../domain/connection.js";
 import { ConnectionError } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
+import { isInvitationOf } from "../domain/grants.js";
 import { type ObjectSettings, pluralOf } from "../domain/settings.js";
 import {
   type ContextRef,
@@ -128,9 +129,9 @@ export async function effectiveAccess(
 
 /** True when the caller is the record's target, by account or by email (docs/behaviour.md §3). */
 export function isTarget(record: ConnectionRecord, caller: Caller | null): boolean {
-  if (caller === null) return false;
-  if (record.target.account !== null) return record.target.account === caller.account._id;
-  return record.target.email !== null && record.target.email === caller.account.email;
+  return (
+    caller !== null && isInvitationOf(record, { account: caller.account._id, email: caller.account.email })
+  );
 }
 
 /** Caches object settings for the duration of one call. */

@@ -107,6 +107,15 @@ export function activated(pending: ConnectionRecord, account: string, now: Date)
   };
 }
 
+/**
+ * Whether an invitation is `who`'s to accept (docs/behaviour.md §6): by its target account, or, when it names no
+ * account, by its target email.
+ */
+export function isInvitationOf(record: ConnectionRecord, who: { account: string; email: string }): boolean {
+  if (record.target.account !== null) return record.target.account === who.account;
+  return record.target.email !== null && record.target.email === who.email;
+}
+
 /** A stored record with a grant merged into it by {@link mergeGrant}, `updated` set when the grant changed it. */
 export function withGrant(stored: ConnectionRecord, incoming: Grant, now: Date): ConnectionRecord {
   const merged = mergeGrant(stored, incoming);
