@@ -39,6 +39,37 @@ export function driverCode(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/** How many times work the server aborted for a deadlock or serialization failure is tried in all. */
+export const MAX_TRANSACTION_ATTEMPTS = 4;
+
+/** True for a deadlock or serialization failure: the server rolled the transaction back, so it can run again. */
+export function isAbortedByServer(error: unknown): boolean {
+  const cause = error instanceof ConnectionError ? error.cause : error;
+  const code = driverCode(cause);
+  return code === "40P01" || code === "40001";
+}
+
+/** A short random pause before attempt `attempt + 1` of work the server aborted (it grows with the attempts). */
+export function pauseBeforeRetry(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
+}
+
+/**
+ * Runs `work`, and again (up to {@link MAX_TRANSACTION_ATTEMPTS} times in all, after a short random pause) while the
+ * server aborts it for a deadlock or a serialization failure: `work` must be a transaction of its own, so that an
+ * aborted attempt left nothing behind.
+ */
+export async function retryAborted<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= MAX_TRANSACTION_ATTEMPTS || !isAbortedByServer(error)) throw error;
+    }
+    await pauseBeforeRetry(attempt);
+  }
+}
+
 /**
  * True when a driver error means the database is down, unreachable, restarting, overloaded or timed out, or aborted
  * the transaction (deadlock, serialization failure): the same call may succeed if retried.

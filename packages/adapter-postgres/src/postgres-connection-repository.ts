@@ -25,8 +25,8 @@ import {
   ROLES_UNION,
   X_COLUMNS,
 } from "./connection-sql.js";
-import { planEachCall, type Queryable } from "./database.js";
-import { guard } from "./errors.js";
+import { type Database, planEachCall, type Queryable } from "./database.js";
+import { guard, retryAborted } from "./errors.js";
 import { type ConnectionRow, toAccessLevel, toJsonRow, toRecord } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
 import { textLiteral } from "./sql-text.js";
@@ -246,12 +246,15 @@ function assertDistinct(operation: string, keys: readonly string[]): void {
  */
 export class PostgresConnectionRepository implements ConnectionRepository {
   private readonly sql: Statements;
+  /** On a Database (each statement a transaction of its own), not on a transaction's Queryable. */
+  private readonly autocommit: boolean;
 
   constructor(
     private readonly db: Queryable,
     options: PostgresAdapterOptions = {},
   ) {
     this.sql = statements(options.schema);
+    this.autocommit = typeof (db as Partial<Database>).transaction === "function";
   }
 
   async lockContext(org: string, context: ContextRef): Promise<void> {
@@ -264,18 +267,22 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     claimant: Claimant,
     now: Date,
   ): Promise<AcceptedPending | null> {
-    const { rows } = await guard(
-      "acceptPending",
-      () =>
-        this.db.query<ConnectionRow & { part: number }>(this.sql.acceptPending, [
-          org,
-          tokenHash,
-          now,
-          claimant.account,
-          claimant.email,
-        ]),
-      "cortex.conflict.connectionExists",
-    );
+    const call = () =>
+      guard(
+        "acceptPending",
+        () =>
+          this.db.query<ConnectionRow & { part: number }>(this.sql.acceptPending, [
+            org,
+            tokenHash,
+            now,
+            claimant.account,
+            claimant.email,
+          ]),
+        "cortex.conflict.connectionExists",
+      );
+    // On its own the call is a transaction of its own: one the server aborted (deadlock, serialization failure) left
+    // nothing behind and runs again, as a unit of work's would. Inside a transaction the caller's unit of work retries.
+    const { rows } = this.autocommit ? await retryAborted(call) : await call();
     const claimed = rows.find((row) => row.part === 0);
     const active = rows.find((row) => row.part === 1);
     if (claimed === undefined) return null;

@@ -3,21 +3,13 @@ import { AccessCache, type AccessCacheOptions, type AccessCacheStats } from "./a
 import { AccessListener } from "./access-listener.js";
 import { cachedRepository, trackWrites, WriteTracker } from "./cached-access.js";
 import type { Database } from "./database.js";
-import { driverCode } from "./errors.js";
+import { isAbortedByServer, MAX_TRANSACTION_ATTEMPTS, pauseBeforeRetry } from "./errors.js";
 import { PostgresConnectionRepository } from "./postgres-connection-repository.js";
 import { PostgresOutbox } from "./postgres-outbox.js";
 import { PostgresShareLinkRepository } from "./postgres-share-link-repository.js";
 import type { PostgresAdapterOptions } from "./schema-name.js";
 
-/** How many times a transaction the server aborted for a deadlock or serialization failure is tried in all. */
-export const MAX_TRANSACTION_ATTEMPTS = 4;
-
-/** True for a deadlock or serialization failure: the server rolled the transaction back, so it can run again. */
-function isAbortedByServer(error: unknown): boolean {
-  const cause = error instanceof ConnectionError ? error.cause : error;
-  const code = driverCode(cause);
-  return code === "40P01" || code === "40001";
-}
+export { MAX_TRANSACTION_ATTEMPTS } from "./errors.js";
 
 /** Options of {@link PostgresUnitOfWork}. */
 export interface PostgresUnitOfWorkOptions extends PostgresAdapterOptions {
@@ -136,7 +128,7 @@ export class PostgresUnitOfWork implements UnitOfWork {
       } finally {
         if (tracker !== undefined) await this.settle(tracker);
       }
-      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
+      await pauseBeforeRetry(attempt);
     }
   }
 

@@ -6,10 +6,75 @@ import {
   isConnectionError,
 } from "@conn/core";
 import { describe, expect, it } from "vitest";
+import type { Queryable } from "../src/database.js";
+import { MAX_TRANSACTION_ATTEMPTS } from "../src/errors.js";
 import { CountingQueryable, describeEngines } from "./support/engines.js";
 import { active, context, days, newId, pending, T0 } from "./support/fixtures.js";
 
 describeEngines("PostgresConnectionRepository", "repo", (ctx) => {
+  describe("acceptPending on its own (a transaction of its own)", () => {
+    /** `db` whose accept calls fail with `code` the first `failures` times; counts the accept calls sent. */
+    const flaky = <Q extends Queryable>(db: Q, code: string, failures: number) => {
+      const calls = { n: 0 };
+      const query = async <R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> => {
+        if (text.includes("conn_accept_pending") && calls.n++ < failures) {
+          throw Object.assign(new Error(`injected ${code}`), { code });
+        }
+        return db.query<R>(text, params);
+      };
+      return { calls, db: Object.assign(Object.create(db) as Q, { query }) };
+    };
+    const claimant = (p: ConnectionRecord) => ({
+      account: p.target.account as string,
+      email: "t@example.com",
+    });
+
+    it("runs again when the server aborted it (deadlock, serialization failure)", async () => {
+      for (const code of ["40P01", "40001"]) {
+        const p = pending({ org: "acme" });
+        await ctx.repo.savePending([p], T0);
+        const { calls, db } = flaky(ctx.db, code, 2);
+        const accepted = await ctx.repoOn(db).acceptPending("acme", p.tokenHash as string, claimant(p), T0);
+        expect(accepted?.claimed._id, code).toBe(p._id);
+        expect(calls.n, code).toBe(3);
+      }
+    });
+
+    it("gives up after MAX_TRANSACTION_ATTEMPTS, and never runs again a failure that is not an abort", async () => {
+      const p = pending({ org: "acme" });
+      await ctx.repo.savePending([p], T0);
+      const aborted = flaky(ctx.db, "40P01", 100);
+      await expect(
+        ctx.repoOn(aborted.db).acceptPending("acme", p.tokenHash as string, claimant(p), T0),
+      ).rejects.toBeInstanceOf(ConnectionError);
+      expect(aborted.calls.n).toBe(MAX_TRANSACTION_ATTEMPTS);
+      const other = flaky(ctx.db, "42P01", 1);
+      await expect(
+        ctx.repoOn(other.db).acceptPending("acme", p.tokenHash as string, claimant(p), T0),
+      ).rejects.toBeInstanceOf(ConnectionError);
+      expect(other.calls.n).toBe(1);
+      expect((await ctx.repo.findPendingByTokenHash("acme", p.tokenHash as string, T0))?._id).toBe(p._id);
+    });
+
+    it("inside a transaction it leaves the retry to the transaction's owner", async () => {
+      const p = pending({ org: "acme" });
+      await ctx.repo.savePending([p], T0);
+      let sent = 0;
+      const outcome = await ctx.db
+        .transaction(async (tx) => {
+          const { calls, db } = flaky(tx, "40P01", 1);
+          try {
+            return await ctx.repoOn(db).acceptPending("acme", p.tokenHash as string, claimant(p), T0);
+          } finally {
+            sent = calls.n;
+          }
+        })
+        .catch((e: unknown) => e);
+      expect(outcome).toBeInstanceOf(ConnectionError);
+      expect(sent).toBe(1);
+    });
+  });
+
   /** Reads every stored row of the connections table (the back door), as id → state. */
   async function storedIds(org?: string): Promise<string[]> {
     const { rows } = await ctx.db.query<{ id: string }>(
