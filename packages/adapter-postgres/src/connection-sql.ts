@@ -84,9 +84,8 @@ export function acceptRoutine(s: string): string {
  * (test/generic-plans.test.ts and test/stale-statistics.test.ts check the plans).
  */
 export function acceptRoutineDefinition(s: string): string {
-  const out = CONNECTION_COLUMNS.map((column) => `${column} ${CONNECTION_COLUMN_TYPES[column]}`).join(", ");
   return `CREATE FUNCTION ${acceptRoutine(s)}(text, text, timestamptz, text, text)
-    RETURNS TABLE (part integer, ${out})
+    RETURNS TABLE (part integer, ${RECORDSET})
     LANGUAGE plpgsql VOLATILE
     SET plan_cache_mode = force_generic_plan
     AS $routine$
