@@ -45,6 +45,12 @@ export async function importOptional<T>(name: string, purpose: string, load: () 
 export interface Queryable {
   /** Runs one statement with positional parameters (`$1`, `$2`, …) and returns its rows. */
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  /**
+   * Optional, on a transaction's `Queryable` only: queues a statement without parameters to run at the end of the
+   * transaction, just before its COMMIT and in the same round trip, for a write whose result nobody reads. When it fails,
+   * the transaction is rolled back and the commit fails with its error. Absent: run the statement at once.
+   */
+  atCommit?(text: string): void;
 }
 
 /** Which engine a {@link Database} runs on. */
@@ -219,10 +225,15 @@ class PgDatabase implements Database {
       const results = (await client.query(`BEGIN;\n${text}`)) as unknown as { rows: R[] }[];
       return results[results.length - 1] as { rows: R[] };
     };
+    // Statements queued by atCommit: sent with the COMMIT, in one simple query (they have no parameters).
+    const queued: string[] = [];
+    const atCommit = (text: string): void => {
+      queued.push(text);
+    };
     try {
       let result: T;
       try {
-        result = await work({ query });
+        result = await work({ query, atCommit });
       } catch (error) {
         if (!begun) throw error;
         try {
@@ -233,13 +244,33 @@ class PgDatabase implements Database {
         throw error;
       }
       // Work that sent nothing still runs in a transaction, as it always did.
-      if (!begun) await begin();
+      if (!begun && queued.length === 0) await begin();
       let commit: { command: string };
-      try {
-        commit = await client.query("COMMIT");
-      } catch (error) {
-        broken = error instanceof Error ? error : new Error(String(error));
-        throw toConnectionError(error, "transaction: commit");
+      if (queued.length === 0) {
+        try {
+          commit = await client.query("COMMIT");
+        } catch (error) {
+          broken = error instanceof Error ? error : new Error(String(error));
+          throw toConnectionError(error, "transaction: commit");
+        }
+      } else {
+        const head = begun ? [] : ["BEGIN"];
+        begun = true;
+        try {
+          const results = (await client.query([...head, ...queued, "COMMIT"].join(";\n"))) as unknown as {
+            command: string;
+          }[];
+          commit = results[results.length - 1] as { command: string };
+        } catch (error) {
+          // A queued statement failed (the rest of the round trip, COMMIT included, did not run) or the COMMIT did:
+          // ROLLBACK ends the transaction either way (with no transaction left, it only warns).
+          try {
+            await client.query("ROLLBACK");
+          } catch (rollbackError) {
+            broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+          }
+          throw toConnectionError(error, "transaction: commit");
+        }
       }
       // COMMIT of a transaction that an error aborted (one `work` caught itself) reports ROLLBACK, not an error.
       if (commit.command === "ROLLBACK") {

@@ -1,6 +1,7 @@
-import { acceptRoutineDefinition } from "./connection-sql.js";
+import { acceptRoutineDefinition, findForCreateRoutineDefinition } from "./connection-sql.js";
 import type { Database, Queryable } from "./database.js";
 import { guard } from "./errors.js";
+import { enqueueRoutineDefinition } from "./outbox-sql.js";
 import { DEFAULT_SCHEMA, quoteSchema } from "./schema-name.js";
 
 /** One versioned schema change: single statements (so both engines run them through `query`), in order. */
@@ -260,6 +261,15 @@ export const MIGRATIONS: readonly Migration[] = [
     // Accept's writes as a routine that takes the context's lock itself and then decides on a snapshot taken after
     // it: accept is its token look-up and this one call, with no BEGIN or COMMIT of its own (connection-sql.ts).
     statements: (s) => [acceptRoutineDefinition(s)],
+  },
+  {
+    version: 41,
+    name: "create in three round trips",
+    // Create's look-up as a routine that takes the context's lock itself and then reads on a snapshot taken after it,
+    // on a generic plan: called with a literal argument, it rides in the same round trip as create's BEGIN
+    // (connection-sql.ts). The outbox's enqueue as a routine, called with a literal in the round trip of a
+    // transaction's COMMIT (outbox-sql.ts).
+    statements: (s) => [findForCreateRoutineDefinition(s), enqueueRoutineDefinition(s)],
   },
 ];
 

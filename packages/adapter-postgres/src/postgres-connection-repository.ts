@@ -21,6 +21,8 @@ import {
   activeMerge,
   C_COLUMNS,
   COLUMNS,
+  contextLockStatement,
+  findForCreateCall,
   RECORDSET,
   ROLES_UNION,
   X_COLUMNS,
@@ -29,7 +31,6 @@ import { type Database, planEachCall, type Queryable } from "./database.js";
 import { guard, retryAborted } from "./errors.js";
 import { type ConnectionRow, toAccessLevel, toJsonRow, toRecord } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
-import { textLiteral } from "./sql-text.js";
 
 /** The statements of one schema, built once per schema. */
 function statementsFor(s: string) {
@@ -42,7 +43,7 @@ function statementsFor(s: string) {
     // for each other, never lets two writers of one context through.
     // lockContext sends the key as a hex literal, with no parameter: a statement without parameters can go in the same
     // round trip as the transaction's BEGIN (see the Database's transaction). Hex holds nothing but 0-9a-f.
-    lockContext: (key: string) => `SELECT ${advisoryLock(key)} AS locked`,
+    lockContext: contextLockStatement,
     // Planned on every call: a generic plan made while the table was empty (every index one page, every estimate one
     // row) may walk the context's index by org alone, every row of the org, for as long as the connection lives.
     findById: planEachCall(`SELECT ${COLUMNS} FROM ${t} WHERE org = $1 AND id = $2 AND ${live("$3")}`),
@@ -58,13 +59,9 @@ function statementsFor(s: string) {
     activeGrant: `SELECT access, access_expires_at FROM ${t}
       WHERE org = $1 AND context_object = $2 AND context_id = $3 AND target_account = $4 AND state = 1
         AND ($5::timestamptz IS NULL OR access_expires_at IS NULL OR access_expires_at > $5::timestamptz)`,
-    findForCreate: `SELECT ${COLUMNS} FROM ${t}
-      WHERE org = $1 AND context_object = $2 AND context_id = $3
-        AND ((state = 1 AND target_account = ANY($4::text[])
-              AND (access_expires_at IS NULL OR access_expires_at > $6))
-          OR (state = 0 AND creator = $5 AND expires_at > $6
-              AND (target_account = ANY($4::text[]) OR target_email = ANY($7::text[]))))
-      ORDER BY id`,
+    // Create's look-up, one call of the routine of migration 41, which takes the context's lock itself: its argument
+    // goes as a literal, so the call rides in the same round trip as the transaction's BEGIN (connection-sql.ts).
+    findForCreate: (params: readonly unknown[]) => findForCreateCall(s, params),
     savePending: `INSERT INTO ${t} AS c (${COLUMNS})
       SELECT ${X_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET})
       ON CONFLICT (org, context_object, context_id, creator, target_key) WHERE state = 0 DO UPDATE SET
@@ -176,19 +173,10 @@ const statements = statementsBySchema(statementsFor, [
   "findPendingByTokenHash",
   "activeAccess",
   "activeGrant",
-  "findForCreate",
   "savePending",
   "saveActive",
   "acceptPending",
 ]);
-
-/**
- * A transaction-scoped advisory lock on a 64-bit hash of `key`, as an SQL expression with no parameter: the key goes
- * as a hex literal (nothing but 0-9a-f), so the statement can ride in the same round trip as the transaction's BEGIN.
- */
-function advisoryLock(key: string): string {
-  return `pg_advisory_xact_lock(hashtextextended(${textLiteral(key)}, 0))::text`;
-}
 
 /** The key that identifies the stored row a pending record merges into. */
 function pendingKey(org: string, context: ContextRef, creator: string, targetKey: string): string {
@@ -362,17 +350,18 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     targets: { accounts: readonly string[]; emails: readonly string[] },
     now: Date,
   ): Promise<CreateSnapshot> {
-    if (targets.accounts.length === 0 && targets.emails.length === 0) return { active: [], pending: [] };
     const { rows } = await guard("findForCreate", () =>
-      this.db.query<ConnectionRow>(this.sql.findForCreate, [
-        org,
-        context.object,
-        context._id,
-        [...targets.accounts],
-        creator,
-        now,
-        [...targets.emails],
-      ]),
+      this.db.query<ConnectionRow>(
+        this.sql.findForCreate([
+          org,
+          context.object,
+          context._id,
+          targets.accounts,
+          creator,
+          now.toISOString(),
+          targets.emails,
+        ]),
+      ),
     );
     const records = rows.map(toRecord);
     return {

@@ -13,6 +13,7 @@ import {
 } from "@conn/core";
 import type { Queryable } from "./database.js";
 import { guard } from "./errors.js";
+import { enqueueCall, enqueueQuery } from "./outbox-sql.js";
 import { type OutboxEntryRow, type OutboxRow, reviveNotice, toSealedNotice } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
 
@@ -39,9 +40,9 @@ function statementsFor(s: string) {
   // which it then walked whole on every call, dead entries of every delivered message included.
   const held = `org = $1 AND id = $2 AND claims = $3 AND status || '' = 'pending'`;
   return {
-    enqueue: `INSERT INTO ${t} (id, org, notice, available_at)
-      SELECT x.id, x.org, x.notice, x.available_at
-      FROM jsonb_to_recordset($1::jsonb) AS x(id text, org text, notice jsonb, available_at timestamptz)`,
+    enqueue: enqueueQuery(s),
+    // enqueue in a transaction: the routine of migration 41, called with a literal in the round trip of the COMMIT.
+    enqueueCall: (json: string) => enqueueCall(s, json),
     // Cross-org, read-only: the orgs of the oldest due messages (a bounded sample, so a backlog costs nothing).
     dueOrgs: `SELECT org FROM (
         SELECT org, available_at, seq FROM ${t}
@@ -195,7 +196,10 @@ export class PostgresOutbox implements Outbox {
         available_at: m.availableAt.toISOString(),
       })),
     );
-    await guard("outbox.enqueue", () => this.db.query(this.sql.enqueue, [json]));
+    // In a transaction that can hold writes until its commit, the messages go with the COMMIT, in the same round trip
+    // (nothing reads them before: the relay sees them only once committed), through the routine of migration 41.
+    if (this.db.atCommit !== undefined) this.db.atCommit(this.sql.enqueueCall(json));
+    else await guard("outbox.enqueue", () => this.db.query(this.sql.enqueue, [json]));
   }
 
   async dueOrgs(dueBy: Date, now: Date, limit: number): Promise<string[]> {

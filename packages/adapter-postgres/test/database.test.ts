@@ -9,16 +9,18 @@ import { Pool } from "pg";
 import { describe, expect, it } from "vitest";
 import {
   connectPostgres,
+  type Database,
   isRetryableDriverError,
   migrate,
   openPglite,
   PostgresConnectionRepository,
+  PostgresUnitOfWork,
   pgliteDatabase,
   type Queryable,
   toConnectionError,
 } from "../src/index.js";
 import { describeEngines, openEngine, POSTGRES_ENABLED } from "./support/engines.js";
-import { active, newId, pending, T0 } from "./support/fixtures.js";
+import { active, newId, pending, sealedNotice, T0 } from "./support/fixtures.js";
 
 /** Accepts anything that is a Queryable: the calls below only compile if each driver object satisfies it as is. */
 function asQueryable(q: Queryable): Queryable {
@@ -94,6 +96,85 @@ describeEngines("Database", "db", (ctx) => {
   });
 
   if (ctx.engine === "postgres") {
+    it("atCommit: a queued statement runs in the COMMIT's round trip, after the work's own statements", async () => {
+      const record = active();
+      const table = `"${ctx.schema}".connections`;
+      const seen = await ctx.db.transaction(async (tx) => {
+        expect(tx.atCommit).toBeTypeOf("function");
+        await ctx.repoOn(tx).saveActive([record]);
+        tx.atCommit?.(`UPDATE ${table} SET access = 5 WHERE org = 'acme' AND id = '${record._id}'`);
+        // Queued, not yet run: the transaction still sees the row as the work wrote it.
+        const { rows } = await tx.query<{ access: number }>(
+          `SELECT access FROM ${table} WHERE org = 'acme' AND id = $1`,
+          [record._id],
+        );
+        return rows[0]?.access;
+      });
+      expect(seen).toBe(record.access);
+      expect((await ctx.repo.findById("acme", record._id, T0))?.access).toBe(5);
+    });
+
+    it("atCommit: work that only queues still runs in one transaction (BEGIN, the statements, COMMIT)", async () => {
+      const table = `"${ctx.schema}".connections`;
+      const [a, b] = [active(), active()];
+      await ctx.repo.saveActive([a, b]);
+      await ctx.db.transaction(async (tx) => {
+        tx.atCommit?.(`DELETE FROM ${table} WHERE org = 'acme' AND id = '${a._id}'`);
+        tx.atCommit?.(`DELETE FROM ${table} WHERE org = 'acme' AND id = '${b._id}'`);
+      });
+      expect(await ctx.repo.findById("acme", a._id, T0)).toBeNull();
+      expect(await ctx.repo.findById("acme", b._id, T0)).toBeNull();
+    });
+
+    it("atCommit: a queued statement that fails rolls the whole transaction back, and the pool goes on", async () => {
+      const record = active();
+      const table = `"${ctx.schema}".connections`;
+      const outcome = await ctx.db
+        .transaction(async (tx) => {
+          await ctx.repoOn(tx).saveActive([record]);
+          tx.atCommit?.("SELECT * FROM no_such_table");
+          tx.atCommit?.(`UPDATE ${table} SET access = 5 WHERE org = 'acme' AND id = '${record._id}'`);
+          return "done";
+        })
+        .catch((e: unknown) => e);
+      expect(isConnectionError(outcome, "cortex.error.unspecified")).toBe(true);
+      expect((outcome as ConnectionError).cause).toMatchObject({ code: "42P01" });
+      expect(await ctx.repo.findById("acme", record._id, T0)).toBeNull();
+      // Every pooled client is usable: none was left inside the aborted transaction.
+      for (let i = 0; i < 12; i++) await ctx.db.transaction((tx) => ctx.repoOn(tx).saveActive([active()]));
+    });
+
+    it("atCommit: a serialization failure in the COMMIT's round trip is retried whole by the unit of work", async () => {
+      let attempts = 0;
+      // The first attempt's round trip of COMMIT fails with 40001, as when the server aborts a transaction there.
+      const aborting: Database = {
+        engine: ctx.db.engine,
+        query: (text, params) => ctx.db.query(text, params),
+        transaction: (work) =>
+          ctx.db.transaction((tx) => {
+            attempts++;
+            if (attempts === 1) {
+              tx.atCommit?.(
+                "DO $$ BEGIN RAISE EXCEPTION 'abort' USING ERRCODE = 'serialization_failure'; END $$",
+              );
+            }
+            return work(tx);
+          }),
+        close: async () => {},
+      };
+      const uow = new PostgresUnitOfWork(aborting, { schema: ctx.schema });
+      const record = active();
+      const message = { id: newId(), org: "acme", notice: sealedNotice(), availableAt: T0 };
+      await uow.transaction(async (tx) => {
+        await tx.connections.saveActive([record]);
+        await tx.outbox.enqueue([message]);
+      });
+      expect(attempts).toBe(2);
+      expect(await ctx.repo.findById("acme", record._id, T0)).not.toBeNull();
+      expect((await ctx.outbox.get(message.id, "acme"))?.id).toBe(message.id);
+      expect(await ctx.outbox.counts()).toMatchObject({ pending: 1 });
+    });
+
     it("a backend killed mid-transaction leaves no partial write and surfaces a retryable ConnectionError", async () => {
       const first = pending();
       const second = pending();

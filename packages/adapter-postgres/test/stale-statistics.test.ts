@@ -117,6 +117,20 @@ describeEngines("statements keep their index on stale statistics", "stale", (ctx
     );
   }, 60_000);
 
+  it("create's look-up walks the context's index", async () => {
+    await loadStale(ctx);
+    const plan = await planOf(ctx, (repo) =>
+      repo.findForCreate(ORG, CTX, "cr2", { accounts: ["p77", "p78"], emails: ["p77@example.com"] }, T0),
+    );
+    const { indexes, seqScan, bigJoin } = shape(plan);
+    expect({ seqScan, bigJoin }).toEqual({ seqScan: false, bigJoin: false });
+    // Only indexes led by the context: never the expiry index, led by org alone (every pending row of the org).
+    expect(indexes.length).toBeGreaterThan(0);
+    expect(indexes.filter((i) => !["connections_context_idx", "connections_active_uq"].includes(i))).toEqual(
+      [],
+    );
+  }, 60_000);
+
   it("deleteSuperseded walks an index per item, with no join over every pending row", async () => {
     await loadStale(ctx);
     const plan = await planOf(ctx, (repo) =>

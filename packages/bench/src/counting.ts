@@ -42,6 +42,16 @@ export class CountingDatabase implements Database {
             inTransaction++;
             return tx.query<R>(text, params);
           },
+          // A statement queued for the commit's round trip still counts as one.
+          ...(tx.atCommit === undefined
+            ? {}
+            : {
+                atCommit: (text: string) => {
+                  this.statements++;
+                  inTransaction++;
+                  tx.atCommit?.(text);
+                },
+              }),
         }),
       );
     } finally {

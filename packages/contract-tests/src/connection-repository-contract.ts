@@ -78,6 +78,26 @@ function query(
 
 const ids = (records: readonly { _id: string }[]) => records.map((r) => r._id);
 
+/** Whether `promise` is still unsettled `ms` after this call. */
+async function unsettledAfter(promise: Promise<unknown>, ms = 100): Promise<boolean> {
+  let settled = false;
+  const mark = () => {
+    settled = true;
+  };
+  promise.then(mark, mark);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return !settled;
+}
+
+/** A promise (`opened`) and the function that resolves it. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
 /**
  * The example-based conformance suite of {@link ConnectionRepository} and `Outbox`: every method and its
  * documented semantics, checked through the adapter's back door.
@@ -96,6 +116,23 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
     });
 
     const stored = async (org: string = ORG_A) => byId(await h.backdoor.allRecords(org));
+
+    /**
+     * Starts a transaction that takes CTX's lock, then, once released, stores `records` and commits; resolves when the
+     * lock is held.
+     */
+    const lockHolder = async (records: ConnectionRecord[]) => {
+      const locked = gate();
+      const held = gate();
+      const done = h.uow.transaction(async (tx) => {
+        await tx.connections.lockContext(ORG_A, CTX);
+        locked.open();
+        await held.opened;
+        await tx.connections.savePending(records, T0);
+      });
+      await locked.opened;
+      return { release: held.open, done };
+    };
 
     describe("findById", () => {
       it("findById returns the stored record, as saved", async () => {
@@ -242,6 +279,47 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
         expect(byId(snap.pending)).toEqual(byId([byAccount, byEmail]));
         expect(snap.active).toEqual([]);
       });
+
+      itNeeds(
+        factory.skip,
+        "concurrency",
+        "findForCreate in a transaction takes the context's lock, then reads what the lock's holder wrote",
+        async () => {
+          const mine = pendingRecord();
+          const holder = await lockHolder([mine]);
+          // The reader holds the lock in turn until its transaction ends: a second holder waits for it.
+          const readerHolds = gate();
+          const readerHeld = gate();
+          const reader = h.uow.transaction(async (tx) => {
+            const snap = await tx.connections.findForCreate(
+              ORG_A,
+              CTX,
+              CREATOR,
+              { accounts: [TARGET], emails: [] },
+              T0,
+            );
+            readerHolds.open();
+            await readerHeld.opened;
+            return snap;
+          });
+          expect(
+            await unsettledAfter(reader),
+            "findForCreate returned while another transaction held the context's lock",
+          ).toBe(true);
+          holder.release();
+          await holder.done;
+          await readerHolds.opened;
+          const second = h.uow.transaction((tx) => tx.connections.lockContext(ORG_A, CTX));
+          expect(
+            await unsettledAfter(second),
+            "the context's lock was free while findForCreate's transaction ran",
+          ).toBe(true);
+          readerHeld.open();
+          await second;
+          // The invitation the holder stored under the lock is in the snapshot: the read ran wholly after it.
+          expect((await reader).pending).toEqual([mine]);
+        },
+      );
     });
 
     describe("savePending", () => {
@@ -637,31 +715,14 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
           const p = pendingRecord({ access: 4 });
           const lesser = pendingRecord({ access: 2, creator: OTHER_CREATOR });
           await h.repo.savePending([p], T0);
-          let release: () => void = () => {};
-          const held = new Promise<void>((resolve) => {
-            release = resolve;
-          });
-          let locked: () => void = () => {};
-          const isLocked = new Promise<void>((resolve) => {
-            locked = resolve;
-          });
-          const holder = h.uow.transaction(async (tx) => {
-            await tx.connections.lockContext(ORG_A, CTX);
-            locked();
-            await held;
-            await tx.connections.savePending([lesser], T0);
-          });
-          await isLocked;
-          let settled = false;
-          const accept = h.repo.acceptPending(ORG_A, ref(p), byTarget(), T0).finally(() => {
-            settled = true;
-          });
-          await new Promise((resolve) => setTimeout(resolve, 100));
-          expect(settled, "acceptPending returned while another transaction held the context's lock").toBe(
-            false,
-          );
-          release();
-          await holder;
+          const holder = await lockHolder([lesser]);
+          const accept = h.repo.acceptPending(ORG_A, ref(p), byTarget(), T0);
+          expect(
+            await unsettledAfter(accept),
+            "acceptPending returned while another transaction held the context's lock",
+          ).toBe(true);
+          holder.release();
+          await holder.done;
           // The invitation the holder stored under the lock is superseded: the accept ran wholly after it.
           expect((await accept)?.superseded).toEqual([lesser]);
           expect(await stored()).toEqual([activeOf(p, T0)]);

@@ -734,10 +734,11 @@ describe("create (docs/behaviour.md §5)", () => {
   it("a Share by connection deleted after create's first check: refused under the lock, nothing written", async () => {
     const share = await connect(C, { access: 5 });
     const before = await w.dump();
-    // The delete lands between the check before the transaction and the context's lock (as a racing delete may).
-    const store = overriding(w, "connections", "lockContext", (target) => async (org, context) => {
-      await target.lockContext(org, context);
+    // The delete lands between the check before the transaction and the look-up under the context's lock (as a racing
+    // delete may).
+    const store = overriding(w, "connections", "findForCreate", (target) => async (...args) => {
       await target.deleteById(ORG, share._id);
+      return target.findForCreate(...args);
     });
     const connections = createConnections({ ...deps(w), store });
     await expectCode(connections.create(w.as(C), CTX, [{ _id: D }]), "cortex.accessDenied.shareAccess");

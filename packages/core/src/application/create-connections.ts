@@ -291,9 +291,8 @@ async function createIn(
 ): Promise<{ planned: Planned[]; stored: Map<number, ConnectionRecord>; events: ConnectionEvent[] }> {
   const { caller, context, merged, accounts } = request;
   const { org } = caller;
-  // Under the context's lock, the rows read next stay as read until the transaction ends.
-  await tx.connections.lockContext(org, context);
-  // The caller's own active connection comes in the same look-up (no target is the caller: see checkTargets).
+  // findForCreate takes the context's lock first: the rows it reads stay as read until the transaction ends. The
+  // caller's own active connection comes in the same look-up (no target is the caller: see checkTargets).
   const self = caller.account._id;
   const snapshot = await tx.connections.findForCreate(
     org,

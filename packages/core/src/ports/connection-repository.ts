@@ -117,8 +117,9 @@ export interface ConnectionRepository {
     now?: Instant,
   ): Awaitable<AccessLevel | null>;
   /**
-   * Loads the active connections and the creator's pending invitations that a create request bears on; connections
-   * whose access ended at `now` are left out.
+   * Takes the context's lock as {@link lockContext} does, then loads, on rows read after it, the active connections and
+   * the creator's pending invitations that a create request bears on; connections whose access ended at `now` are left
+   * out. One step, so that an adapter may send both in one round trip.
    */
   findForCreate(
     org: string,

@@ -306,15 +306,31 @@ export function contextLockKeyOf(sql: string, params: readonly unknown[]): unkno
 }
 
 class CapturingQueryable implements Queryable {
+  /** Forwards a statement queued for the commit's round trip, captured like any other (see Queryable.atCommit). */
+  readonly atCommit?: (text: string) => void;
+
   constructor(
     private readonly inner: Queryable,
     private readonly sink: CapturedStatement[],
     private readonly inTransaction: boolean,
-  ) {}
+  ) {
+    const atCommit = inner.atCommit?.bind(inner);
+    if (atCommit !== undefined) {
+      this.atCommit = (text) => {
+        this.capture(text, []);
+        atCommit(text);
+      };
+    }
+  }
 
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
-    // A routine's call is captured as the statements it runs inside (each bound to what it binds).
-    for (const inside of statementsInside(text, params ?? [])) {
+    this.capture(text, params ?? []);
+    return this.inner.query<R>(text, params);
+  }
+
+  /** Records a statement; a routine's call as the statements it runs inside (each bound to what it binds). */
+  private capture(text: string, params: readonly unknown[]): void {
+    for (const inside of statementsInside(text, params)) {
       this.sink.push({
         text: inside.text,
         params: inside.params,
@@ -322,7 +338,6 @@ class CapturingQueryable implements Queryable {
         inTransaction: this.inTransaction,
       });
     }
-    return this.inner.query<R>(text, params);
   }
 }
 
@@ -377,6 +392,7 @@ export class SlowDatabase implements Database {
           await sleep(this.ms);
           return tx.query(text, params);
         },
+        ...(tx.atCommit === undefined ? {} : { atCommit: tx.atCommit.bind(tx) }),
       }),
     );
   }
