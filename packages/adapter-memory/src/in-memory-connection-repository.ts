@@ -3,6 +3,7 @@ import {
   type AccessLevel,
   activated,
   type Claimant,
+  ConnectionError,
   type ConnectionListQuery,
   type ConnectionPage,
   type ConnectionRecord,
@@ -11,15 +12,17 @@ import {
   type CreateSnapshot,
   type EndingGrant,
   type EndingGrantsQuery,
+  type ExpectedPending,
   type Instant,
   instantOf,
   isAccessExpired,
   isExpired,
   isGone,
   isInvitationOf,
+  isStoredAs,
   type SupersededPending,
   sameEnd,
-  unionRoles,
+  savedPending,
   withGrant,
 } from "@conn/core";
 import { copyRecord, keys, type MemoryState } from "./memory-state.js";
@@ -126,40 +129,46 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
 
   savePending(records: readonly ConnectionRecord[], now: Date): Promise<ConnectionRecord[]> {
     const incoming = records.map(copyRecord);
-    return this.run.write(() =>
-      incoming.map((r) => {
-        const existingKey = this.state.pending.get(
-          keys.pendingKey(r.org, r.context.object, r.context._id, r.creator, r.targetKey),
-        );
-        const existing = existingKey === undefined ? undefined : this.state.records.get(existingKey);
-        let stored: ConnectionRecord;
-        if (existing === undefined) {
-          stored = r;
-        } else if (isExpired(existing, now)) {
-          this.state.remove(keys.record(existing.org, existing._id));
-          stored = r;
-        } else {
-          stored = {
-            ...existing,
-            access: Math.max(existing.access, r.access) as AccessLevel,
-            roles: unionRoles(existing.roles, r.roles),
-            target: {
-              ...existing.target,
-              account: existing.target.account ?? r.target.account,
-              name: r.target.name ?? existing.target.name,
-            },
-            tokenHash: r.tokenHash,
-            tokenSeal: r.tokenSeal,
-            expiresAt: r.expiresAt,
-            accessExpiresAt: r.accessExpiresAt ?? null,
-            updated: r.updated,
-          };
-          if (stored.accessExpiresAt === null) delete stored.accessExpiresAt;
-        }
-        this.state.put(stored);
-        return copyRecord(stored);
-      }),
+    return this.run.write(() => this.storePending(incoming, now));
+  }
+
+  savePendingAsExpected(
+    records: readonly ConnectionRecord[],
+    expected: readonly ExpectedPending[],
+    now: Date,
+  ): Promise<void> {
+    const incoming = records.map(copyRecord);
+    return this.run.write(() => {
+      const changed = incoming.filter(
+        (r, i) => !isStoredAs(savedPending(this.pendingOf(r), r, now), expected[i]),
+      );
+      if (changed.length > 0 || expected.length !== incoming.length) {
+        throw new ConnectionError("cortex.error.unspecified", {
+          reason: "savePendingAsExpected: an invitation changed since it was read",
+          retryable: true,
+        });
+      }
+      this.storePending(incoming, now);
+    });
+  }
+
+  /** The stored invitation a pending record merges into (same context, creator and target key), if any. */
+  private pendingOf(r: ConnectionRecord): ConnectionRecord | undefined {
+    const key = this.state.pending.get(
+      keys.pendingKey(r.org, r.context.object, r.context._id, r.creator, r.targetKey),
     );
+    return key === undefined ? undefined : this.state.records.get(key);
+  }
+
+  /** savePending's work, under the runner's lock: each record stored as the domain's {@link savedPending} says. */
+  private storePending(incoming: readonly ConnectionRecord[], now: Date): ConnectionRecord[] {
+    return incoming.map((r) => {
+      const existing = this.pendingOf(r);
+      const stored = savedPending(existing, r, now);
+      if (existing !== undefined && stored === r) this.state.remove(keys.record(existing.org, existing._id));
+      this.state.put(stored);
+      return copyRecord(stored);
+    });
   }
 
   saveActive(records: readonly ConnectionRecord[], now?: Date): Promise<ConnectionRecord[]> {

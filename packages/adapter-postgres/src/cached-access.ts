@@ -28,10 +28,11 @@ const READS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The writes that change no access answer: marking a grant's end noticed touches one bookkeeping column, and the
- * table's trigger stays silent for it. They pass through untracked, as reads do: nothing to fence or wait for.
+ * The writes that change no access answer: marking a grant's end noticed touches one bookkeeping column, and storing
+ * invitations (savePendingAsExpected) writes pending rows only, which answer no access check; the table's trigger
+ * stays silent for both. They pass through untracked, as reads do: nothing to fence or wait for.
  */
-const ACCESS_NEUTRAL: ReadonlySet<string> = new Set(["markEndNoticed"]);
+const ACCESS_NEUTRAL: ReadonlySet<string> = new Set(["markEndNoticed", "savePendingAsExpected"]);
 
 /** True when a repository method changes no access answer (a read, the lock, or an access-neutral write). */
 function untracked(method: string): boolean {

@@ -49,6 +49,86 @@ export function activeMerge(now: string): string {
         access_end_noticed = CASE WHEN ${ended} THEN NULL ELSE c.access_end_noticed END`;
 }
 
+/**
+ * savePending's write without its RETURNING: the rows of the jsonb array `rows` inserted, each merged into the creator's
+ * pending invitation with the same (context, creator, target key); `now` is the caller's clock (an invitation expired
+ * by then is replaced outright, as if purged).
+ */
+export function pendingUpsert(s: string, rows: string, now: string): string {
+  const expired = `c.expires_at <= ${now}`;
+  return `INSERT INTO ${s}.connections AS c (${COLUMNS})
+      SELECT ${X_COLUMNS} FROM jsonb_to_recordset(${rows}) AS x(${RECORDSET})
+      ON CONFLICT (org, context_object, context_id, creator, target_key) WHERE state = 0 DO UPDATE SET
+        id = CASE WHEN ${expired} THEN EXCLUDED.id ELSE c.id END,
+        access = CASE WHEN ${expired} THEN EXCLUDED.access ELSE GREATEST(c.access, EXCLUDED.access) END,
+        roles = CASE WHEN ${expired} THEN EXCLUDED.roles ELSE ${ROLES_UNION} END,
+        context_source = CASE WHEN ${expired} THEN EXCLUDED.context_source ELSE c.context_source END,
+        created = CASE WHEN ${expired} THEN EXCLUDED.created ELSE c.created END,
+        updated = EXCLUDED.updated,
+        target_account = CASE WHEN ${expired} THEN EXCLUDED.target_account
+                              ELSE COALESCE(EXCLUDED.target_account, c.target_account) END,
+        target_email = CASE WHEN ${expired} THEN EXCLUDED.target_email
+                            ELSE COALESCE(EXCLUDED.target_email, c.target_email) END,
+        target_name = CASE WHEN ${expired} THEN EXCLUDED.target_name
+                           ELSE COALESCE(EXCLUDED.target_name, c.target_name) END,
+        via_email = EXCLUDED.via_email,
+        token_hash = EXCLUDED.token_hash,
+        token_seal = EXCLUDED.token_seal,
+        expires_at = EXCLUDED.expires_at,
+        access_expires_at = EXCLUDED.access_expires_at`;
+}
+
+/** savePending as the repository sends it: {@link pendingUpsert} of `$1` at `$2`, every stored row returned. */
+export function savePendingStatement(s: string): string {
+  return `${pendingUpsert(s, "$1::jsonb", "$2")}
+      RETURNING ${C_COLUMNS}`;
+}
+
+/** The name of the routine of savePendingAsExpected (migration 42) in schema `s`. */
+export function savePendingAsExpectedRoutine(s: string): string {
+  return `${s}.conn_save_pending_as_expected`;
+}
+
+/**
+ * savePendingAsExpected's routine (migration 42): one jsonb argument, `[rows, now]`, each row a connection row with its
+ * expected stored id, access and target account (`expected_id`, `expected_access`, `expected_account`). It stores the
+ * rows as savePending does and compares what each became with what was expected (matched by the merge key); when any
+ * differs it raises a serialization failure, so nothing of the transaction is committed and the unit of work runs it
+ * again on a fresh snapshot. Called with its argument as a literal, it is held for the round trip of the transaction's
+ * COMMIT (\`Queryable.atCommit\`). Its statement keeps a generic plan, as the other routines' do.
+ */
+export function savePendingAsExpectedDefinition(s: string): string {
+  return `CREATE FUNCTION ${savePendingAsExpectedRoutine(s)}(jsonb) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET plan_cache_mode = force_generic_plan
+    AS $routine$
+    DECLARE
+      changed integer;
+    BEGIN
+      WITH saved AS (
+        ${pendingUpsert(s, "($1->0)", "(($1->>1)::timestamptz)")}
+        RETURNING c.org, c.context_object, c.context_id, c.creator, c.target_key, c.id, c.access, c.target_account)
+      SELECT count(*) INTO changed
+      FROM saved AS v
+      FULL JOIN jsonb_to_recordset($1->0) AS e(org text, context_object text, context_id text, creator text,
+          target_key text, expected_id text, expected_access smallint, expected_account text)
+        ON v.org = e.org AND v.context_object = e.context_object AND v.context_id = e.context_id
+          AND v.creator = e.creator AND v.target_key = e.target_key
+      WHERE v.id IS DISTINCT FROM e.expected_id OR v.access IS DISTINCT FROM e.expected_access
+        OR v.target_account IS DISTINCT FROM e.expected_account;
+      IF changed > 0 THEN
+        RAISE EXCEPTION 'conn: % pending invitation(s) changed since they were read', changed
+          USING ERRCODE = 'serialization_failure';
+      END IF;
+    END
+    $routine$`;
+}
+
+/** The call of savePendingAsExpected's routine with its argument (the JSON of `[rows, now]`) as a literal. */
+export function savePendingAsExpectedCall(s: string, args: string): string {
+  return `SELECT ${savePendingAsExpectedRoutine(s)}(${textLiteral(args)}::jsonb)`;
+}
+
 /** A claimed pending row made active for the accepting account (`$4`) at `$3`: the domain's `activated`, in SQL. */
 const ACTIVATED: Partial<Record<(typeof CONNECTION_COLUMNS)[number], string>> = {
   updated: "$3::timestamptz",
@@ -218,8 +298,9 @@ export interface BoundStatement {
 /**
  * The statements a call of one of the adapter's routines runs inside, each with the parameters it binds, for audits of
  * the adapter's SQL (org scoping, sharding, plans): create's look-up call becomes the context's lock (as lockContext
- * sends it) and then its look-up, bound to the call's argument; the outbox's enqueue call becomes its INSERT, bound to
- * the messages; accept's call becomes its token look-up and then its
+ * sends it) and then its look-up, bound to the call's argument; savePendingAsExpected's call becomes savePending's
+ * statement, bound to its rows and clock; the outbox's enqueue call becomes its INSERT, bound to the messages; accept's
+ * call becomes its token look-up and then its
  * writes, which take the invitation it found (`found`: id, context object, context id) as $6-$8. Any other statement
  * comes back as it is.
  */
@@ -228,28 +309,26 @@ export function statementsInside(
   params: readonly unknown[] = [],
   found: readonly [string, string, string] = ["0".repeat(24), "", ""],
 ): BoundStatement[] {
-  const find =
-    /^SELECT \* FROM ("[a-z_][a-z0-9_]*")\.conn_find_for_create\(convert_from\(decode\('([0-9a-f]*)', 'hex'\), 'UTF8'\)::jsonb\)$/.exec(
+  // A routine called with one literal argument: create's look-up, savePendingAsExpected, the outbox's enqueue.
+  const literal =
+    /^SELECT (?:\* FROM )?("[a-z_][a-z0-9_]*")\.(conn_[a-z_]+)\(convert_from\(decode\('([0-9a-f]*)', 'hex'\), 'UTF8'\)::jsonb\)$/.exec(
       text,
     );
-  if (find !== null) {
-    const args = JSON.parse(Buffer.from(find[2] as string, "hex").toString("utf8")) as unknown[];
-    return [
-      { text: contextLockStatement(JSON.stringify(args.slice(0, 3))), params: [] },
-      { text: findForCreateQuery(find[1] as string), params: args },
-    ];
-  }
-  const enqueue =
-    /^SELECT ("[a-z_][a-z0-9_]*")\.conn_enqueue\(convert_from\(decode\('([0-9a-f]*)', 'hex'\), 'UTF8'\)::jsonb\)$/.exec(
-      text,
-    );
-  if (enqueue !== null) {
-    return [
-      {
-        text: enqueueQuery(enqueue[1] as string),
-        params: [Buffer.from(enqueue[2] as string, "hex").toString("utf8")],
-      },
-    ];
+  if (literal !== null) {
+    const [, s, routine, hex] = literal as unknown as [string, string, string, string];
+    const json = Buffer.from(hex, "hex").toString("utf8");
+    if (routine === "conn_find_for_create") {
+      const args = JSON.parse(json) as unknown[];
+      return [
+        { text: contextLockStatement(JSON.stringify(args.slice(0, 3))), params: [] },
+        { text: findForCreateQuery(s), params: args },
+      ];
+    }
+    if (routine === "conn_save_pending_as_expected") {
+      const [rows, now] = JSON.parse(json) as [unknown, string];
+      return [{ text: savePendingStatement(s), params: [JSON.stringify(rows), now] }];
+    }
+    if (routine === "conn_enqueue") return [{ text: enqueueQuery(s), params: [json] }];
   }
   const call = /^SELECT \* FROM ("[a-z_][a-z0-9_]*")\.conn_accept_pending\(/.exec(text);
   if (call === null) return [{ text, params: [...params] }];

@@ -1,4 +1,8 @@
-import { acceptRoutineDefinition, findForCreateRoutineDefinition } from "./connection-sql.js";
+import {
+  acceptRoutineDefinition,
+  findForCreateRoutineDefinition,
+  savePendingAsExpectedDefinition,
+} from "./connection-sql.js";
 import type { Database, Queryable } from "./database.js";
 import { guard } from "./errors.js";
 import { enqueueRoutineDefinition } from "./outbox-sql.js";
@@ -270,6 +274,14 @@ export const MIGRATIONS: readonly Migration[] = [
     // (connection-sql.ts). The outbox's enqueue as a routine, called with a literal in the round trip of a
     // transaction's COMMIT (outbox-sql.ts).
     statements: (s) => [findForCreateRoutineDefinition(s), enqueueRoutineDefinition(s)],
+  },
+  {
+    version: 42,
+    name: "create's invitations stored at commit",
+    // savePendingAsExpected as a routine: create's invitations, stored as the core expects them to be stored or not at
+    // all (a serialization failure), called with a literal in the round trip of the transaction's COMMIT
+    // (connection-sql.ts).
+    statements: (s) => [savePendingAsExpectedDefinition(s)],
   },
 ];
 

@@ -12,6 +12,7 @@ import {
   type CreateSnapshot,
   type EndingGrant,
   type EndingGrantsQuery,
+  type ExpectedPending,
   type Instant,
   instantOf,
   type SupersededPending,
@@ -24,7 +25,8 @@ import {
   contextLockStatement,
   findForCreateCall,
   RECORDSET,
-  ROLES_UNION,
+  savePendingAsExpectedCall,
+  savePendingStatement,
   X_COLUMNS,
 } from "./connection-sql.js";
 import { type Database, planEachCall, type Queryable } from "./database.js";
@@ -62,27 +64,9 @@ function statementsFor(s: string) {
     // Create's look-up, one call of the routine of migration 41, which takes the context's lock itself: its argument
     // goes as a literal, so the call rides in the same round trip as the transaction's BEGIN (connection-sql.ts).
     findForCreate: (params: readonly unknown[]) => findForCreateCall(s, params),
-    savePending: `INSERT INTO ${t} AS c (${COLUMNS})
-      SELECT ${X_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET})
-      ON CONFLICT (org, context_object, context_id, creator, target_key) WHERE state = 0 DO UPDATE SET
-        id = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.id ELSE c.id END,
-        access = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.access ELSE GREATEST(c.access, EXCLUDED.access) END,
-        roles = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.roles ELSE ${ROLES_UNION} END,
-        context_source = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.context_source ELSE c.context_source END,
-        created = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.created ELSE c.created END,
-        updated = EXCLUDED.updated,
-        target_account = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.target_account
-                              ELSE COALESCE(EXCLUDED.target_account, c.target_account) END,
-        target_email = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.target_email
-                            ELSE COALESCE(EXCLUDED.target_email, c.target_email) END,
-        target_name = CASE WHEN c.expires_at <= $2 THEN EXCLUDED.target_name
-                           ELSE COALESCE(EXCLUDED.target_name, c.target_name) END,
-        via_email = EXCLUDED.via_email,
-        token_hash = EXCLUDED.token_hash,
-        token_seal = EXCLUDED.token_seal,
-        expires_at = EXCLUDED.expires_at,
-        access_expires_at = EXCLUDED.access_expires_at
-      RETURNING ${C_COLUMNS}`,
+    savePending: savePendingStatement(s),
+    // savePendingAsExpected: the routine of migration 42, called with a literal, held for the commit's round trip.
+    savePendingAsExpected: (args: string) => savePendingAsExpectedCall(s, args),
     saveActive: `INSERT INTO ${t} AS c (${COLUMNS})
       SELECT ${X_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET})
       ${activeMerge("$2")}
@@ -385,6 +369,37 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     return inInputOrder("savePending", keys, rows, (row) =>
       pendingKey(row.org, { object: row.context_object, _id: row.context_id }, row.creator, row.target_key),
     );
+  }
+
+  async savePendingAsExpected(
+    records: readonly ConnectionRecord[],
+    expected: readonly ExpectedPending[],
+    now: Date,
+  ): Promise<void> {
+    if (records.length === 0) return;
+    if (expected.length !== records.length) throw misuse("savePendingAsExpected: one expectation per record");
+    for (const record of records) {
+      if (record.state !== ConnectionState.Pending)
+        throw misuse("savePendingAsExpected: a record is not pending");
+    }
+    assertDistinct(
+      "savePendingAsExpected",
+      records.map((r) => pendingKey(r.org, r.context, r.creator, r.targetKey)),
+    );
+    const rows = records.map((record, i) => {
+      const e = expected[i] as ExpectedPending;
+      return {
+        ...toJsonRow(record),
+        expected_id: e._id,
+        expected_access: e.access,
+        expected_account: e.account,
+      };
+    });
+    const text = this.sql.savePendingAsExpected(JSON.stringify([rows, now.toISOString()]));
+    // In a transaction that holds writes for its commit, the rows go in the COMMIT's round trip; nothing reads them
+    // before (create reports what they were expected to become, and the routine fails the commit if they are not).
+    if (this.db.atCommit !== undefined) this.db.atCommit(text);
+    else await guard("savePendingAsExpected", () => this.db.query(text), "cortex.conflict.connectionExists");
   }
 
   async saveActive(records: readonly ConnectionRecord[], now?: Date): Promise<ConnectionRecord[]> {

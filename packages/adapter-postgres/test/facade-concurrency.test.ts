@@ -172,6 +172,46 @@ describeEngines(
       expect(deadlocks).toBe(0);
     }, 60_000);
 
+    it("an invitation bound by a registration while create re-invites it: the create runs again and notifies the bound account", async () => {
+      const c = world();
+      const email = "dora@acme.example";
+      const D = "5f0000000000000000000d04";
+      await c.create(as(A), FILE, [{ email, access: AccessLevel.Read }]);
+      expect(await count(`state = 0 AND target_account IS NULL AND target_email = '${email}'`)).toBe(1);
+      // Dora registers (bindEmail takes no context lock) after create has read the invitation, before it commits.
+      let lookUps = 0;
+      const binding: Database = {
+        engine: ctx.db.engine,
+        query: (text, params) => ctx.db.query(text, params),
+        transaction: (work) =>
+          ctx.db.transaction((tx) =>
+            work({
+              query: async (text, params) => {
+                const result = await tx.query(text, params);
+                if (text.includes("conn_find_for_create") && ++lookUps === 1) {
+                  await ctx.repoOn(ctx.db).bindEmail(ORG, email, D, new Date());
+                }
+                return result as never;
+              },
+              ...(tx.atCommit === undefined ? {} : { atCommit: tx.atCommit.bind(tx) }),
+            }),
+          ),
+        close: async () => {},
+      };
+      const [again] = await world(binding).create(as(A), FILE, [{ email, access: AccessLevel.Share }]);
+      // The first attempt expected the invitation unbound: its commit failed, and the second planned on the bound one.
+      expect(lookUps).toBe(2);
+      expect((again as ConnectionView).access).toBe(AccessLevel.Share);
+      // Its notice goes to Dora's account (the view hides an email invitation's account from its creator).
+      const { rows } = await ctx.db.query<{ kind: string; account: string | null }>(
+        `SELECT notice->>'kind' AS kind, notice->'recipient'->>'account' AS account
+         FROM ${ctx.s}.connection_outbox ORDER BY seq DESC LIMIT 1`,
+      );
+      expect(rows[0]).toEqual({ kind: "invite-existing-user", account: D });
+      expect(await count(`state = 0 AND target_account = '${D}' AND access = ${AccessLevel.Share}`)).toBe(1);
+      expect(await count("true")).toBe(1);
+    });
+
     it("two creators invite the same target in parallel; both accepted in parallel: one active connection", async () => {
       const c = world();
       await Promise.all([

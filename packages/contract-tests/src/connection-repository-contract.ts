@@ -1,9 +1,13 @@
-import type {
-  ConnectionListQuery,
-  ConnectionRecord,
-  ConnectionRepository,
-  SealedNotice,
-  UnitOfWork,
+import {
+  type ConnectionError,
+  type ConnectionListQuery,
+  type ConnectionRecord,
+  type ConnectionRepository,
+  expectedOf,
+  isConnectionError,
+  type SealedNotice,
+  savedPending,
+  type UnitOfWork,
 } from "@conn/core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { itNeeds, type OptOuts } from "./capabilities.js";
@@ -320,6 +324,101 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
           expect((await reader).pending).toEqual([mine]);
         },
       );
+    });
+
+    describe("savePendingAsExpected", () => {
+      /** Stores `incoming` over `existing` (stored first, when given) as expected, and checks the store holds what the
+       * domain's savedPending says: what create reports and notifies from without reading it back. */
+      const storesAsTheDomainSays = async (
+        existing: ConnectionRecord | undefined,
+        incoming: ConnectionRecord,
+        now: Date,
+      ) => {
+        if (existing !== undefined) await h.repo.savePending([existing], T0);
+        const want = savedPending(existing, incoming, now);
+        await h.uow.transaction((tx) =>
+          tx.connections.savePendingAsExpected([incoming], [expectedOf(want)], now),
+        );
+        expect(await stored()).toEqual([want]);
+      };
+
+      it("savePendingAsExpected stores a new invitation to an account as given", async () => {
+        await storesAsTheDomainSays(undefined, pendingRecord(), T0);
+      });
+
+      it("savePendingAsExpected stores a new invitation to an email as given", async () => {
+        await storesAsTheDomainSays(undefined, emailInvite("new@example.test"), T0);
+      });
+
+      it("savePendingAsExpected merges into the creator's invitation as savedPending says: access, roles, name, token", async () => {
+        const first = pendingRecord({ access: 4, roles: [ROLE_1], target: { name: { first: "Old" } } });
+        const again = pendingRecord({
+          _id: nextId(),
+          access: 5,
+          roles: [ROLE_2, ROLE_1],
+          target: { name: { first: "New" } },
+          expiresAt: at(9 * DAY),
+          updated: at(HOUR),
+          accessExpiresAt: at(30 * DAY),
+        });
+        await storesAsTheDomainSays(first, again, at(HOUR));
+      });
+
+      it("savePendingAsExpected merging keeps a stored name and sets an unset account, as savedPending says", async () => {
+        const first = emailInvite("new@example.test", { access: 4, target: { name: { first: "Nia" } } });
+        const again = emailInvite("new@example.test", {
+          _id: nextId(),
+          access: 2,
+          target: { account: TARGET, name: null },
+          updated: at(HOUR),
+        });
+        await storesAsTheDomainSays(first, again, at(HOUR));
+      });
+
+      it("savePendingAsExpected replaces an expired invitation outright, as savedPending says", async () => {
+        const old = pendingRecord({ access: 6, roles: [ROLE_1], expiresAt: at(DAY) });
+        const fresh = pendingRecord({
+          access: 2,
+          created: at(2 * DAY),
+          updated: at(2 * DAY),
+          expiresAt: at(9 * DAY),
+        });
+        await storesAsTheDomainSays(old, fresh, at(2 * DAY));
+      });
+
+      it("savePendingAsExpected writes nothing and fails retryably when a record would be stored otherwise", async () => {
+        const first = pendingRecord({ access: 4 });
+        await h.repo.savePending([first], T0);
+        const before = await stored();
+        const again = pendingRecord({ _id: nextId(), access: 2, updated: at(HOUR) });
+        const right = expectedOf(savedPending(first, again, at(HOUR)));
+        const other = activeRecord({ context: { ...CTX_2 } });
+        for (const wrong of [
+          { ...right, _id: again._id },
+          { ...right, access: 2 as const },
+          { ...right, account: OTHER_TARGET },
+        ]) {
+          const outside = await h.repo.savePendingAsExpected([again], [wrong], at(HOUR)).then(
+            () => null,
+            (e: unknown) => e,
+          );
+          expect(isConnectionError(outside), "outside a transaction").toBe(true);
+          expect((outside as ConnectionError).retryable).toBe(true);
+          // In a unit of work, the other writes of the transaction go too (the failure may come at its commit).
+          const inside = await h.uow
+            .transaction(async (tx) => {
+              await tx.connections.saveActive([other]);
+              await tx.connections.savePendingAsExpected([again], [wrong], at(HOUR));
+            })
+            .then(
+              () => null,
+              (e: unknown) => e,
+            );
+          expect(isConnectionError(inside), "in a unit of work").toBe(true);
+          expect((inside as ConnectionError).retryable).toBe(true);
+          expect(await stored()).toEqual(before);
+        }
+      });
     });
 
     describe("savePending", () => {

@@ -24,6 +24,7 @@ function wrap(repo: ConnectionRepository, overrides: Partial<ConnectionRepositor
     activeAccess: (...a) => repo.activeAccess(...a),
     findForCreate: (...a) => repo.findForCreate(...a),
     savePending: (...a) => repo.savePending(...a),
+    savePendingAsExpected: (...a) => repo.savePendingAsExpected(...a),
     saveActive: (...a) => repo.saveActive(...a),
     claimPending: (...a) => repo.claimPending(...a),
     acceptPending: (...a) => repo.acceptPending(...a),
@@ -136,12 +137,12 @@ describe("the facade model harness", () => {
   }, 120_000);
 
   it("fails when a create grants the caller's own level (access + 1 on new invitations)", async () => {
+    const raised = <T extends { access: number }>(r: T): T => ({ ...r, access: Math.min(8, r.access + 1) });
     const broken = worldWith((repo) => ({
-      savePending: (records, now) =>
-        repo.savePending(
-          records.map((r) => ({ ...r, access: Math.min(8, r.access + 1) as typeof r.access })),
-          now,
-        ),
+      savePending: (records, now) => repo.savePending(records.map(raised), now),
+      // What create stores: the record and what it should become, both raised (so the store's own check passes).
+      savePendingAsExpected: (records, expected, now) =>
+        repo.savePendingAsExpected(records.map(raised), expected.map(raised), now),
     }));
     await expect(checkFacadeModel(broken, run)).rejects.toThrow(/granted \d, the creator holds|access/);
   }, 120_000);

@@ -13,7 +13,14 @@ import {
 import { ConnectionError, type Fault, toFault } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
 import { expiresAt } from "../domain/expiry.js";
-import { type Grant, planTarget, type TargetPlan } from "../domain/grants.js";
+import {
+  type ExpectedPending,
+  expectedOf,
+  type Grant,
+  planTarget,
+  savedPending,
+  type TargetPlan,
+} from "../domain/grants.js";
 import type { NoticeKind, SealedNotice } from "../domain/notices.js";
 import { type ObjectSettings, type OrgSettings, pluralOf } from "../domain/settings.js";
 import { type ConnectionTarget, type MergedTarget, mergeTargets, parseTargets } from "../domain/targets.js";
@@ -440,7 +447,9 @@ function newRecord(
 
 /**
  * Saves the planned records (one statement per state, whatever the number of targets); the stored record of each
- * plan by index. Throws {@link StaleSnapshot} when a record a plan merges into was claimed or deleted after the
+ * plan by index. An invitation is stored as the domain's {@link savedPending} of the one it merges into (read under
+ * the context's lock): the repository checks it is, and may hold the write for the commit. An active record comes
+ * back from the repository; this throws {@link StaleSnapshot} when the one it merges into was deleted after the
  * snapshot, so the request is planned again from a new one and the outcome is one some serial order gives.
  */
 async function saveAll(
@@ -448,22 +457,37 @@ async function saveAll(
   planned: readonly Planned[],
   now: Date,
 ): Promise<Map<number, ConnectionRecord>> {
-  const records = (state: ConnectionState) =>
-    planned.flatMap((p) => ("record" in p && p.record.state === state ? [p.record] : []));
-  const pending = records(ConnectionState.Pending);
-  const active = records(ConnectionState.Active);
-  const savedPending = pending.length > 0 ? await tx.connections.savePending(pending, now) : [];
-  const savedActive = active.length > 0 ? await tx.connections.saveActive(active, now) : [];
   const stored = new Map<number, ConnectionRecord>();
-  let pi = 0;
-  let ai = 0;
+  const pending: ConnectionRecord[] = [];
+  const expected: ExpectedPending[] = [];
+  const active: { index: number; record: ConnectionRecord; expectId: string | undefined }[] = [];
   planned.forEach((p, i) => {
     if (!("record" in p)) return;
-    const saved = p.record.state === ConnectionState.Pending ? savedPending[pi++] : savedActive[ai++];
-    stored.set(i, saved as ConnectionRecord);
-    const expectId = p.plan.kind === "new" ? undefined : p.plan.existing._id;
-    if (expectId !== undefined && saved?._id !== expectId) throw new StaleSnapshot();
+    if (p.record.state === ConnectionState.Pending) {
+      const saved = savedPending(p.plan.kind === "reinvite" ? p.plan.existing : undefined, p.record, now);
+      pending.push(p.record);
+      expected.push(expectedOf(saved));
+      stored.set(i, saved);
+    } else {
+      active.push({
+        index: i,
+        record: p.record,
+        expectId: p.plan.kind === "new" ? undefined : p.plan.existing._id,
+      });
+    }
   });
+  if (pending.length > 0) await tx.connections.savePendingAsExpected(pending, expected, now);
+  if (active.length > 0) {
+    const saved = await tx.connections.saveActive(
+      active.map((a) => a.record),
+      now,
+    );
+    active.forEach((a, k) => {
+      const record = saved[k] as ConnectionRecord;
+      stored.set(a.index, record);
+      if (a.expectId !== undefined && record._id !== a.expectId) throw new StaleSnapshot();
+    });
+  }
   return stored;
 }
 

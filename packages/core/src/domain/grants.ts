@@ -1,5 +1,5 @@
 import { type AccessLevel, grantedLevel } from "./access-level.js";
-import { type ConnectionRecord, ConnectionState } from "./connection.js";
+import { type ConnectionRecord, ConnectionState, isExpired } from "./connection.js";
 import { ConnectionError } from "./errors.js";
 import { unionRoles } from "./targets.js";
 
@@ -121,4 +121,61 @@ export function withGrant(stored: ConnectionRecord, incoming: Grant, now: Date):
   const merged = mergeGrant(stored, incoming);
   const changed = merged.access !== stored.access || merged.roles.length !== stored.roles.length;
   return { ...stored, ...merged, updated: changed ? now : stored.updated };
+}
+
+/**
+ * The record a pending invitation is stored as (the repository's `savePending` merge, docs/behaviour.md §5 reinvite):
+ * `incoming` as it is when no invitation has its (context, creator, target) key or that one has expired at `now`;
+ * otherwise merged into `existing`, which keeps its id, creation, context source and target key: access the higher,
+ * roles the union (stored first), the target's account kept (set when it was unset), its name replaced unless the new
+ * one is null, and the token, seal, expiry, access end and `updated` of `incoming`.
+ */
+export function savedPending(
+  existing: ConnectionRecord | undefined,
+  incoming: ConnectionRecord,
+  now: Date,
+): ConnectionRecord {
+  if (existing === undefined || isExpired(existing, now)) return incoming;
+  const { accessExpiresAt: _end, ...kept } = existing;
+  return {
+    ...kept,
+    access: Math.max(existing.access, incoming.access) as AccessLevel,
+    roles: unionRoles(existing.roles, incoming.roles),
+    target: {
+      ...existing.target,
+      account: existing.target.account ?? incoming.target.account,
+      name: incoming.target.name ?? existing.target.name,
+    },
+    tokenHash: incoming.tokenHash,
+    tokenSeal: incoming.tokenSeal,
+    expiresAt: incoming.expiresAt,
+    updated: incoming.updated,
+    ...(incoming.accessExpiresAt ? { accessExpiresAt: incoming.accessExpiresAt } : {}),
+  };
+}
+
+/**
+ * What a pending record is expected to be stored as, in the three things a create reports and notifies from beyond the
+ * record itself: the stored id (the invitation's it merges into, or its own), access and target account.
+ */
+export interface ExpectedPending {
+  _id: string;
+  access: AccessLevel;
+  /** The stored target account; null: none. */
+  account: string | null;
+}
+
+/** The {@link ExpectedPending} of a record as it is to be stored (see {@link savedPending}). */
+export function expectedOf(stored: ConnectionRecord): ExpectedPending {
+  return { _id: stored._id, access: stored.access, account: stored.target.account };
+}
+
+/** Whether `stored` is what `expected` says (false for no expectation). */
+export function isStoredAs(stored: ConnectionRecord, expected: ExpectedPending | undefined): boolean {
+  return (
+    expected !== undefined &&
+    stored._id === expected._id &&
+    stored.access === expected.access &&
+    stored.target.account === expected.account
+  );
 }

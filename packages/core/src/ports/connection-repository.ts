@@ -1,5 +1,6 @@
 import type { AccessLevel } from "../domain/access-level.js";
 import type { ConnectionRecord, ConnectionState, Instant } from "../domain/connection.js";
+import type { ExpectedPending } from "../domain/grants.js";
 import type { ContextRef } from "../domain/values.js";
 import type { Awaitable } from "./awaitable.js";
 
@@ -136,6 +137,20 @@ export interface ConnectionRepository {
    * been purged. Returns the stored records in input order.
    */
   savePending(records: readonly ConnectionRecord[], now: Date): Promise<ConnectionRecord[]>;
+  /**
+   * Stores pending invitations as {@link savePending} does, for a caller that has worked out what each is stored as
+   * (the domain's `savedPending` of the invitation it read under the context's lock): `expected[i]` is record i's stored
+   * id, access and target account. Returns nothing, so an adapter may hold the write until the transaction commits and
+   * send it in the commit's round trip. When any record would be stored otherwise (a writer that takes no context lock
+   * changed or removed the invitation since it was read), nothing of it is written and the call fails, or the commit it
+   * was held for does, with a retryable `ConnectionError` (on PostgreSQL a serialization failure, which the unit of work
+   * runs again whole).
+   */
+  savePendingAsExpected(
+    records: readonly ConnectionRecord[],
+    expected: readonly ExpectedPending[],
+    now: Date,
+  ): Promise<void>;
   /**
    * Inserts active connections, or merges each into the active connection of the same (context, target account):
    * access the higher, roles the union, `accessExpiresAt` the incoming record's (the stored `_id` wins). With `now`, a
