@@ -172,6 +172,40 @@ describeEngines(
       expect(deadlocks).toBe(0);
     }, 60_000);
 
+    it("create to invited accounts is two round trips: BEGIN with the look-up, then the writes with the COMMIT", async () => {
+      const sent: string[] = [];
+      const counting: Database = {
+        engine: ctx.db.engine,
+        query: (text, params) => ctx.db.query(text, params),
+        transaction: (work) =>
+          ctx.db.transaction((tx) =>
+            work({
+              query: (text, params) => {
+                sent.push("query");
+                return tx.query(text, params);
+              },
+              ...(tx.atCommit === undefined
+                ? {}
+                : {
+                    atCommit: (text: string) => {
+                      sent.push("at commit");
+                      tx.atCommit?.(text);
+                    },
+                  }),
+            }),
+          ),
+        close: async () => {},
+      };
+      const made = await world(counting).create(as(A), FILE, [
+        { _id: B, access: AccessLevel.Read },
+        { email: "dora@acme.example", access: AccessLevel.Read },
+      ]);
+      expect(made.every((m) => "object" in m && m.object === "connection")).toBe(true);
+      // One statement of its own (the look-up, sent with BEGIN), and two queued for the COMMIT's round trip.
+      expect(sent).toEqual(["query", "at commit", "at commit"]);
+      expect(await count("state = 0")).toBe(2);
+    });
+
     it("an invitation bound by a registration while create re-invites it: the create runs again and notifies the bound account", async () => {
       const c = world();
       const email = "dora@acme.example";
