@@ -67,6 +67,37 @@ describeEngines(
       return (list.data[0] as ConnectionView).token as string;
     };
 
+    /**
+     * The test's database, whose transactions call `afterQuery` after each statement they send and `onQueued` for each
+     * one queued for the COMMIT (Queryable.atCommit, passed on).
+     */
+    const watched = (hooks: {
+      afterQuery?: (text: string) => Promise<void> | void;
+      onQueued?: (text: string) => void;
+    }): Database => ({
+      engine: ctx.db.engine,
+      query: (text, params) => ctx.db.query(text, params),
+      transaction: (work) =>
+        ctx.db.transaction((tx) =>
+          work({
+            query: async (text, params) => {
+              const result = await tx.query(text, params);
+              await hooks.afterQuery?.(text);
+              return result as never;
+            },
+            ...(tx.atCommit === undefined
+              ? {}
+              : {
+                  atCommit: (text: string) => {
+                    hooks.onQueued?.(text);
+                    tx.atCommit?.(text);
+                  },
+                }),
+          }),
+        ),
+      close: async () => {},
+    });
+
     it("50 parallel accepts of one token: one transition, one active row; the rest a clean connectionToken", async () => {
       const c = world();
       await c.create(as(A), FILE, [{ _id: B, access: AccessLevel.Read }]);
@@ -174,28 +205,14 @@ describeEngines(
 
     it("create to invited accounts is two round trips: BEGIN with the look-up, then the writes with the COMMIT", async () => {
       const sent: string[] = [];
-      const counting: Database = {
-        engine: ctx.db.engine,
-        query: (text, params) => ctx.db.query(text, params),
-        transaction: (work) =>
-          ctx.db.transaction((tx) =>
-            work({
-              query: (text, params) => {
-                sent.push("query");
-                return tx.query(text, params);
-              },
-              ...(tx.atCommit === undefined
-                ? {}
-                : {
-                    atCommit: (text: string) => {
-                      sent.push("at commit");
-                      tx.atCommit?.(text);
-                    },
-                  }),
-            }),
-          ),
-        close: async () => {},
-      };
+      const counting = watched({
+        afterQuery: () => {
+          sent.push("query");
+        },
+        onQueued: () => {
+          sent.push("at commit");
+        },
+      });
       const made = await world(counting).create(as(A), FILE, [
         { _id: B, access: AccessLevel.Read },
         { email: "dora@acme.example", access: AccessLevel.Read },
@@ -214,24 +231,13 @@ describeEngines(
       expect(await count(`state = 0 AND target_account IS NULL AND target_email = '${email}'`)).toBe(1);
       // Dora registers (bindEmail takes no context lock) after create has read the invitation, before it commits.
       let lookUps = 0;
-      const binding: Database = {
-        engine: ctx.db.engine,
-        query: (text, params) => ctx.db.query(text, params),
-        transaction: (work) =>
-          ctx.db.transaction((tx) =>
-            work({
-              query: async (text, params) => {
-                const result = await tx.query(text, params);
-                if (text.includes("conn_find_for_create") && ++lookUps === 1) {
-                  await ctx.repoOn(ctx.db).bindEmail(ORG, email, D, new Date());
-                }
-                return result as never;
-              },
-              ...(tx.atCommit === undefined ? {} : { atCommit: tx.atCommit.bind(tx) }),
-            }),
-          ),
-        close: async () => {},
-      };
+      const binding = watched({
+        afterQuery: async (text) => {
+          if (text.includes("conn_find_for_create") && ++lookUps === 1) {
+            await ctx.repoOn(ctx.db).bindEmail(ORG, email, D, new Date());
+          }
+        },
+      });
       const [again] = await world(binding).create(as(A), FILE, [{ email, access: AccessLevel.Share }]);
       // The first attempt expected the invitation unbound: its commit failed, and the second planned on the bound one.
       expect(lookUps).toBe(2);
