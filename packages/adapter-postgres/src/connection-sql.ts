@@ -147,7 +147,8 @@ export function acceptRoutine(s: string): string {
 }
 
 /**
- * Accept's routine (migration 40): `(org, token_hash, now, account, email)`, one call, its own transaction when called
+ * Accept's routine (migration 40; `version` 40 gives its text as released, 43 as redefined): `(org, token_hash, now,
+ * account, email)`, one call, its own transaction when called
  * outside one. It finds the pending invitation of the org with that token hash (the unique token index), takes its
  * context's lock (lockContext's key, JSON.stringify([org, object, id]), here made by to_json: test/lock-key.test.ts
  * checks the two agree), then, in a statement with a snapshot taken after the lock (a VOLATILE PL/pgSQL routine takes
@@ -160,14 +161,19 @@ export function acceptRoutine(s: string): string {
  * Its statements keep a generic plan (`plan_cache_mode` is set for the routine only): PostgreSQL's cost model kept
  * making a custom plan on every call, 0.6-1.3 ms of planning each. The generic plan is made from the tables as they
  * are on the session's first call, empty ones included, so each part is written to leave one index usable: the look-up
- * and the claim are unique look-ups (token or primary key); the superseding delete compares the account with IS NOT
+ * and the claim compare org and token in "C" (since migration 43, which redefines the routine), so the unique token
+ * index is the only one they can walk, whatever the tables held (at some small sizes the primary key or the context's
+ * index, walked by org alone, looked cheaper than the token index, which had split first); the superseding delete compares the account with IS NOT
  * DISTINCT FROM, which no index can serve and which does not imply the target-account index's `target_account IS NOT
  * NULL` (that partial index, walked by org alone, won on empty tables: every pending row of the org), and `state + 0`,
  * which no partial index on `state` matches. The context's index is then the cheapest whatever the statistics
  * (test/generic-plans.test.ts and test/stale-statistics.test.ts check the plans).
  */
-export function acceptRoutineDefinition(s: string): string {
-  return `CREATE FUNCTION ${acceptRoutine(s)}(text, text, timestamptz, text, text)
+export function acceptRoutineDefinition(s: string, version: 40 | 43 = 43): string {
+  const v40 = version === 40;
+  const lookup = v40 ? acceptRoutineLookupV40(s) : acceptRoutineLookup(s);
+  const query = acceptRoutineQuery(s, "found_id", "found_object", "found_context", version);
+  return `${v40 ? "CREATE" : "CREATE OR REPLACE"} FUNCTION ${acceptRoutine(s)}(text, text, timestamptz, text, text)
     RETURNS TABLE (part integer, ${RECORDSET})
     LANGUAGE plpgsql VOLATILE
     SET plan_cache_mode = force_generic_plan
@@ -178,18 +184,43 @@ export function acceptRoutineDefinition(s: string): string {
       found_object text;
       found_context text;
     BEGIN
-      ${acceptRoutineLookup(s)} INTO found_id, found_object, found_context;
+      ${lookup} INTO found_id, found_object, found_context;
       IF found_id IS NULL THEN
         RETURN;
       END IF;
       PERFORM pg_advisory_xact_lock(hashtextextended(to_json(ARRAY[$1, found_object, found_context])::text, 0));
-      RETURN QUERY ${acceptRoutineQuery(s, "found_id", "found_object", "found_context")};
+      RETURN QUERY ${query};
     END
     $routine$`;
 }
 
-/** The accept routine's look-up of the invitation by token (the plan tests probe it). */
+/**
+ * `column = value` compared in the "C" collation: only an index that holds the column in that collation can serve it.
+ * The unique indexes the hot look-ups are written for hold their columns so (migration 43) and no other index does, so
+ * no generic plan can walk another index led by org (by org alone: every row of the org), whatever the tables held
+ * when it was made. Equality is the same in every deterministic collation, so the rows found are the same.
+ */
+export function sameC(column: string, value: string): string {
+  return `${column} = ${value} COLLATE "C"`;
+}
+
+/**
+ * The key of the active index, `$1`-`$4` (org, context object, context id, target account) compared in "C", and the
+ * active state: activeAccess's and activeGrant's condition, which the active index alone can serve.
+ */
+export function activeKeySql(): string {
+  const key = ["org", "context_object", "context_id", "target_account"].map((c, i) => sameC(c, `$${i + 1}`));
+  return `${key.join(" AND ")} AND state = 1`;
+}
+
+/** The accept routine's look-up of the invitation by token, on the token index alone (the plan tests probe it). */
 export function acceptRoutineLookup(s: string): string {
+  return `SELECT id, context_object, context_id FROM ${s}.connections
+      WHERE ${sameC("org", "$1")} AND ${sameC("token_hash", "$2")} AND state + 0 = 0`;
+}
+
+/** The accept routine's look-up as migration 40 defined it (a released migration's text never changes). */
+export function acceptRoutineLookupV40(s: string): string {
   return `SELECT id, context_object, context_id FROM ${s}.connections WHERE org = $1 AND token_hash = $2 AND state + 0 = 0`;
 }
 
@@ -197,10 +228,27 @@ export function acceptRoutineLookup(s: string): string {
  * The statement the accept routine runs after taking the lock: its parameters the routine's, and the found id, context
  * object and context id as `id`, `object`, `context` (variables in the routine; parameters $6-$8 for the plan tests).
  */
-export function acceptRoutineQuery(s: string, id = "$6", object = "$7", context = "$8"): string {
+export function acceptRoutineQuery(
+  s: string,
+  id = "$6",
+  object = "$7",
+  context = "$8",
+  version: 40 | 43 = 43,
+): string {
   const t = `${s}.connections`;
+  // Since migration 43 the claim compares org and token in "C", as the look-up does: the token index is then the only
+  // index it can walk, a unique one (migration 40's walked the primary key or the context's index, by whole key).
+  const [org, token] =
+    version === 40 ? ["org = $1", "token_hash = $2"] : [sameC("org", "$1"), sameC("token_hash", "$2")];
+  // The superseding delete: since migration 43 on the pending index alone (its context, in "C", and its predicate).
+  const superseded =
+    version === 40
+      ? `s.org = $1 AND s.context_object = ${object} AND s.context_id = ${context}
+            AND s.target_account IS NOT DISTINCT FROM $4 AND s.state + 0 = 0 AND s.id <> ${id}`
+      : `${sameC("s.org", "$1")} AND ${sameC("s.context_object", object)} AND ${sameC("s.context_id", context)}
+            AND s.target_account IS NOT DISTINCT FROM $4 AND s.state = 0 AND s.id <> ${id}`;
   return `WITH claimed AS (
-          DELETE FROM ${t} WHERE org = $1 AND id = ${id} AND state + 0 = 0 AND expires_at > $3 AND token_hash = $2
+          DELETE FROM ${t} WHERE ${org} AND id = ${id} AND state + 0 = 0 AND expires_at > $3 AND ${token}
             AND context_object = ${object} AND context_id = ${context}
             AND (target_account = $4 OR (target_account IS NULL AND target_email = $5))
           RETURNING ${COLUMNS}),
@@ -211,8 +259,7 @@ export function acceptRoutineQuery(s: string, id = "$6", object = "$7", context 
           RETURNING ${C_COLUMNS}),
         superseded AS (
           DELETE FROM ${t} AS s
-          WHERE s.org = $1 AND s.context_object = ${object} AND s.context_id = ${context}
-            AND s.target_account IS NOT DISTINCT FROM $4 AND s.state + 0 = 0 AND s.id <> ${id}
+          WHERE ${superseded}
             AND s.access <= (SELECT access FROM saved)
           RETURNING ${CONNECTION_COLUMNS.map((column) => `s.${column}`).join(", ")})
         SELECT 0, ${COLUMNS} FROM claimed
@@ -236,8 +283,37 @@ const FIND_FOR_CREATE_PARAMS = ["$1", "$2", "$3", "$4", "$5", "$6", "$7"] as con
  * send it down the expiry index, over every pending row of the org (test/generic-plans.test.ts and
  * test/stale-statistics.test.ts).
  */
-export function findForCreateQuery(s: string, p: readonly string[] = FIND_FOR_CREATE_PARAMS): string {
-  const [org, object, context, accounts, creator, now, emails] = p;
+export function findForCreateQuery(
+  s: string,
+  p: readonly string[] = FIND_FOR_CREATE_PARAMS,
+  version: 41 | 43 = 43,
+): string {
+  const [org, object, context, accounts, creator, now, emails] = p as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (version === 43) {
+    // Two parts, each on the unique index of its state, both compared in "C" (sameC): no other index can serve either,
+    // whatever the tables held when the routine's plan was made. The pending part says `state = 0` (the pending
+    // index's predicate) and keeps the expiry out of reach of the expiry index (`+ interval '0 s'`), which would
+    // otherwise serve it over the whole index.
+    const onContext = `${sameC("org", org)} AND ${sameC("context_object", object)} AND ${sameC("context_id", context)}`;
+    return `SELECT ${COLUMNS} FROM (
+        SELECT ${COLUMNS} FROM ${s}.connections
+        WHERE ${onContext} AND target_account = ANY(${accounts}::text[] COLLATE "C") AND state = 1
+          AND (access_expires_at IS NULL OR access_expires_at > ${now})
+        UNION ALL
+        SELECT ${COLUMNS} FROM ${s}.connections
+        WHERE ${onContext} AND ${sameC("creator", creator)} AND state = 0
+          AND expires_at + interval '0 s' > ${now}
+          AND (target_account = ANY(${accounts}::text[]) OR target_email = ANY(${emails}::text[]))) AS found
+      ORDER BY id`;
+  }
   return `SELECT ${COLUMNS} FROM ${s}.connections
       WHERE org = ${org} AND context_object = ${object} AND context_id = ${context}
         AND ((state = 1 AND target_account = ANY(${accounts}::text[])
@@ -256,9 +332,9 @@ export function findForCreateQuery(s: string, p: readonly string[] = FIND_FOR_CR
  * where a prepared statement was planned again on every call (PostgreSQL's cost model kept choosing a custom plan:
  * 0.3 ms of planning on every create).
  */
-export function findForCreateRoutineDefinition(s: string): string {
+export function findForCreateRoutineDefinition(s: string, version: 41 | 43 = 43): string {
   const vars = ["v_org", "v_object", "v_context", "v_accounts", "v_creator", "v_now", "v_emails"];
-  return `CREATE FUNCTION ${findForCreateRoutine(s)}(jsonb)
+  return `${version === 41 ? "CREATE" : "CREATE OR REPLACE"} FUNCTION ${findForCreateRoutine(s)}(jsonb)
     RETURNS TABLE (${RECORDSET})
     LANGUAGE plpgsql VOLATILE
     SET plan_cache_mode = force_generic_plan
@@ -274,7 +350,7 @@ export function findForCreateRoutineDefinition(s: string): string {
       v_emails text[] := ARRAY(SELECT jsonb_array_elements_text($1->6));
     BEGIN
       PERFORM pg_advisory_xact_lock(hashtextextended(to_json(ARRAY[v_org, v_object, v_context])::text, 0));
-      RETURN QUERY ${findForCreateQuery(s, vars)};
+      RETURN QUERY ${findForCreateQuery(s, vars, version)};
     END
     $routine$`;
 }

@@ -264,7 +264,7 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "accept in one call",
     // Accept's writes as a routine that takes the context's lock itself and then decides on a snapshot taken after
     // it: accept is its token look-up and this one call, with no BEGIN or COMMIT of its own (connection-sql.ts).
-    statements: (s) => [acceptRoutineDefinition(s)],
+    statements: (s) => [acceptRoutineDefinition(s, 40)],
   },
   {
     version: 41,
@@ -273,7 +273,7 @@ export const MIGRATIONS: readonly Migration[] = [
     // on a generic plan: called with a literal argument, it rides in the same round trip as create's BEGIN
     // (connection-sql.ts). The outbox's enqueue as a routine, called with a literal in the round trip of a
     // transaction's COMMIT (outbox-sql.ts).
-    statements: (s) => [findForCreateRoutineDefinition(s), enqueueRoutineDefinition(s)],
+    statements: (s) => [findForCreateRoutineDefinition(s, 41), enqueueRoutineDefinition(s)],
   },
   {
     version: 42,
@@ -282,6 +282,36 @@ export const MIGRATIONS: readonly Migration[] = [
     // all (a serialization failure), called with a literal in the round trip of the transaction's COMMIT
     // (connection-sql.ts).
     statements: (s) => [savePendingAsExpectedDefinition(s)],
+  },
+  {
+    version: 43,
+    name: "unique look-ups on their own index",
+    // The active, token and pending indexes again, with their columns in the "C" collation, and the routines of
+    // accept and of create's look-up with their look-ups compared so (connection-sql.ts, sameC). A generic plan made while the tables are small, when these
+    // indexes have split into two levels and the primary key or the context's index has not, walked that other index
+    // by org alone, every row of the org on every call, for as long as the connection lived (resolveAccess, accept and
+    // create in `pnpm bench`'s PostgreSQL flows). No other index holds a column in "C" but the id, so the look-ups written
+    // for these indexes can use no other. Uniqueness is unchanged: equality is the same in every deterministic
+    // collation, and the ON CONFLICT clauses, which name no collation, infer the new indexes. The indexes are built in
+    // the migration's transaction, which holds off writes to the table while they build.
+    statements: (s) => [
+      `CREATE UNIQUE INDEX connections_active_uq_c ON ${s}.connections
+         (org COLLATE "C", context_object COLLATE "C", context_id COLLATE "C", target_account COLLATE "C")
+         INCLUDE (access) WHERE state = 1`,
+      `DROP INDEX ${s}.connections_active_uq`,
+      `ALTER INDEX ${s}.connections_active_uq_c RENAME TO connections_active_uq`,
+      `CREATE UNIQUE INDEX connections_token_uq_c ON ${s}.connections (org COLLATE "C", token_hash COLLATE "C")
+         WHERE token_hash IS NOT NULL`,
+      `DROP INDEX ${s}.connections_token_uq`,
+      `ALTER INDEX ${s}.connections_token_uq_c RENAME TO connections_token_uq`,
+      `CREATE UNIQUE INDEX connections_pending_uq_c ON ${s}.connections
+         (org COLLATE "C", context_object COLLATE "C", context_id COLLATE "C", creator COLLATE "C",
+          target_key COLLATE "C") WHERE state = 0`,
+      `DROP INDEX ${s}.connections_pending_uq`,
+      `ALTER INDEX ${s}.connections_pending_uq_c RENAME TO connections_pending_uq`,
+      acceptRoutineDefinition(s, 43),
+      findForCreateRoutineDefinition(s, 43),
+    ],
   },
 ];
 

@@ -19,12 +19,14 @@ import {
 } from "@conn/core";
 import {
   acceptRoutine,
+  activeKeySql,
   activeMerge,
   C_COLUMNS,
   COLUMNS,
   contextLockStatement,
   findForCreateCall,
   RECORDSET,
+  sameC,
   savePendingAsExpectedCall,
   savePendingStatement,
   X_COLUMNS,
@@ -53,13 +55,13 @@ function statementsFor(s: string) {
     // (autovacuum off, or not yet run) the planner may think no pending row exists and walk the expiry index, a partial
     // index on `state = 0`, over every pending row of the org. Written so, no partial index on `state = 0` matches and
     // each statement keeps the index it is written for (test/stale-statistics.test.ts checks the plans).
+    // The three prepared look-ups compare their keys in "C" (sameC): only the unique index they are written for can
+    // serve them, whatever the tables held when the generic plan was made (test/generic-plans.test.ts).
     findPendingByTokenHash: `SELECT ${COLUMNS} FROM ${t}
-      WHERE org = $1 AND token_hash = $2 AND state + 0 = 0 AND expires_at > $3`,
-    activeAccess: `SELECT access FROM ${t}
-      WHERE org = $1 AND context_object = $2 AND context_id = $3 AND target_account = $4 AND state = 1
+      WHERE ${sameC("org", "$1")} AND ${sameC("token_hash", "$2")} AND state + 0 = 0 AND expires_at > $3`,
+    activeAccess: `SELECT access FROM ${t} WHERE ${activeKeySql()}
         AND ($5::timestamptz IS NULL OR access_expires_at IS NULL OR access_expires_at > $5::timestamptz)`,
-    activeGrant: `SELECT access, access_expires_at FROM ${t}
-      WHERE org = $1 AND context_object = $2 AND context_id = $3 AND target_account = $4 AND state = 1
+    activeGrant: `SELECT access, access_expires_at FROM ${t} WHERE ${activeKeySql()}
         AND ($5::timestamptz IS NULL OR access_expires_at IS NULL OR access_expires_at > $5::timestamptz)`,
     // Create's look-up, one call of the routine of migration 41, which takes the context's lock itself: its argument
     // goes as a literal, so the call rides in the same round trip as the transaction's BEGIN (connection-sql.ts).

@@ -6,6 +6,7 @@ import {
   isConnectionError,
 } from "@conn/core";
 import { describe, expect, it } from "vitest";
+import { activeKeySql } from "../src/connection-sql.js";
 import type { Queryable } from "../src/database.js";
 import { MAX_TRANSACTION_ATTEMPTS } from "../src/errors.js";
 import { CountingQueryable, describeEngines } from "./support/engines.js";
@@ -183,8 +184,13 @@ describeEngines("PostgresConnectionRepository", "repo", (ctx) => {
       await ctx.db.query(`ANALYZE ${ctx.s}.connections`);
       const { rows } = await ctx.db.query<{ "QUERY PLAN": string }>(
         `EXPLAIN SELECT access FROM ${ctx.s}.connections
-         WHERE org = 'acme' AND context_object = 'c_prescription' AND context_id = '${record.context._id}'
-           AND target_account = '${record.target.account}' AND state = 1`,
+         WHERE ${activeKeySql()}`.replace(
+          /\$(\d)/g,
+          (_, n: string) =>
+            ["'acme'", "'c_prescription'", `'${record.context._id}'`, `'${record.target.account}'`][
+              Number(n) - 1
+            ] ?? "",
+        ),
       );
       expect(rows.map((row) => row["QUERY PLAN"]).join("\n")).toContain("connections_active_uq");
     });

@@ -8,6 +8,7 @@ import {
   SystemClock,
 } from "@conn/adapter-memory";
 import {
+  activeKeySql,
   connectPostgres,
   type Database,
   migrate,
@@ -38,10 +39,9 @@ export const SEED_CHUNK = 1_000;
 /** A fixed token key, so runs are alike. */
 const TOKEN_KEY = "conn-bench-token-key-0123456789abcdef";
 
-/** The access query of the adapter's `activeAccess`, as the floor sends it raw (same text, same index). */
+/** The access query of the adapter's `activeAccess`, as the floor sends it raw (same key, same index). */
 export function activeAccessSql(schema: string): string {
-  return `SELECT access FROM "${schema}".connections
-      WHERE org = $1 AND context_object = $2 AND context_id = $3 AND target_account = $4 AND state = 1`;
+  return `SELECT access FROM "${schema}".connections WHERE ${activeKeySql()}`;
 }
 
 /** One store the scenarios run on, with the library over it and the host's ports in memory. */

@@ -590,11 +590,11 @@ const STATEMENT_NAMES: [RegExp, string][] = [
   [/^SELECT access FROM \S+\.connections/, "repository.activeAccess"],
   [/WHERE org = \$1 AND id = \$2 AND \(state = 1 OR/, "repository.findById"],
   [
-    /^SELECT id, context_object, context_id FROM \S+\.connections WHERE org = \$1 AND token_hash = \$2/,
+    /^SELECT id, context_object, context_id FROM \S+\.connections WHERE org = \$1 COLLATE "C" AND token_hash = \$2 COLLATE "C"/,
     "repository.acceptPending (look-up)",
   ],
-  [/WHERE org = \$1 AND token_hash = \$2/, "repository.findPendingByTokenHash"],
-  [/AND \(\(state = 1 AND target_account = ANY/, "repository.findForCreate"],
+  [/WHERE org = \$1 COLLATE "C" AND token_hash = \$2 COLLATE "C"/, "repository.findPendingByTokenHash"],
+  [/AND target_account = ANY\(\$4::text\[\] COLLATE "C"\) AND state = 1/, "repository.findForCreate"],
   [/^INSERT INTO \S+\.connections .*WHERE state = 0 DO UPDATE/, "repository.savePending"],
   [/^INSERT INTO \S+\.connections .*WHERE state = 1 DO UPDATE/, "repository.saveActive"],
   [
@@ -603,7 +603,7 @@ const STATEMENT_NAMES: [RegExp, string][] = [
   ],
   [/^SELECT pg_advisory_xact_lock\(hashtextextended\(convert_from\(decode\('/, "repository.lockContext"],
   [
-    /^WITH claimed AS \( DELETE FROM \S+\.connections WHERE org = \$1 AND id = \$6 AND state \+ 0 = 0/,
+    /^WITH claimed AS \( DELETE FROM \S+\.connections WHERE org = \$1 COLLATE "C" AND id = \$6 AND state \+ 0 = 0/,
     "repository.acceptPending",
   ],
   [
