@@ -240,13 +240,14 @@ export function acceptRoutineQuery(
   // index it can walk, a unique one (migration 40's walked the primary key or the context's index, by whole key).
   const [org, token] =
     version === 40 ? ["org = $1", "token_hash = $2"] : [sameC("org", "$1"), sameC("token_hash", "$2")];
-  // The superseding delete: since migration 43 on the pending index alone (its context, in "C", and its predicate).
+  // The superseding delete: since migration 43 on the pending index alone (its context, in "C", and `state <= 0`,
+  // which implies that index's predicate and not the expiry index's: see migration 43).
   const superseded =
     version === 40
       ? `s.org = $1 AND s.context_object = ${object} AND s.context_id = ${context}
             AND s.target_account IS NOT DISTINCT FROM $4 AND s.state + 0 = 0 AND s.id <> ${id}`
       : `${sameC("s.org", "$1")} AND ${sameC("s.context_object", object)} AND ${sameC("s.context_id", context)}
-            AND s.target_account IS NOT DISTINCT FROM $4 AND s.state = 0 AND s.id <> ${id}`;
+            AND s.target_account IS NOT DISTINCT FROM $4 AND s.state <= 0 AND s.id <> ${id}`;
   return `WITH claimed AS (
           DELETE FROM ${t} WHERE ${org} AND id = ${id} AND state + 0 = 0 AND expires_at > $3 AND ${token}
             AND context_object = ${object} AND context_id = ${context}
@@ -299,9 +300,9 @@ export function findForCreateQuery(
   ];
   if (version === 43) {
     // Two parts, each on the unique index of its state, both compared in "C" (sameC): no other index can serve either,
-    // whatever the tables held when the routine's plan was made. The pending part says `state = 0` (the pending
-    // index's predicate) and keeps the expiry out of reach of the expiry index (`+ interval '0 s'`), which would
-    // otherwise serve it over the whole index.
+    // whatever the tables held when the routine's plan was made. The pending part says `state <= 0`, which implies the
+    // pending index's predicate and not the expiry index's `state = 0` (that index, walked whole, looked cheapest on
+    // stale statistics).
     const onContext = `${sameC("org", org)} AND ${sameC("context_object", object)} AND ${sameC("context_id", context)}`;
     return `SELECT ${COLUMNS} FROM (
         SELECT ${COLUMNS} FROM ${s}.connections
@@ -309,8 +310,7 @@ export function findForCreateQuery(
           AND (access_expires_at IS NULL OR access_expires_at > ${now})
         UNION ALL
         SELECT ${COLUMNS} FROM ${s}.connections
-        WHERE ${onContext} AND ${sameC("creator", creator)} AND state = 0
-          AND expires_at + interval '0 s' > ${now}
+        WHERE ${onContext} AND ${sameC("creator", creator)} AND state <= 0 AND expires_at > ${now}
           AND (target_account = ANY(${accounts}::text[]) OR target_email = ANY(${emails}::text[]))) AS found
       ORDER BY id`;
   }

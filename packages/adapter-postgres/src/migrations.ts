@@ -304,9 +304,12 @@ export const MIGRATIONS: readonly Migration[] = [
          WHERE token_hash IS NOT NULL`,
       `DROP INDEX ${s}.connections_token_uq`,
       `ALTER INDEX ${s}.connections_token_uq_c RENAME TO connections_token_uq`,
+      // `state <= 0`, the same rows as `state = 0` (state is 0 or 1): savePending's `ON CONFLICT … WHERE state = 0`
+      // implies it, and the look-ups that say `state <= 0` imply it and not the expiry index's `state = 0`, so that
+      // index cannot be walked whole in their place (a partial index whose predicate a query implies may be).
       `CREATE UNIQUE INDEX connections_pending_uq_c ON ${s}.connections
          (org COLLATE "C", context_object COLLATE "C", context_id COLLATE "C", creator COLLATE "C",
-          target_key COLLATE "C") WHERE state = 0`,
+          target_key COLLATE "C") WHERE state <= 0`,
       `DROP INDEX ${s}.connections_pending_uq`,
       `ALTER INDEX ${s}.connections_pending_uq_c RENAME TO connections_pending_uq`,
       acceptRoutineDefinition(s, 43),

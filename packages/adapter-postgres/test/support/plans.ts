@@ -1,4 +1,5 @@
 import { type BoundStatement, statementsInside } from "../../src/connection-sql.js";
+import type { Database } from "../../src/database.js";
 
 /** One node of an EXPLAIN (FORMAT JSON) plan. */
 export interface PlanNode {
@@ -28,4 +29,37 @@ export function insideRoutine(
   found: [string, string, string] = ["0".repeat(24), "c_doc", "d1"],
 ): BoundStatement[] {
   return statementsInside(text, params, found);
+}
+
+/** A parameter as an SQL literal (a test's own, known values: strings, numbers, dates, arrays of them, null). */
+export function literal(value: unknown): string {
+  if (value === null || value === undefined) return "NULL";
+  if (typeof value === "number") return String(value);
+  if (Array.isArray(value))
+    return literal(`{${value.map((v) => `"${String(v).replaceAll('"', '\\"')}"`).join(",")}}`);
+  const text = value instanceof Date ? value.toISOString() : String(value);
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** Prepared statements are not undone by a rollback: each probe has a name of its own. */
+let probes = 0;
+
+/**
+ * The generic plan of `text` with `params` as PostgreSQL makes it for a prepared statement or a routine's statement
+ * (`plan_cache_mode = force_generic_plan`, `PREPARE`, `EXPLAIN EXECUTE`), from the tables as they are now.
+ */
+export async function genericPlanOf(db: Database, text: string, params: readonly unknown[]): Promise<PlanNode[]> {
+  const name = `conn_generic_probe_${process.pid}_${probes++}`;
+  let plan: PlanNode[] = [];
+  await db.transaction(async (tx) => {
+    await tx.query("SET LOCAL plan_cache_mode = force_generic_plan");
+    await tx.query(`PREPARE ${name} AS ${text}`);
+    const list = params.map(literal).join(", ");
+    const { rows } = await tx.query<{ "QUERY PLAN": unknown }>(
+      `EXPLAIN (FORMAT JSON) EXECUTE ${name}${list === "" ? "" : `(${list})`}`,
+    );
+    plan = planNodes(rows[0]?.["QUERY PLAN"]);
+    await tx.query(`DEALLOCATE ${name}`);
+  });
+  return plan;
 }
