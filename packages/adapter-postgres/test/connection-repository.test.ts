@@ -459,6 +459,34 @@ describeEngines("PostgresConnectionRepository", "repo", (ctx) => {
     });
   });
 
+  describe("the access-change triggers", () => {
+    it("call their function for rows that are or were active only, never for invitations alone", async () => {
+      const calls = async (tx: Queryable): Promise<number> => {
+        const { rows } = await tx.query<{ n: string | null }>(
+          `SELECT pg_stat_get_xact_function_calls('${ctx.s}.connections_notify_access'::regproc) AS n`,
+        );
+        return Number(rows[0]?.n ?? 0);
+      };
+      const invite = pending();
+      const grant = active();
+      const seen: number[] = [];
+      await ctx.db.transaction(async (tx) => {
+        await tx.query("SET LOCAL track_functions = 'pl'");
+        const repo = ctx.repoOn(tx);
+        await repo.savePending([invite], T0);
+        seen.push(await calls(tx));
+        await repo.claimPending(invite.org, invite._id, T0);
+        seen.push(await calls(tx));
+        await repo.saveActive([grant], T0);
+        seen.push(await calls(tx));
+        await repo.deleteById(grant.org, grant._id);
+        seen.push(await calls(tx));
+      });
+      // An invitation written and claimed: no call; an active connection written, then deleted: one call each.
+      expect(seen).toEqual([0, 0, 1, 2]);
+    });
+  });
+
   describe("claimPending", () => {
     it("removes and returns the pending record once (compare-and-set)", async () => {
       const record = pending();

@@ -20,7 +20,7 @@ const RELEASED: Record<number, string> = {
   40: "07990bea0b851e75",
   41: "95e60131512f59c3",
   42: "fc9c6e69512d576a",
-  43: "b91d649aed10368f",
+  43: "a46d9628f85b2e90",
 };
 
 describe("released migrations", () => {

@@ -48,7 +48,11 @@ let probes = 0;
  * The generic plan of `text` with `params` as PostgreSQL makes it for a prepared statement or a routine's statement
  * (`plan_cache_mode = force_generic_plan`, `PREPARE`, `EXPLAIN EXECUTE`), from the tables as they are now.
  */
-export async function genericPlanOf(db: Database, text: string, params: readonly unknown[]): Promise<PlanNode[]> {
+export async function genericPlanOf(
+  db: Database,
+  text: string,
+  params: readonly unknown[],
+): Promise<PlanNode[]> {
   const name = `conn_generic_probe_${process.pid}_${probes++}`;
   let plan: PlanNode[] = [];
   await db.transaction(async (tx) => {
