@@ -93,8 +93,34 @@ export function isGone(
 
 /** A copy of a record with no token material. */
 export function snapshotOf(record: ConnectionRecord): ConnectionSnapshot {
-  const { tokenHash: _h, tokenSeal: _s, ...rest } = record;
-  return structuredClone(rest);
+  // Copied field by field (structuredClone took most of the time of building create's events): every array, object
+  // and date is a copy, so nothing the snapshot holds changes with the record.
+  const { target } = record;
+  const snapshot: ConnectionSnapshot = {
+    org: record.org,
+    _id: record._id,
+    access: record.access,
+    roles: [...record.roles],
+    context: { ...record.context },
+    contextSource: record.contextSource,
+    created: new Date(record.created.getTime()),
+    updated: new Date(record.updated.getTime()),
+    creator: record.creator,
+    target: {
+      account: target.account,
+      email: target.email,
+      name: target.name === null ? null : { ...target.name },
+    },
+    viaEmail: record.viaEmail,
+    targetKey: record.targetKey,
+    state: record.state,
+    expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt.getTime()),
+  };
+  if (record.accessExpiresAt !== undefined) {
+    snapshot.accessExpiresAt =
+      record.accessExpiresAt === null ? null : new Date(record.accessExpiresAt.getTime());
+  }
+  return snapshot;
 }
 
 /** A reference to an account, as connection views show it. */
