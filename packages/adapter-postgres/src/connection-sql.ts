@@ -163,11 +163,12 @@ export function acceptRoutine(s: string): string {
  * are on the session's first call, empty ones included, so each part is written to leave one index usable: the look-up
  * and the claim compare org and token in "C" (since migration 43, which redefines the routine), so the unique token
  * index is the only one they can walk, whatever the tables held (at some small sizes the primary key or the context's
- * index, walked by org alone, looked cheaper than the token index, which had split first); the superseding delete compares the account with IS NOT
- * DISTINCT FROM, which no index can serve and which does not imply the target-account index's `target_account IS NOT
- * NULL` (that partial index, walked by org alone, won on empty tables: every pending row of the org), and `state + 0`,
- * which no partial index on `state` matches. The context's index is then the cheapest whatever the statistics
- * (test/generic-plans.test.ts and test/stale-statistics.test.ts check the plans).
+ * index, walked by org alone, looked cheaper than the token index, which had split first). The superseding delete
+ * compares its context in "C" and says `state <= 0`, so the pending index is the only one it can walk (the expiry
+ * index's `state = 0` is not implied); it compares the account with IS NOT DISTINCT FROM, which no index can serve
+ * and which does not imply the target-account index's `target_account IS NOT NULL` (that partial index, walked by org
+ * alone, won on empty tables: every pending row of the org). Migration 40's text walked the context's index there
+ * (`state + 0`). test/generic-plans.test.ts and test/stale-statistics.test.ts check the plans.
  */
 export function acceptRoutineDefinition(s: string, version: 40 | 43 = 43): string {
   const v40 = version === 40;
@@ -279,10 +280,11 @@ const FIND_FOR_CREATE_PARAMS = ["$1", "$2", "$3", "$4", "$5", "$6", "$7"] as con
 /**
  * Create's look-up (findForCreate): the active connections on the context to the listed accounts, and the creator's
  * unexpired pending invitations on it to the listed accounts or emails, by id. Its parameters are `p` (the routine's
- * variables inside it; $1-$7 for the plan tests). It walks indexes led by the context whatever the statistics:
- * `state + 0 = 0` matches no partial index on `state = 0`, so stale statistics that make pending rows look rare cannot
- * send it down the expiry index, over every pending row of the org (test/generic-plans.test.ts and
- * test/stale-statistics.test.ts).
+ * variables inside it; $1-$7 for the plan tests). Since migration 43 its active part walks the active index and its
+ * pending part the pending index, by the context compared in "C", and nothing else whatever the statistics or the
+ * tables' sizes (see the comment inside). Migration 41's text (`version` 41) walked the context's index and said
+ * `state + 0 = 0`, which matches no partial index on `state = 0`, to keep off the expiry index
+ * (test/generic-plans.test.ts and test/stale-statistics.test.ts check the plans).
  */
 export function findForCreateQuery(
   s: string,
