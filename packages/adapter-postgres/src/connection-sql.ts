@@ -221,7 +221,7 @@ export function acceptRoutineLookup(s: string): string {
 }
 
 /** The accept routine's look-up as migration 40 defined it (a released migration's text never changes). */
-export function acceptRoutineLookupV40(s: string): string {
+function acceptRoutineLookupV40(s: string): string {
   return `SELECT id, context_object, context_id FROM ${s}.connections WHERE org = $1 AND token_hash = $2 AND state + 0 = 0`;
 }
 
