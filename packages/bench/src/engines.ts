@@ -32,6 +32,7 @@ import {
   strideOf,
 } from "./dataset.js";
 import type { DataSetSize, EngineName } from "./options.js";
+import { poolReplay, type SqlReplay } from "./replay.js";
 
 /** Rows per bulk write when seeding. */
 export const SEED_CHUNK = 1_000;
@@ -67,6 +68,8 @@ export interface BenchEngine {
    * of {@link FLOOR_ORG}), COMMIT, on a client of the same pool; null on the other engines.
    */
   readonly writeFloor: (() => Promise<void>) | null;
+  /** Captures a call's round trips on the pool and replays them raw (the server only; null on the other engines). */
+  readonly replay: SqlReplay | null;
   /** Writes rows [from, to) of the warm data set. */
   seedActive(size: DataSetSize, from: number, to: number, at: Date): Promise<void>;
   /** Writes expired invitations [from, to) to the purge org. */
@@ -145,6 +148,7 @@ export async function openEngine(name: EngineName, pgUrl: string | undefined): P
       raw: null,
       schema: null,
       writeFloor: null,
+      replay: null,
       async seedActive(size, from, to, at) {
         for (let start = from; start < to; start += SEED_CHUNK) {
           const chunk: ReturnType<typeof activeRecord>[] = [];
@@ -242,6 +246,7 @@ export async function openEngine(name: EngineName, pgUrl: string | undefined): P
     raw,
     schema,
     writeFloor,
+    replay: pool === null ? null : poolReplay(pool),
     seedActive: (size, from, to, at) => seed(activeSeedSql(schema), ORG, size, from, to, at),
     seedExpired: (size, from, to, at) =>
       seed(expiredSeedSql(schema), PURGE_ORG, { ...size, connections: size.expired }, from, to, at),

@@ -29,6 +29,7 @@ import { runHttpGet } from "./http-get.js";
 import type { BenchOptions } from "./options.js";
 import { loadCasbin } from "./peer-casbin.js";
 import { caslCheck, loadCasl } from "./peer-casl.js";
+import { refresher } from "./replay.js";
 import { renderMarkdown } from "./report.js";
 import type { BenchResults, EngineResult, PeerResult, ScenarioResult } from "./results.js";
 import { runScale, type ScaleResult } from "./scale.js";
@@ -574,6 +575,53 @@ async function runEngine(engine: BenchEngine, options: BenchOptions, gc: () => v
     add(floorId, { label: floorLabel, timing: floorTiming as Timing });
     return timing as Timing;
   };
+  /**
+   * create (1 target) timed interleaved with the write floor and, on the server, with its own SQL alone: the round
+   * trips one create sent, captured and replayed on a raw client of the same pool with fresh identifiers.
+   */
+  const createWithFloors = async (
+    spec: TaskSpec,
+    setup: () => Promise<void>,
+    create: () => Promise<void>,
+  ): Promise<Timing> => {
+    const floor = floorSpec("writeFloor.create");
+    const { replay, schema, counter } = engine;
+    if (floor === null || replay === null || schema === null || counter === null) {
+      return withFloor(spec, "writeFloor.create");
+    }
+    await setup();
+    const fresh = refresher(await replay.capture(create));
+    let trips = fresh.next();
+    const replaySpec: TaskSpec = {
+      name: `${name} createSql.1`,
+      fn: () => replay.run(trips),
+      beforeEach: () => {
+        trips = fresh.next();
+      },
+    };
+    // The replay must do what create does: one more connection and one more notice, under identifiers of its own.
+    const rowsNow = async () => {
+      const { rows } = await counter.query<{ c: number; o: number }>(
+        `SELECT (SELECT count(*) FROM "${schema}".connections)::int AS c,
+                (SELECT count(*) FROM "${schema}".connection_outbox)::int AS o`,
+      );
+      return rows[0] ?? { c: 0, o: 0 };
+    };
+    const before = await rowsNow();
+    await replay.run(trips);
+    const after = await rowsNow();
+    if (after.c !== before.c + 1 || after.o !== before.o + 1) {
+      throw new Error(`${name}: create's replayed SQL did not store one connection and one notice`);
+    }
+    const [timing, floorTiming, replayTiming] = await measureGroup([spec, floor, replaySpec], writes, ROUNDS);
+    add("writeFloor.create", { label: floorLabel, timing: floorTiming as Timing });
+    add("createSql.1", {
+      label:
+        "create's own SQL alone: the round trips of one create (1 target), replayed on a raw client of the same pool with fresh identifiers",
+      timing: replayTiming as Timing,
+    });
+    return timing as Timing;
+  };
   for (const count of [1, 10, 100] as const) {
     let context = staging.freshContext();
     let targets: { _id: string; access: number }[] = [];
@@ -595,7 +643,7 @@ async function runEngine(engine: BenchEngine, options: BenchOptions, gc: () => v
     const spec = { name: `${name} create.${count}`, fn: create, beforeEach: setup };
     add(`create.${count}`, {
       label: `create on a fresh context to ${count} account target${count === 1 ? "" : "s"} (pending, one notice each)`,
-      timing: count === 1 ? await withFloor(spec, "writeFloor.create") : await measure(spec, writes),
+      timing: count === 1 ? await createWithFloors(spec, setup, create) : await measure(spec, writes),
       ...(statements === undefined ? {} : { statements }),
     });
   }
