@@ -20,6 +20,7 @@ import {
   isGone,
   isInvitationOf,
   isStoredAs,
+  SnapshotNotEmpty,
   type SupersededPending,
   sameEnd,
   savedPending,
@@ -125,6 +126,17 @@ export class InMemoryConnectionRepository implements ConnectionRepository {
       }
       return { active, pending };
     });
+  }
+
+  async expectNoneForCreate(
+    org: string,
+    context: ContextRef,
+    creator: string,
+    targets: { accounts: readonly string[]; emails: readonly string[] },
+    now: Date,
+  ): Promise<void> {
+    const { active, pending } = await this.findForCreate(org, context, creator, targets, now);
+    if (active.length > 0 || pending.length > 0) throw new SnapshotNotEmpty();
   }
 
   savePending(records: readonly ConnectionRecord[], now: Date): Promise<ConnectionRecord[]> {

@@ -12,7 +12,8 @@ import { AccessCache } from "./access-cache.js";
 import type { AccessListener } from "./access-listener.js";
 
 /**
- * The repository methods that change no row: the reads, and `lockContext` (it only locks). Every other method is
+ * The repository methods that change no row: the reads (`expectNoneForCreate` reads, and at most fails its
+ * transaction), and `lockContext` (it only locks). Every other method is
  * treated as a write, including methods added later: a write the cache does not know about clears it and makes its
  * transaction wait, never the other way round.
  */
@@ -23,6 +24,7 @@ const READS: ReadonlySet<string> = new Set([
   "findPendingByTokenHash",
   "activeAccess",
   "findForCreate",
+  "expectNoneForCreate",
   "list",
   "findEndingGrants",
 ]);

@@ -334,8 +334,22 @@ export function findForCreateQuery(
  * where a prepared statement was planned again on every call (PostgreSQL's cost model kept choosing a custom plan:
  * 0.3 ms of planning on every create).
  */
-export function findForCreateRoutineDefinition(s: string, version: 41 | 43 = 43): string {
+export function findForCreateRoutineDefinition(s: string, version: 41 | 43 | 44 = 44): string {
   const vars = ["v_org", "v_object", "v_context", "v_accounts", "v_creator", "v_now", "v_emails"];
+  // Migration 44 adds an eighth element, `expectNone`: when true and the look-up finds rows, the routine fails with
+  // SNAPSHOT_NOT_EMPTY instead of returning them (expectNoneForCreate), which aborts the transaction it runs in.
+  const expectNone =
+    version === 44
+      ? `
+      v_expect_none boolean := coalesce(($1->>7)::boolean, false);`
+      : "";
+  const check =
+    version === 44
+      ? `
+      IF FOUND AND v_expect_none THEN
+        RAISE EXCEPTION 'conn: create''s look-up found rows where none were expected' USING ERRCODE = '${SNAPSHOT_NOT_EMPTY}';
+      END IF;`
+      : "";
   return `${version === 41 ? "CREATE" : "CREATE OR REPLACE"} FUNCTION ${findForCreateRoutine(s)}(jsonb)
     RETURNS TABLE (${RECORDSET})
     LANGUAGE plpgsql VOLATILE
@@ -349,13 +363,19 @@ export function findForCreateRoutineDefinition(s: string, version: 41 | 43 = 43)
       v_accounts text[] := ARRAY(SELECT jsonb_array_elements_text($1->3));
       v_creator text := $1->>4;
       v_now timestamptz := ($1->>5)::timestamptz;
-      v_emails text[] := ARRAY(SELECT jsonb_array_elements_text($1->6));
+      v_emails text[] := ARRAY(SELECT jsonb_array_elements_text($1->6));${expectNone}
     BEGIN
       PERFORM pg_advisory_xact_lock(hashtextextended(to_json(ARRAY[v_org, v_object, v_context])::text, 0));
-      RETURN QUERY ${findForCreateQuery(s, vars, version)};
+      RETURN QUERY ${findForCreateQuery(s, vars, version === 41 ? 41 : 43)};${check}
     END
     $routine$`;
 }
+
+/**
+ * The SQLSTATE create's look-up routine raises (since migration 44) when it was called expecting no rows and found some
+ * (a class of its own, so no server error is ever mistaken for it).
+ */
+export const SNAPSHOT_NOT_EMPTY = "CN001";
 
 /** The call of create's look-up routine with its argument (the JSON array of its parameters) as a literal. */
 export function findForCreateCall(s: string, params: readonly unknown[]): string {
@@ -399,7 +419,8 @@ export function statementsInside(
       const args = JSON.parse(json) as unknown[];
       return [
         { text: contextLockStatement(JSON.stringify(args.slice(0, 3))), params: [] },
-        { text: findForCreateQuery(s), params: args },
+        // The eighth element (expectNone, migration 44) only decides whether rows found fail the call.
+        { text: findForCreateQuery(s), params: args.slice(0, 7) },
       ];
     }
     if (routine === "conn_save_pending_as_expected") {

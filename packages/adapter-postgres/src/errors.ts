@@ -1,4 +1,5 @@
 import { ConnectionError, type ErrorCode } from "@conn/core";
+import { SNAPSHOT_NOT_EMPTY } from "./connection-sql.js";
 
 /**
  * SQLSTATE codes (besides classes 08, connection exception, and 53, insufficient resources) after which the server
@@ -47,6 +48,12 @@ export function isAbortedByServer(error: unknown): boolean {
   const cause = error instanceof ConnectionError ? error.cause : error;
   const code = driverCode(cause);
   return code === "40P01" || code === "40001";
+}
+
+/** True when create's look-up, called expecting no rows, found some (SQLSTATE {@link SNAPSHOT_NOT_EMPTY}). */
+export function isSnapshotNotEmpty(error: unknown): boolean {
+  const cause = error instanceof ConnectionError ? error.cause : error;
+  return driverCode(cause) === SNAPSHOT_NOT_EMPTY;
 }
 
 /** A short random pause before attempt `attempt + 1` of work the server aborted (it grows with the attempts). */

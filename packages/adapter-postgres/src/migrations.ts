@@ -326,6 +326,16 @@ export const MIGRATIONS: readonly Migration[] = [
          FOR EACH ROW WHEN (OLD.state = 1) EXECUTE FUNCTION ${s}.connections_notify_access()`,
     ],
   },
+  {
+    version: 44,
+    name: "create in one round trip",
+    // Create's look-up routine takes an eighth element, `expectNone`: when set and the look-up finds rows, it fails
+    // with SQLSTATE CN001 instead of returning them (connection-sql.ts). A create whose plan holds on an empty
+    // look-up (expectNoneForCreate) sends the look-up so, held with its writes for the COMMIT: BEGIN, the look-up,
+    // the invitations, the notices and COMMIT go in one round trip, and when the look-up finds rows nothing is
+    // written and the create runs again on them. Without the element the routine does what migration 43's did.
+    statements: (s) => [findForCreateRoutineDefinition(s, 44)],
+  },
 ];
 
 /** Options of {@link migrate}. */

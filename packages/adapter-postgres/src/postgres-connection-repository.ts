@@ -15,6 +15,7 @@ import {
   type ExpectedPending,
   type Instant,
   instantOf,
+  SnapshotNotEmpty,
   type SupersededPending,
 } from "@conn/core";
 import {
@@ -32,7 +33,7 @@ import {
   X_COLUMNS,
 } from "./connection-sql.js";
 import { type Database, planEachCall, type Queryable } from "./database.js";
-import { guard, retryAborted } from "./errors.js";
+import { guard, isSnapshotNotEmpty, retryAborted } from "./errors.js";
 import { type ConnectionRow, toAccessLevel, toJsonRow, toRecord } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
 
@@ -213,6 +214,17 @@ function assertDistinct(operation: string, keys: readonly string[]): void {
   }
 }
 
+/** The argument of create's look-up routine (migration 41), in its order: org, object, context id, accounts, creator, now, emails. */
+function lookUpArgs(
+  org: string,
+  context: ContextRef,
+  creator: string,
+  targets: { accounts: readonly string[]; emails: readonly string[] },
+  now: Date,
+): unknown[] {
+  return [org, context.object, context._id, targets.accounts, creator, now.toISOString(), targets.emails];
+}
+
 /**
  * The {@link ConnectionRepository} on PostgreSQL or PGlite. Every statement is scoped by org; each method is one
  * statement (see the package README for the indexes each uses). Construct it on a `Database` for autocommit use, or
@@ -337,23 +349,37 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     now: Date,
   ): Promise<CreateSnapshot> {
     const { rows } = await guard("findForCreate", () =>
-      this.db.query<ConnectionRow>(
-        this.sql.findForCreate([
-          org,
-          context.object,
-          context._id,
-          targets.accounts,
-          creator,
-          now.toISOString(),
-          targets.emails,
-        ]),
-      ),
+      this.db.query<ConnectionRow>(this.sql.findForCreate(lookUpArgs(org, context, creator, targets, now))),
     );
     const records = rows.map(toRecord);
     return {
       active: records.filter((record) => record.state === ConnectionState.Active),
       pending: records.filter((record) => record.state === ConnectionState.Pending),
     };
+  }
+
+  async expectNoneForCreate(
+    org: string,
+    context: ContextRef,
+    creator: string,
+    targets: { accounts: readonly string[]; emails: readonly string[] },
+    now: Date,
+  ): Promise<void> {
+    // findForCreate's routine with `expectNone` (migration 44): it raises SNAPSHOT_NOT_EMPTY when it finds rows.
+    const text = this.sql.findForCreate([...lookUpArgs(org, context, creator, targets, now), true]);
+    // In a transaction that holds statements for its commit, the look-up goes first in the COMMIT's round trip: the
+    // lock is taken and the rows read before the writes held after it, and rows found fail the commit (the unit of
+    // work turns that failure into SnapshotNotEmpty).
+    if (this.db.atCommit !== undefined) {
+      this.db.atCommit(text);
+      return;
+    }
+    try {
+      await guard("expectNoneForCreate", () => this.db.query(text));
+    } catch (error) {
+      if (isSnapshotNotEmpty(error)) throw new SnapshotNotEmpty();
+      throw error;
+    }
   }
 
   async savePending(records: readonly ConnectionRecord[], now: Date): Promise<ConnectionRecord[]> {

@@ -1,9 +1,14 @@
-import { ConnectionError, type TransactionalStores, type UnitOfWork } from "@conn/core";
+import { ConnectionError, SnapshotNotEmpty, type TransactionalStores, type UnitOfWork } from "@conn/core";
 import { AccessCache, type AccessCacheOptions, type AccessCacheStats } from "./access-cache.js";
 import { AccessListener } from "./access-listener.js";
 import { cachedRepository, trackWrites, WriteTracker } from "./cached-access.js";
 import type { Database } from "./database.js";
-import { isAbortedByServer, MAX_TRANSACTION_ATTEMPTS, pauseBeforeRetry } from "./errors.js";
+import {
+  isAbortedByServer,
+  isSnapshotNotEmpty,
+  MAX_TRANSACTION_ATTEMPTS,
+  pauseBeforeRetry,
+} from "./errors.js";
 import { PostgresConnectionRepository } from "./postgres-connection-repository.js";
 import { PostgresOutbox } from "./postgres-outbox.js";
 import { PostgresShareLinkRepository } from "./postgres-share-link-repository.js";
@@ -124,6 +129,8 @@ export class PostgresUnitOfWork implements UnitOfWork {
           }),
         );
       } catch (error) {
+        // Create's look-up found rows it was sent expecting none of (expectNoneForCreate, held for the commit).
+        if (isSnapshotNotEmpty(error)) throw new SnapshotNotEmpty();
         if (attempt >= MAX_TRANSACTION_ATTEMPTS || !isAbortedByServer(error)) throw error;
       } finally {
         if (tracker !== undefined) await this.settle(tracker);

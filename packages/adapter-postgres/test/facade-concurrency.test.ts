@@ -203,7 +203,7 @@ describeEngines(
       expect(deadlocks).toBe(0);
     }, 60_000);
 
-    it("create to invited accounts is two round trips: BEGIN with the look-up, then the writes with the COMMIT", async () => {
+    it("create to invited accounts is one round trip on a fresh context; a re-invite finds the first one failed and takes two", async () => {
       const sent: string[] = [];
       const counting = watched({
         afterQuery: () => {
@@ -218,8 +218,21 @@ describeEngines(
         { email: "dora@acme.example", access: AccessLevel.Read },
       ]);
       expect(made.every((m) => "object" in m && m.object === "connection")).toBe(true);
-      // One statement of its own (the look-up, sent with BEGIN), and two queued for the COMMIT's round trip.
-      expect(sent).toEqual(["query", "at commit", "at commit"]);
+      // Nothing sent on its own: the look-up (expecting no rows), the invitations and the notices all go with the
+      // COMMIT, in one round trip.
+      expect(sent).toEqual(["at commit", "at commit", "at commit"]);
+      expect(await count("state = 0")).toBe(2);
+      // Again: the look-up finds both invitations, so that round trip writes nothing and the create runs as before
+      // (the look-up with BEGIN, then the writes with the COMMIT), re-inviting both under their ids.
+      sent.length = 0;
+      const again = await world(counting).create(as(A), FILE, [
+        { _id: B, access: AccessLevel.Read },
+        { email: "dora@acme.example", access: AccessLevel.Read },
+      ]);
+      expect(sent).toEqual(["at commit", "at commit", "at commit", "query", "at commit", "at commit"]);
+      expect(again.map((m) => ("_id" in m ? m._id : null))).toEqual(
+        made.map((m) => ("_id" in m ? m._id : null)),
+      );
       expect(await count("state = 0")).toBe(2);
     });
 

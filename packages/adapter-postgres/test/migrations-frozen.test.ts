@@ -21,6 +21,7 @@ const RELEASED: Record<number, string> = {
   41: "95e60131512f59c3",
   42: "fc9c6e69512d576a",
   43: "a46d9628f85b2e90",
+  44: "819c6875554fda0d",
 };
 
 describe("released migrations", () => {

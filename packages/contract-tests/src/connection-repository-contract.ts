@@ -6,6 +6,7 @@ import {
   expectedOf,
   isConnectionError,
   type SealedNotice,
+  SnapshotNotEmpty,
   savedPending,
   type UnitOfWork,
 } from "@conn/core";
@@ -60,7 +61,11 @@ export interface RepositoryHarness {
 }
 
 /** Optional capabilities of the repository suite an adapter may opt out of, with a reason. */
-export type RepositoryCapability = "concurrency";
+/**
+ * What a repository may opt out of: `concurrency` (tests that race transactions), `expectNone` (the optional
+ * `expectNoneForCreate`; without it create reads first and plans after).
+ */
+export type RepositoryCapability = "concurrency" | "expectNone";
 
 /** How an adapter runs {@link connectionRepositoryContract}: a fresh harness per test. */
 export interface RepositoryContractFactory {
@@ -322,6 +327,94 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
           await second;
           // The invitation the holder stored under the lock is in the snapshot: the read ran wholly after it.
           expect((await reader).pending).toEqual([mine]);
+        },
+      );
+    });
+
+    describe("expectNoneForCreate", () => {
+      /** The optional method, which this suite requires unless the adapter opts out of `expectNone`. */
+      const expectNone = () => {
+        const method = h.repo.expectNoneForCreate;
+        if (method === undefined)
+          throw new Error("expectNoneForCreate is missing (opt out of expectNone instead)");
+        return method;
+      };
+      const failure = (work: Promise<unknown>) =>
+        work.then(
+          () => null,
+          (e: unknown) => e,
+        );
+
+      itNeeds(
+        factory.skip,
+        "expectNone",
+        "expectNoneForCreate lets its transaction's writes commit when findForCreate would find nothing",
+        async () => {
+          expect(expectNone()).toBeTypeOf("function");
+          // Rows findForCreate leaves out: other accounts, contexts, creators and orgs, and an expired invitation.
+          await h.repo.saveActive([
+            activeRecord({ target: { account: OTHER_TARGET } }),
+            activeRecord({ context: { ...CTX_2 } }),
+            activeRecord({ org: ORG_B }),
+          ]);
+          await h.repo.savePending(
+            [
+              pendingRecord({ creator: OTHER_CREATOR }),
+              pendingRecord({ expiresAt: at(HOUR) }),
+              emailInvite("other@example.test"),
+            ],
+            T0,
+          );
+          const invite = pendingRecord({ _id: nextId(), context: { ...CTX_2 }, expiresAt: at(9 * DAY) });
+          const keys = { accounts: [TARGET, CREATOR], emails: ["new@example.test"] };
+          await expect(
+            h.repo.expectNoneForCreate?.(ORG_A, CTX, CREATOR, keys, at(2 * HOUR)),
+          ).resolves.toBeUndefined();
+          await h.uow.transaction(async (tx) => {
+            await tx.connections.expectNoneForCreate?.(ORG_A, CTX, CREATOR, keys, at(2 * HOUR));
+            await tx.connections.savePending([invite], at(2 * HOUR));
+          });
+          expect((await stored()).map((r) => r._id)).toContain(invite._id);
+        },
+      );
+
+      itNeeds(
+        factory.skip,
+        "expectNone",
+        "expectNoneForCreate fails with SnapshotNotEmpty, nothing of its transaction written, when findForCreate would find a row",
+        async () => {
+          expectNone();
+          await h.repo.saveActive([activeRecord()]);
+          await h.repo.savePending(
+            [pendingRecord({ target: { account: OTHER_TARGET } }), emailInvite("new@example.test")],
+            T0,
+          );
+          const before = await stored();
+          for (const keys of [
+            { accounts: [TARGET], emails: [] }, // the active connection
+            { accounts: [OTHER_TARGET], emails: [] }, // the creator's invitation to an account
+            { accounts: [], emails: ["new@example.test"] }, // the creator's invitation to an email
+          ]) {
+            const outside = await failure(
+              Promise.resolve(expectNone().call(h.repo, ORG_A, CTX, CREATOR, keys, T0)),
+            );
+            expect(outside, `outside a transaction: ${JSON.stringify(keys)}`).toBeInstanceOf(
+              SnapshotNotEmpty,
+            );
+            // In a unit of work, writes before and after it go too (the failure may come at the commit).
+            const inside = await failure(
+              h.uow.transaction(async (tx) => {
+                await tx.connections.saveActive([activeRecord({ _id: nextId(), context: { ...CTX_2 } })]);
+                await tx.connections.expectNoneForCreate?.(ORG_A, CTX, CREATOR, keys, T0);
+                await tx.connections.savePending(
+                  [pendingRecord({ _id: nextId(), context: { ...CTX_2 } })],
+                  T0,
+                );
+              }),
+            );
+            expect(inside, `in a unit of work: ${JSON.stringify(keys)}`).toBeInstanceOf(SnapshotNotEmpty);
+            expect(await stored()).toEqual(before);
+          }
         },
       );
     });

@@ -515,6 +515,82 @@ function overriding<P extends keyof TransactionalStores, K extends keyof Transac
   };
 }
 
+/**
+ * `w`'s store, but each transaction's repository records which of create's look-ups it was asked for in `calls`;
+ * `without` hides `expectNoneForCreate` (a repository that does not offer it).
+ */
+function recordingLookUps(w: World, calls: string[], without = false): UnitOfWork {
+  const wrap = (target: TransactionalStores["connections"]): TransactionalStores["connections"] =>
+    new Proxy(target, {
+      get(t, prop, receiver) {
+        if (prop === "expectNoneForCreate" && without) return undefined;
+        const value = Reflect.get(t, prop, receiver);
+        if (typeof value !== "function") return value;
+        if (prop !== "findForCreate" && prop !== "expectNoneForCreate") return value.bind(t);
+        return (...args: unknown[]) => {
+          calls.push(prop);
+          return value.apply(t, args);
+        };
+      },
+    });
+  return {
+    connections: w.store.connections,
+    outbox: w.store.outbox,
+    shareLinks: w.store.shareLinks,
+    transaction: (work) => w.store.transaction((tx) => work({ ...tx, connections: wrap(tx.connections) })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+describe("create's look-up, expected empty (one round trip on PostgreSQL)", () => {
+  it("an owner's first invitation on a context is planned on an empty look-up the repository checks, not read first", async () => {
+    const calls: string[] = [];
+    const connections = createConnections({ ...deps(w), store: recordingLookUps(w, calls) });
+    const [entry] = await connections.create(w.as(OWNER), CTX, [{ _id: B, access: 4 }]);
+    expect(calls).toEqual(["expectNoneForCreate"]);
+    expect(connectionOf(entry).state).toBe(0);
+    expect(w.notifier.sent).toHaveLength(1);
+    expect((await w.connections.getByToken(w.as(B), w.lastToken()))._id).toBe(connectionOf(entry)._id);
+  });
+
+  it("again to the same target: the check fails, nothing is written, and the create reads and re-invites", async () => {
+    const first = await invite(B, { access: 2 });
+    const before = await w.dump();
+    const calls: string[] = [];
+    const connections = createConnections({ ...deps(w), store: recordingLookUps(w, calls) });
+    const [entry] = await connections.create(w.as(OWNER), CTX, [{ _id: B, access: 4 }]);
+    expect(calls).toEqual(["expectNoneForCreate", "findForCreate"]);
+    const again = connectionOf(entry);
+    expect(again._id).toBe(first.connection._id);
+    expect(again.access).toBe(4);
+    // One notice for each create (the failed attempt queued none), and its token opens the invitation.
+    expect(w.notifier.sent).toHaveLength(2);
+    expect((await w.connections.getByToken(w.as(B), w.lastToken()))._id).toBe(first.connection._id);
+    expect(await w.dump()).not.toBe(before);
+  });
+
+  it("a repository without expectNoneForCreate: create reads first, with the same outcome", async () => {
+    const calls: string[] = [];
+    const connections = createConnections({ ...deps(w), store: recordingLookUps(w, calls, true) });
+    const [entry] = await connections.create(w.as(OWNER), CTX, [{ _id: B, access: 4 }]);
+    expect(calls).toEqual(["findForCreate"]);
+    expect(connectionOf(entry)).toMatchObject({ state: 0, access: 4 });
+    expect(w.notifier.sent).toHaveLength(1);
+  });
+
+  it("a caller whose Share is a connection, or a target applied at once: read first", async () => {
+    await connect(C, { access: 5 });
+    const calls: string[] = [];
+    const connections = createConnections({ ...deps(w), store: recordingLookUps(w, calls) });
+    await connections.create(w.as(C), CTX, [{ _id: D }]);
+    expect(calls).toEqual(["findForCreate"]);
+    calls.length = 0;
+    const [entry] = await connections.create(w.as(OWNER), AUTO_CTX, [{ _id: B, access: 4, auto: true }]);
+    expect(connectionOf(entry).state).toBe(1);
+    expect(calls).toEqual(["findForCreate"]);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 describe("a failed request writes nothing", () => {
   it.each([

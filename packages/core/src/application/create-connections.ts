@@ -10,7 +10,7 @@ import {
   targetKeyOf,
   toConnectionView,
 } from "../domain/connection.js";
-import { ConnectionError, type Fault, toFault } from "../domain/errors.js";
+import { ConnectionError, type Fault, SnapshotNotEmpty, toFault } from "../domain/errors.js";
 import type { ConnectionEvent } from "../domain/events.js";
 import { expiresAt } from "../domain/expiry.js";
 import {
@@ -26,7 +26,7 @@ import { type ObjectSettings, type OrgSettings, pluralOf } from "../domain/setti
 import { type ConnectionTarget, type MergedTarget, mergeTargets, parseTargets } from "../domain/targets.js";
 import { type ContextRef, contextSchema, contextSourceSchema } from "../domain/values.js";
 import type { Account } from "../ports/account-directory.js";
-import type { SupersededPending } from "../ports/connection-repository.js";
+import type { CreateSnapshot, SupersededPending } from "../ports/connection-repository.js";
 import type { TransactionalStores } from "../ports/unit-of-work.js";
 import { type Caller, type ConnectionsDeps, effectiveAccess, publish, requireCaller } from "./deps.js";
 
@@ -97,9 +97,17 @@ export async function createConnections(
 ): Promise<CreateResultEntry[]> {
   const request = await checkRequest(deps, principal, contextInput, targetsInput, options);
   const now = deps.clock.now();
-  const { planned, stored, events } = await withFreshSnapshot(() =>
-    deps.store.transaction((tx) => createIn(tx, deps, request, now)),
-  );
+  const run = (expectNone: boolean) =>
+    withFreshSnapshot(() => deps.store.transaction((tx) => createIn(tx, deps, request, now, expectNone)));
+  let outcome: Awaited<ReturnType<typeof run>>;
+  try {
+    outcome = await run(mayExpectNone(request));
+  } catch (error) {
+    // The look-up found rows after all: nothing was written; plan on them.
+    if (!(error instanceof SnapshotNotEmpty)) throw error;
+    outcome = await run(false);
+  }
+  const { planned, stored, events } = outcome;
   await publish(deps, events);
   const plural = pluralOf(request.settings, request.context.object);
   return planned.map((p, i): CreateResultEntry => {
@@ -289,56 +297,61 @@ function matchEmail(t: MergedTarget, accounts: ReadonlyMap<string, Account>): st
   return t.email ?? (t.account === null ? null : (accounts.get(t.account)?.email ?? null));
 }
 
-/** The create transaction: plans every target on the rows it reads, saves them, supersedes, enqueues notices. */
+/** What create's look-up gives on a context that holds nothing the request bears on. */
+const EMPTY_SNAPSHOT: CreateSnapshot = { active: [], pending: [] };
+
+/**
+ * True when create may plan on an empty look-up and have the repository check under the lock that it is empty
+ * (`expectNoneForCreate`): the caller's own access is enough to share (its connection, which the look-up would bring,
+ * cannot matter), and no target is applied at once, so the plan writes invitations only, all of which an adapter may
+ * hold for the commit. On an empty look-up that plan is the one {@link createIn} makes after reading it.
+ */
+function mayExpectNone(request: CheckedRequest): boolean {
+  return (
+    request.ownAccess >= Level.Share &&
+    request.merged.every((t) => !t.auto || request.autoFaults.has(t.index))
+  );
+}
+
+/**
+ * The create transaction: plans every target on the rows it reads, saves them, supersedes, enqueues notices. With
+ * `expectNone` (see {@link mayExpectNone}) and a repository that can, it plans on an empty look-up and the repository
+ * fails the transaction with {@link SnapshotNotEmpty}, nothing written, when the look-up finds rows.
+ */
 async function createIn(
   tx: TransactionalStores,
   deps: ConnectionsDeps,
   request: CheckedRequest,
   now: Date,
+  expectNone: boolean,
 ): Promise<{ planned: Planned[]; stored: Map<number, ConnectionRecord>; events: ConnectionEvent[] }> {
   const { caller, context, merged, accounts } = request;
   const { org } = caller;
-  // findForCreate takes the context's lock first: the rows it reads stay as read until the transaction ends. The
+  // The look-up takes the context's lock first: the rows it reads stay as read until the transaction ends. The
   // caller's own active connection comes in the same look-up (no target is the caller: see checkTargets).
   const self = caller.account._id;
-  const snapshot = await tx.connections.findForCreate(
-    org,
-    context,
-    self,
-    {
-      accounts: [...merged.flatMap((t) => (t.account === null ? [] : [t.account])), self],
-      emails: merged.flatMap((t) => {
-        const email = matchEmail(t, accounts);
-        return email === null ? [] : [email];
-      }),
-    },
-    now,
-  );
-  // Check 3 again, on the effective access as it stands under the lock: the connection that gave the caller Share
-  // may have gone since requireSharerOwn looked (the outcome is then the one of a create after that delete).
-  const connected = snapshot.active.find((a) => a.target.account === self)?.access ?? Level.None;
-  const callerAccess = Math.max(request.ownAccess, connected) as AccessLevel;
-  if (callerAccess < Level.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
-  const planned = merged.map((t) => {
-    const email = matchEmail(t, accounts);
-    const active =
-      t.account === null ? undefined : snapshot.active.find((a) => a.target.account === t.account);
-    const plan = planTarget({
-      caller: caller.account._id,
-      callerAccess,
-      shareChain: request.settings.shareChain,
-      request: t,
-      autoFault: request.autoFaults.get(t.index),
-      active,
-      pending: snapshot.pending.find(
-        (p) =>
-          (t.account !== null && p.target.account === t.account) ||
-          (p.target.email !== null && p.target.email === email),
-      ),
-    });
-    return recordFor(deps, request, t, withEnd(plan, t, active), now);
-  });
-  const stored = await saveAll(tx, planned, now);
+  const keys = {
+    accounts: [...merged.flatMap((t) => (t.account === null ? [] : [t.account])), self],
+    emails: merged.flatMap((t) => {
+      const email = matchEmail(t, accounts);
+      return email === null ? [] : [email];
+    }),
+  };
+  // With `expectNone` (a first invitation on the context, most often) the plan is made on an empty look-up, and the
+  // repository checks under the lock that it is empty, before the writes (on PostgreSQL in the commit's round trip,
+  // ahead of them). Every record is then an invitation stored as planned, so its notices are made before the check:
+  // a create draws the same ids and tokens whether the check fails at once or at the commit.
+  const expecting = expectNone && tx.connections.expectNoneForCreate !== undefined;
+  const snapshot = expecting
+    ? EMPTY_SNAPSHOT
+    : await tx.connections.findForCreate(org, context, self, keys, now);
+  const planned = planAll(deps, request, snapshot, now);
+  const saves = plannedSaves(planned, now);
+  const noticesFor = (stored: ReadonlyMap<number, ConnectionRecord>) =>
+    planned.flatMap((p, i) => noticeOf(deps, request, p, merged[i] as MergedTarget, stored.get(i), now));
+  const early = expecting ? noticesFor(saves.stored) : undefined;
+  if (expecting) await tx.connections.expectNoneForCreate?.(org, context, self, keys, now);
+  const stored = await saveAll(tx, saves, now);
   const events = planned.flatMap((p, i) => eventOf(p, stored.get(i), org, caller.account._id, now));
   const superseded = planned.flatMap((p, i): SupersededPending[] => {
     const record = stored.get(i);
@@ -356,11 +369,46 @@ async function createIn(
       });
     }
   }
-  const notices = planned.flatMap((p, i) =>
-    noticeOf(deps, request, p, merged[i] as MergedTarget, stored.get(i), now),
-  );
+  const notices = early ?? noticesFor(stored);
   if (notices.length > 0) await tx.outbox.enqueue(notices);
   return { planned, stored, events };
+}
+
+/**
+ * Plans every target on the look-up's rows. Check 3 again, on the effective access as it stands under the lock: the
+ * connection that gave the caller Share may have gone since requireSharerOwn looked (the outcome is then the one of a
+ * create after that delete).
+ */
+function planAll(
+  deps: ConnectionsDeps,
+  request: CheckedRequest,
+  snapshot: CreateSnapshot,
+  now: Date,
+): Planned[] {
+  const { caller, merged, accounts } = request;
+  const self = caller.account._id;
+  const connected = snapshot.active.find((a) => a.target.account === self)?.access ?? Level.None;
+  const callerAccess = Math.max(request.ownAccess, connected) as AccessLevel;
+  if (callerAccess < Level.Share) throw new ConnectionError("cortex.accessDenied.shareAccess");
+  return merged.map((t) => {
+    const email = matchEmail(t, accounts);
+    const active =
+      t.account === null ? undefined : snapshot.active.find((a) => a.target.account === t.account);
+    const plan = planTarget({
+      caller: self,
+      callerAccess,
+      shareChain: request.settings.shareChain,
+      request: t,
+      autoFault: request.autoFaults.get(t.index),
+      active,
+      pending: snapshot.pending.find(
+        (p) =>
+          (t.account !== null && p.target.account === t.account) ||
+          (p.target.email !== null && p.target.email === email),
+      ),
+    });
+    return recordFor(deps, request, t, withEnd(plan, t, active), now);
+  });
 }
 
 /** Builds the record a plan stores: fresh ids (see {@link saveAll}), a fresh token and expiry for invitations. */
@@ -445,22 +493,21 @@ function newRecord(
   };
 }
 
-/**
- * Saves the planned records (one statement per state, whatever the number of targets); the stored record of each
- * plan by index. An invitation is stored as the domain's {@link savedPending} of the one it merges into (read under
- * the context's lock): the repository checks it is, and may hold the write for the commit. An active record comes
- * back from the repository; this throws {@link StaleSnapshot} when the one it merges into was deleted after the
- * snapshot, so the request is planned again from a new one and the outcome is one some serial order gives.
- */
-async function saveAll(
-  tx: TransactionalStores,
-  planned: readonly Planned[],
-  now: Date,
-): Promise<Map<number, ConnectionRecord>> {
+/** What {@link saveAll} writes: the invitations with what each is stored as, and the active records. */
+interface PlannedSaves {
+  /** The stored record of each invitation, by plan index (active records are added once saved). */
+  stored: ReadonlyMap<number, ConnectionRecord>;
+  pending: ConnectionRecord[];
+  expected: ExpectedPending[];
+  active: { index: number; record: ConnectionRecord; expectId: string | undefined }[];
+}
+
+/** Sorts the planned records into invitations (stored as the domain's savedPending says) and active records. */
+function plannedSaves(planned: readonly Planned[], now: Date): PlannedSaves {
   const stored = new Map<number, ConnectionRecord>();
   const pending: ConnectionRecord[] = [];
   const expected: ExpectedPending[] = [];
-  const active: { index: number; record: ConnectionRecord; expectId: string | undefined }[] = [];
+  const active: PlannedSaves["active"] = [];
   planned.forEach((p, i) => {
     if (!("record" in p)) return;
     if (p.record.state === ConnectionState.Pending) {
@@ -476,6 +523,23 @@ async function saveAll(
       });
     }
   });
+  return { stored, pending, expected, active };
+}
+
+/**
+ * Saves the planned records (one statement per state, whatever the number of targets); the stored record of each
+ * plan by index. An invitation is stored as the domain's {@link savedPending} of the one it merges into (read under
+ * the context's lock): the repository checks it is, and may hold the write for the commit. An active record comes
+ * back from the repository; this throws {@link StaleSnapshot} when the one it merges into was deleted after the
+ * snapshot, so the request is planned again from a new one and the outcome is one some serial order gives.
+ */
+async function saveAll(
+  tx: TransactionalStores,
+  saves: PlannedSaves,
+  now: Date,
+): Promise<Map<number, ConnectionRecord>> {
+  const { pending, expected, active } = saves;
+  const stored = new Map(saves.stored);
   if (pending.length > 0) await tx.connections.savePendingAsExpected(pending, expected, now);
   if (active.length > 0) {
     const saved = await tx.connections.saveActive(

@@ -227,3 +227,15 @@ export function publicError(error: unknown): ConnectionError {
   }
   return new ConnectionError(code, { cause: error, retryable });
 }
+
+/**
+ * Not an answer to anyone: what a repository throws when create's look-up, called expecting no rows
+ * (`ConnectionRepository.expectNoneForCreate`), found some. Nothing of that transaction was written; create runs again
+ * and plans on the rows found. It never leaves the create that caused it.
+ */
+export class SnapshotNotEmpty extends Error {
+  constructor() {
+    super("create's look-up found rows where none were expected");
+    this.name = "SnapshotNotEmpty";
+  }
+}

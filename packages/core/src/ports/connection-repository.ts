@@ -130,6 +130,20 @@ export interface ConnectionRepository {
     now: Date,
   ): Promise<CreateSnapshot>;
   /**
+   * Optional. Takes the context's lock and reads as {@link findForCreate} does, for a caller that has planned on what
+   * an empty look-up gives, and fails with `SnapshotNotEmpty` (of the domain) when the look-up finds any row: nothing
+   * of the transaction is then written. An adapter may hold it for the commit's round trip, sent ahead of the writes
+   * held after it (as {@link savePendingAsExpected} may be), so that a create is one round trip; the failure is then
+   * the commit's. An adapter without it gets {@link findForCreate} first and the plan after.
+   */
+  expectNoneForCreate?(
+    org: string,
+    context: ContextRef,
+    creator: string,
+    targets: { accounts: readonly string[]; emails: readonly string[] },
+    now: Date,
+  ): Promise<void>;
+  /**
    * Inserts pending invitations, or merges each into the creator's pending invitation with the same
    * (context, creator, targetKey): access the higher, roles the union, token hash, seal, expiry, `updated` and
    * `target.name` replaced (kept when the new one is null), `accessExpiresAt` replaced, `target.account` set when it was unset. A matching
