@@ -364,10 +364,12 @@ describe("CryptoTokenService", () => {
     expect(service.reveal(seal)).toBe(token);
   });
 
-  it("tokens are unique", () => {
+  it("tokens and seals are unique, across refills of the seals' pool (256 a draw)", () => {
     const service = new CryptoTokenService();
-    const tokens = new Set(Array.from({ length: 500 }, () => service.issue().token));
-    expect(tokens.size).toBe(500);
+    const issued = Array.from({ length: 600 }, () => service.issue());
+    expect(new Set(issued.map((i) => i.token)).size).toBe(600);
+    expect(new Set(issued.map((i) => i.seal)).size).toBe(600);
+    for (const { seal } of issued) expect(seal).toMatch(/^[A-Za-z0-9_-]{32}$/);
   });
 
   it("the key decides the token: the same key reveals it, a different key does not", () => {
