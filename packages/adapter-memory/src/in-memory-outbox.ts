@@ -79,12 +79,14 @@ export class InMemoryOutbox implements Outbox {
     });
   }
 
-  dueOrgs(dueBy: Date, now: Date, limit: number): Promise<string[]> {
+  dueOrgs(dueBy: Date, now: Date, limit: number, since?: Date): Promise<string[]> {
+    const from = since?.getTime() ?? Number.NEGATIVE_INFINITY;
     return this.run.read(() => {
       const due: { org: string; t: number; seq: number }[] = [];
       for (const [org, index] of this.state.outbox.orgsWithPending()) {
         for (const entry of index.inOrder()) {
           if (entry.t > dueBy.getTime()) break;
+          if (entry.t < from) continue;
           const row = this.state.outbox.get(entry.id) as OutboxRow;
           if (claimable(row, dueBy.getTime(), now.getTime())) {
             due.push({ org, t: entry.t, seq: entry.seq });
@@ -97,11 +99,20 @@ export class InMemoryOutbox implements Outbox {
     });
   }
 
-  claim(org: string, now: Date, limit: number, leaseMs: number, dueBy: Date = now): Promise<OutboxMessage[]> {
+  claim(
+    org: string,
+    now: Date,
+    limit: number,
+    leaseMs: number,
+    dueBy: Date = now,
+    since?: Date,
+  ): Promise<OutboxMessage[]> {
+    const from = since?.getTime() ?? Number.NEGATIVE_INFINITY;
     return this.run.write(() => {
       const picked: OutboxRow[] = [];
       for (const entry of this.state.outbox.pendingOf(org)?.inOrder() ?? []) {
         if (picked.length >= limit || entry.t > dueBy.getTime()) break;
+        if (entry.t < from) continue;
         const row = this.state.outbox.get(entry.id) as OutboxRow;
         if (claimable(row, dueBy.getTime(), now.getTime())) picked.push(row);
       }

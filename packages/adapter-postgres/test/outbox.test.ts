@@ -1,6 +1,6 @@
 import { ConnectionError, type OutboxMessage } from "@conn/core";
 import { describe, expect, it } from "vitest";
-import { MAX_LAST_ERROR_LENGTH, PostgresOutbox } from "../src/index.js";
+import { MAX_LAST_ERROR_LENGTH, PostgresOutbox, type Queryable } from "../src/index.js";
 import { describeEngines, openEngine } from "./support/engines.js";
 import { ms, newId, sealedNotice, T0 } from "./support/fixtures.js";
 
@@ -150,6 +150,85 @@ describeEngines("PostgresOutbox", "outbox", (ctx) => {
         ["org1", T0, 500],
       );
       expect(purgePlan).toContain("connection_outbox_org_delivered_idx");
+    });
+  });
+
+  describe("since: a scan bounded from below", () => {
+    /** The statements dueOrgs and claim send, with their parameters, captured instead of run. */
+    async function sentBy(call: (outbox: PostgresOutbox) => Promise<unknown>) {
+      const sent: { text: string; params: unknown[] }[] = [];
+      const spy: Queryable = {
+        async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+          sent.push({ text, params: params ?? [] });
+          return { rows: [] };
+        },
+      };
+      await call(new PostgresOutbox(spy, { schema: ctx.schema }));
+      return sent;
+    }
+
+    /** Shared buffers the statement reads when run (in a transaction rolled back after it: claim writes). */
+    async function buffersOf(text: string, params: unknown[]): Promise<number> {
+      let buffers = -1;
+      const rollback = new Error("rollback");
+      await ctx.db
+        .transaction(async (tx) => {
+          const { rows } = await tx.query<{ "QUERY PLAN": unknown }>(
+            `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${text}`,
+            params,
+          );
+          const cell = rows[0]?.["QUERY PLAN"];
+          const plan = (typeof cell === "string" ? JSON.parse(cell) : cell) as {
+            Plan: { "Shared Hit Blocks": number; "Shared Read Blocks": number };
+          }[];
+          const top = plan[0]?.Plan;
+          buffers = (top?.["Shared Hit Blocks"] ?? 0) + (top?.["Shared Read Blocks"] ?? 0);
+          throw rollback;
+        })
+        .catch((error: unknown) => {
+          if (error !== rollback && !(error instanceof Error && error.message.includes("rollback")))
+            throw error;
+        });
+      return buffers;
+    }
+
+    it("dueOrgs and claim with `since` skip what is older, and their reads do not grow with delivered history", async () => {
+      await ctx.db.query(`ALTER TABLE ${ctx.s}.connection_outbox SET (autovacuum_enabled = false)`);
+      // 3,000 messages that were pending and then delivered: their entries stay in the due indexes (a status change
+      // is no HOT update) until a vacuum, at the indexes' old end.
+      await ctx.db.query(
+        `INSERT INTO ${ctx.s}.connection_outbox (id, org, notice, available_at)
+         SELECT lpad(to_hex(g), 24, '0'), 'acme', '{}'::jsonb, $1::timestamptz + g * interval '1 ms'
+         FROM generate_series(1, 3000) AS g`,
+        [ms(-86_400_000)],
+      );
+      await ctx.db.query(
+        `UPDATE ${ctx.s}.connection_outbox SET status = 'delivered', delivered_at = $1 WHERE status = 'pending'`,
+        [ms(-1000)],
+      );
+      const [old] = await enqueue(1, ms(-60_000));
+      const [fresh] = await enqueue(1, ms(-1));
+      const since = ms(-30_000);
+      expect(await ctx.outbox.dueOrgs(T0, T0, 10, ms(1))).toEqual([]);
+      expect(await ctx.outbox.dueOrgs(T0, T0, 10, since)).toEqual(["acme"]);
+      const claimed = await ctx.outbox.claim("acme", T0, 10, 30_000, T0, since);
+      expect(claimed.map((m) => m.id)).toEqual([fresh]);
+      expect((await ctx.outbox.claim("acme", T0, 10, 30_000, T0)).map((m) => m.id)).toEqual([old]);
+      await ctx.db.query(`UPDATE ${ctx.s}.connection_outbox SET lease_until = NULL`);
+      // The same statements from the oldest and from `since`: the first reads every dead entry's page, the second not.
+      const statements = [
+        ...(await sentBy((o) => o.dueOrgs(T0, T0, 10, since))),
+        ...(await sentBy((o) => o.claim("acme", T0, 10, 30_000, T0, since))),
+      ];
+      expect(statements).toHaveLength(2);
+      for (const { text, params } of statements) {
+        const at = params.indexOf(since);
+        expect(at, text).toBeGreaterThan(0);
+        const all = params.map((p: unknown, i: number) => (i === at ? null : p));
+        const bounded = await buffersOf(text, params);
+        const unbounded = await buffersOf(text, all);
+        expect(unbounded, text).toBeGreaterThan(bounded + 5);
+      }
     });
   });
 

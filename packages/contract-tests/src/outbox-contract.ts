@@ -64,6 +64,16 @@ export function outboxContract(harness: () => OutboxHarness, skip?: OptOuts<"con
       expect((await outbox().claim(ORG_A, at(HOUR), 10, 60_000)).map((m) => m.id)).toEqual([later.id]);
     });
 
+    it("dueOrgs and claim with since leave the messages due before it", async () => {
+      const early = await put(ORG_A, at(-HOUR));
+      await put(ORG_B, at(-HOUR));
+      const recent = await put(ORG_A, at(-1));
+      expect(await outbox().dueOrgs(T0, T0, 10, at(-2))).toEqual([ORG_A]);
+      expect(await outbox().dueOrgs(T0, T0, 10, at(1))).toEqual([]);
+      expect((await outbox().claim(ORG_A, T0, 10, 60_000, T0, at(-2))).map((m) => m.id)).toEqual([recent.id]);
+      expect((await outbox().claim(ORG_A, T0, 10, 60_000, T0)).map((m) => m.id)).toEqual([early.id]);
+    });
+
     it("claim takes at most limit messages; the rest stay claimable", async () => {
       await Promise.all([put(), put(), put()]);
       const first = await outbox().claim(ORG_A, T0, 2, 60_000);

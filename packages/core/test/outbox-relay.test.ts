@@ -54,6 +54,7 @@ function relay(options: OutboxRelayOptions = {}, random: RandomSource = new Fixe
 /** Enqueues one invitation notice (with a real sealed token) in a unit of work; returns its id and token. */
 async function enqueue(
   kind: SealedNotice["kind"] = "invite-existing-user",
+  availableAt: Date = clock.now(),
 ): Promise<{ id: string; token: string }> {
   const t = tokens.issue();
   issued.push({ token: t.token, seal: t.seal });
@@ -77,7 +78,7 @@ async function enqueue(
     acceptUrlBase: invitation ? "https://acme.example/invite" : null,
     expiresAt: invitation ? new Date("2026-01-08T00:00:00.000Z") : null,
   };
-  await store.transaction((tx) => tx.outbox.enqueue([{ id, org: ORG, notice, availableAt: clock.now() }]));
+  await store.transaction((tx) => tx.outbox.enqueue([{ id, org: ORG, notice, availableAt }]));
   return { id, token: t.token };
 }
 
@@ -464,6 +465,24 @@ describe("OutboxRelay: lease-safe delivery", () => {
     expect(notifier.sent).toHaveLength(0);
     r.wake();
     await vi.waitFor(() => expect(notifier.sent).toHaveLength(1));
+    await r.stop();
+  });
+
+  it("between full drains the loop looks back fullScanMs from the last full one; an older message waits for the next", async () => {
+    const r = relay({ idleMs: 60_000, fullScanMs: 30_000 });
+    r.start(); // the first drain is a full one, now
+    await settleMicrotasks();
+    // A message due 31 s before that drain (its unit of work committed late), and one due now.
+    const late = await enqueue("invite-existing-user", new Date(clock.now().getTime() - 31_000));
+    const fresh = await enqueue();
+    r.wake();
+    await vi.waitFor(() => expect(notifier.sent).toHaveLength(1));
+    expect((await row(fresh.id)).status).toBe("delivered");
+    expect((await row(late.id)).status).toBe("pending");
+    // 30 s after the last full drain started, the next drain is a full one again.
+    clock.advance(30_000);
+    r.wake();
+    await vi.waitFor(async () => expect((await row(late.id)).status).toBe("delivered"));
     await r.stop();
   });
 

@@ -35,6 +35,7 @@ export const outboxRelayOptionsSchema = z
       .default(7 * DAY_MS),
     purgeBatchSize: z.int().min(1).max(10_000).default(500),
     purgeIntervalMs: z.int().min(1).default(60_000),
+    fullScanMs: z.int().min(1).default(30_000),
   })
   .strict()
   .refine((o) => o.leaseMs > o.sendTimeoutMs + o.leaseMarginMs, {
@@ -74,6 +75,15 @@ export interface OutboxRelayOptions {
   purgeBatchSize?: number;
   /** Pause between retention sweeps of the loop (default 60 s). */
   purgeIntervalMs?: number;
+  /**
+   * How far back the loop's drains look (default 30 s). A drain of the loop scans from the oldest message only when
+   * this long has passed since the last such full drain started; the drains in between look at messages due since
+   * that start, less this. A message is found by the first drain after its commit when its unit of work committed
+   * within this long of its due time, and otherwise by the next full drain. Where settled messages stay in the
+   * outbox's index until a vacuum (PostgreSQL with autovacuum off), a drain then reads what this window holds, not
+   * every message ever delivered.
+   */
+  fullScanMs?: number;
 }
 
 /** The options with defaults applied. */
@@ -179,13 +189,18 @@ export class OutboxRelay {
    * Claims and delivers every message due now, org by org and batch by batch, until none is left. A message that
    * fails during this drain is due again only after it, so one drain never spends two attempts of one message.
    */
-  async drain(): Promise<DrainResult> {
+  drain(): Promise<DrainResult> {
+    return this.drainSince(undefined);
+  }
+
+  /** {@link OutboxRelay.drain}, of the messages due at or after `since` only (all when undefined). */
+  private async drainSince(since: Date | undefined): Promise<DrainResult> {
     const result: DrainResult = { delivered: 0, retried: 0, dead: 0, lost: 0 };
     const dueBy = this.deps.clock.now();
     const signal = this.controller?.signal;
     const { outbox } = this.deps;
     while (!aborted(signal)) {
-      const orgs = await outbox.dueOrgs(dueBy, this.deps.clock.now(), this.options.orgsPerRound);
+      const orgs = await outbox.dueOrgs(dueBy, this.deps.clock.now(), this.options.orgsPerRound, since);
       let claimed = 0;
       for (const org of orgs) {
         if (aborted(signal)) break;
@@ -195,6 +210,7 @@ export class OutboxRelay {
           this.options.batchSize,
           this.options.leaseMs,
           dueBy,
+          since,
         );
         claimed += batch.length;
         await this.deliverBatch(batch, dueBy, result, signal);
@@ -263,18 +279,25 @@ export class OutboxRelay {
   }
 
   /**
-   * Starts draining in a loop until {@link OutboxRelay.stop}: a drain, a retention sweep when one is due, then the
-   * idle pause (cut short by {@link OutboxRelay.wake}). A drain that fails is reported and retried after the pause.
+   * Starts draining in a loop until {@link OutboxRelay.stop}: a drain (of every due message at the start and then at
+   * least every `fullScanMs`, of those due in its window in between: see {@link OutboxRelayOptions.fullScanMs}), a
+   * retention sweep when one is due, then the idle pause (cut short by {@link OutboxRelay.wake}). A drain that fails
+   * is reported and retried after the pause.
    */
   start(onError?: (error: unknown) => void): void {
     if (this.loop !== null) return;
     const controller = new AbortController();
     this.controller = controller;
     this.loop = (async () => {
+      let fullAt = Number.NEGATIVE_INFINITY;
       while (!controller.signal.aborted) {
         this.woken = false;
+        const { fullScanMs } = this.options;
+        const now = this.deps.clock.now().getTime();
+        const full = now - fullAt >= fullScanMs;
+        if (full) fullAt = now;
         try {
-          await this.drain();
+          await this.drainSince(full ? undefined : new Date(fullAt - fullScanMs));
           if (!controller.signal.aborted) await this.sweepWhenDue();
         } catch (error) {
           onError?.(error);

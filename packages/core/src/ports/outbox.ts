@@ -92,14 +92,26 @@ export interface Outbox {
   enqueue(
     messages: readonly { id: string; org: string; notice: SealedNotice; availableAt: Date }[],
   ): Promise<void>;
-  /** The orgs with messages due by `dueBy` and not leased at `now`, oldest due first, at most `limit`. */
-  dueOrgs(dueBy: Date, now: Date, limit: number): Promise<string[]>;
+  /**
+   * The orgs with messages due by `dueBy` and not leased at `now`, oldest due first, at most `limit`. With `since`,
+   * only messages due at or after it count: an adapter whose index keeps the entries of settled messages until a
+   * vacuum (PostgreSQL) then starts its scan there instead of at the oldest entry ever written.
+   */
+  dueOrgs(dueBy: Date, now: Date, limit: number, since?: Date): Promise<string[]>;
   /**
    * Claims up to `limit` of the org's messages due by `dueBy` (default `now`), oldest first, leased from `now` for
    * `leaseMs`: until the lease ends no other relay can claim them, and a relay that dies loses nothing (the lease
-   * lapses and the message is claimed again). Each claim gets a new fencing token.
+   * lapses and the message is claimed again). Each claim gets a new fencing token. With `since`, only messages due at
+   * or after it are claimed (see {@link Outbox.dueOrgs}).
    */
-  claim(org: string, now: Date, limit: number, leaseMs: number, dueBy?: Date): Promise<OutboxMessage[]>;
+  claim(
+    org: string,
+    now: Date,
+    limit: number,
+    leaseMs: number,
+    dueBy?: Date,
+    since?: Date,
+  ): Promise<OutboxMessage[]>;
   /** Extends a claim's lease to `leaseUntil`; false when the claim is no longer held (settled or claimed again). */
   renew(claim: OutboxClaim, leaseUntil: Date): Promise<boolean>;
   /** Gives a claimed message back unsent, claimable at once; false when the claim is no longer held. */
