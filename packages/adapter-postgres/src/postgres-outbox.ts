@@ -45,8 +45,8 @@ function statementsFor(s: string) {
     enqueueCall: (json: string) => enqueueCall(s, json),
     // Cross-org, read-only: the orgs of the oldest due messages (a bounded sample, so a backlog costs nothing).
     // `since` ($5, null for none) bounds the due index's scan from below: the entries of delivered messages stay in
-    // the index until a vacuum, at its old end, and a scan from the oldest walked them all (about 4 µs per 1,000
-    // messages ever delivered, with autovacuum off). COALESCE keeps it an index bound in a generic plan.
+    // the index until a vacuum, at its old end, and a scan from the oldest walked them all (with autovacuum off:
+    // test/outbox.test.ts, "since: a scan bounded from below"). COALESCE keeps it an index bound in a generic plan.
     dueOrgs: `SELECT org FROM (
         SELECT org, available_at, seq FROM ${t}
         WHERE status = 'pending' AND available_at >= COALESCE($5::timestamptz, '-infinity') AND available_at <= $1
