@@ -1,6 +1,6 @@
 /** SQL fragments over the `connections` columns, shared by the repository's statements and the routines of the migrations. */
 
-import { enqueueQuery } from "./outbox-sql.js";
+import { enqueueQuery, enqueueRoutine } from "./outbox-sql.js";
 import { CONNECTION_COLUMN_TYPES, CONNECTION_COLUMNS } from "./rows.js";
 import { textLiteral } from "./sql-text.js";
 
@@ -127,6 +127,117 @@ export function savePendingAsExpectedDefinition(s: string): string {
 /** The call of savePendingAsExpected's routine with its argument (the JSON of `[rows, now]`) as a literal. */
 export function savePendingAsExpectedCall(s: string, args: string): string {
   return `SELECT ${savePendingAsExpectedRoutine(s)}(${textLiteral(args)}::jsonb)`;
+}
+
+/** The name of savePendingAsExpected's routine for rows expected to be new (migration 45) in schema `s`. */
+export function savePendingFreshRoutine(s: string): string {
+  return `${s}.conn_save_pending_fresh`;
+}
+
+/** The columns an invitation that had expired takes from the new row (all but its key and its state). */
+const FRESH_REPLACED = CONNECTION_COLUMNS.filter(
+  (column) => !["org", "context_object", "context_id", "creator", "target_key", "state"].includes(column),
+);
+
+/**
+ * savePendingAsExpected when every row is expected to become itself (its own id, access and target account): the
+ * rows of the jsonb array `rows` inserted, each replacing outright an invitation with the same (context, creator,
+ * target key) that had expired by `now`, as {@link pendingUpsert} does; a row that meets an unexpired one is neither
+ * inserted nor merged, and so is not counted. What the upsert and its check would do, without the merge's
+ * expressions and the join that checks them.
+ */
+export function pendingFreshInsert(s: string, rows: string, now: string): string {
+  return `INSERT INTO ${s}.connections AS c (${COLUMNS})
+      SELECT ${X_COLUMNS} FROM jsonb_to_recordset(${rows}) AS x(${RECORDSET})
+      ON CONFLICT (org, context_object, context_id, creator, target_key) WHERE state = 0 DO UPDATE SET
+        ${FRESH_REPLACED.map((column) => `${column} = EXCLUDED.${column}`).join(", ")}
+      WHERE c.expires_at <= ${now}`;
+}
+
+/**
+ * The routine of {@link pendingFreshInsert} (migration 45): one jsonb argument, `[rows, now]`, as savePendingAsExpected's.
+ * When fewer rows were stored than sent (one met an unexpired invitation: it would have merged into it, not become
+ * itself), it raises a serialization failure, as that routine's check does: nothing of the transaction is committed
+ * and the unit of work runs it again on a fresh snapshot.
+ */
+export function savePendingFreshDefinition(s: string): string {
+  return `CREATE FUNCTION ${savePendingFreshRoutine(s)}(jsonb) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET plan_cache_mode = force_generic_plan
+    AS $routine$
+    DECLARE
+      stored integer;
+    BEGIN
+      ${pendingFreshInsert(s, "($1->0)", "(($1->>1)::timestamptz)")};
+      GET DIAGNOSTICS stored = ROW_COUNT;
+      IF stored <> jsonb_array_length($1->0) THEN
+        RAISE EXCEPTION 'conn: % pending invitation(s) changed since they were read', jsonb_array_length($1->0) - stored
+          USING ERRCODE = 'serialization_failure';
+      END IF;
+    END
+    $routine$`;
+}
+
+/** The call of {@link savePendingFreshDefinition}'s routine with its argument (the JSON of `[rows, now]`) as a literal. */
+export function savePendingFreshCall(s: string, args: string): string {
+  return `SELECT ${savePendingFreshRoutine(s)}(${textLiteral(args)}::jsonb)`;
+}
+
+/** The routines a transaction's held statements call, each with one jsonb argument, by the name `conn_run` knows them. */
+export const RUN_STEPS = [
+  "find_for_create",
+  "save_pending_as_expected",
+  "save_pending_fresh",
+  "enqueue",
+] as const;
+
+/** A routine `conn_run` can call. */
+export type RunStep = (typeof RUN_STEPS)[number];
+
+/** A statement held for the commit that is one call of a routine `conn_run` knows: its name and argument (JSON). */
+export interface HeldCall {
+  routine: RunStep;
+  /** The routine's one argument, as JSON text. */
+  arg: string;
+}
+
+/** The name of the routine that runs a transaction's held calls in order (migration 45) in schema `s`. */
+export function runRoutine(s: string): string {
+  return `${s}.conn_run`;
+}
+
+/**
+ * The routine that runs held calls in order (migration 45): one jsonb argument, an array of `[name, argument]`, each
+ * name one of {@link RUN_STEPS}. Each call runs as it would on its own, on a snapshot of its own (a volatile routine
+ * takes one per statement), and an error in one ends the whole: one statement where each call sent as its own paid
+ * its own parse, plan and executor start-up.
+ */
+export function runRoutineDefinition(s: string): string {
+  return `CREATE FUNCTION ${runRoutine(s)}(jsonb) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    AS $routine$
+    DECLARE
+      i integer;
+      step text;
+    BEGIN
+      FOR i IN 0 .. jsonb_array_length($1) - 1 LOOP
+        step := $1->i->>0;
+        CASE step
+          WHEN 'find_for_create' THEN PERFORM 1 FROM ${findForCreateRoutine(s)}($1->i->1);
+          WHEN 'save_pending_as_expected' THEN PERFORM ${savePendingAsExpectedRoutine(s)}($1->i->1);
+          WHEN 'save_pending_fresh' THEN PERFORM ${savePendingFreshRoutine(s)}($1->i->1);
+          WHEN 'enqueue' THEN PERFORM ${enqueueRoutine(s)}($1->i->1);
+          ELSE RAISE EXCEPTION 'conn_run: no routine %', step USING ERRCODE = 'invalid_parameter_value';
+        END CASE;
+      END LOOP;
+    END
+    $routine$`;
+}
+
+/** The call of `conn_run` on held calls, in order, as a literal. */
+export function runCall(s: string, calls: readonly HeldCall[]): string {
+  const steps = calls.map((call) => `[${JSON.stringify(call.routine)},${call.arg}]`).join(",");
+  return `SELECT ${runRoutine(s)}(${textLiteral(`[${steps}]`)}::jsonb)`;
 }
 
 /** A claimed pending row made active for the accepting account (`$4`) at `$3`: the domain's `activated`, in SQL. */
@@ -397,9 +508,9 @@ export interface BoundStatement {
  * The statements a call of one of the adapter's routines runs inside, each with the parameters it binds, for audits of
  * the adapter's SQL (org scoping, sharding, plans): create's look-up call becomes the context's lock (as lockContext
  * sends it) and then its look-up, bound to the call's argument; savePendingAsExpected's call becomes savePending's
- * statement, bound to its rows and clock; the outbox's enqueue call becomes its INSERT, bound to the messages; accept's
- * call becomes its token look-up and then its
- * writes, which take the invitation it found (`found`: id, context object, context id) as $6-$8. Any other statement
+ * statement, bound to its rows and clock, and savePendingFresh's its INSERT (pendingFreshInsert) so bound; the outbox's
+ * enqueue call becomes its INSERT, bound to the messages; `conn_run`'s call becomes what each of its calls would; accept's
+ * call becomes its token look-up and then its writes, which take the invitation it found (`found`: id, context object, context id) as $6-$8. Any other statement
  * comes back as it is.
  */
 export function statementsInside(
@@ -427,7 +538,22 @@ export function statementsInside(
       const [rows, now] = JSON.parse(json) as [unknown, string];
       return [{ text: savePendingStatement(s), params: [JSON.stringify(rows), now] }];
     }
+    if (routine === "conn_save_pending_fresh") {
+      const [rows, now] = JSON.parse(json) as [unknown, string];
+      return [
+        { text: pendingFreshInsert(s, "$1::jsonb", "$2::timestamptz"), params: [JSON.stringify(rows), now] },
+      ];
+    }
     if (routine === "conn_enqueue") return [{ text: enqueueQuery(s), params: [json] }];
+    if (routine === "conn_run") {
+      // Each held call, as the statement it would have been on its own.
+      const steps = JSON.parse(json) as [string, unknown][];
+      return steps.flatMap(([name, arg]) =>
+        statementsInside(
+          `SELECT ${name === "find_for_create" ? "* FROM " : ""}${s}.conn_${name}(${textLiteral(JSON.stringify(arg))}::jsonb)`,
+        ),
+      );
+    }
   }
   const call = /^SELECT \* FROM ("[a-z_][a-z0-9_]*")\.conn_accept_pending\(/.exec(text);
   if (call === null) return [{ text, params: [...params] }];

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { ConnectionError } from "@conn/core";
 import type { Client, Pool, PoolClient, PoolConfig, QueryConfig } from "pg";
+import type { HeldCall } from "./connection-sql.js";
 import { guard, toConnectionError } from "./errors.js";
 import { isPreparedOnce } from "./schema-name.js";
 
@@ -51,6 +52,12 @@ export interface Queryable {
    * the transaction is rolled back and the commit fails with its error. Absent: run the statement at once.
    */
   atCommit?(text: string): void;
+  /**
+   * Optional, on a transaction's `Queryable` only (the unit of work's): queues one call of a routine `conn_run` knows
+   * (see {@link HeldCall}) for the COMMIT's round trip, like `atCommit`; the calls held in a row go as one statement.
+   * Absent: use `atCommit`, or run the call at once.
+   */
+  atCommitCall?(call: HeldCall): void;
 }
 
 /** Which engine a {@link Database} runs on. */

@@ -1,7 +1,9 @@
 import {
   acceptRoutineDefinition,
   findForCreateRoutineDefinition,
+  runRoutineDefinition,
   savePendingAsExpectedDefinition,
+  savePendingFreshDefinition,
 } from "./connection-sql.js";
 import type { Database, Queryable } from "./database.js";
 import { guard } from "./errors.js";
@@ -335,6 +337,16 @@ export const MIGRATIONS: readonly Migration[] = [
     // the invitations, the notices and COMMIT go in one round trip, and when the look-up finds rows nothing is
     // written and the create runs again on them. Without the element the routine does what migration 43's did.
     statements: (s) => [findForCreateRoutineDefinition(s, 44)],
+  },
+  {
+    version: 45,
+    name: "a create's held writes in one statement",
+    // Two routines (connection-sql.ts). conn_save_pending_fresh stores invitations that are expected to become
+    // themselves (a create's new ones) with a plain insert, where savePendingAsExpected's routine merges and then
+    // checks each row by a join. conn_run runs a transaction's statements held for its COMMIT, each one call of a
+    // routine with one jsonb argument, in order, in one statement: the unit of work sends a create's look-up, its
+    // invitations and its notices as one call instead of three.
+    statements: (s) => [savePendingFreshDefinition(s), runRoutineDefinition(s)],
   },
 ];
 

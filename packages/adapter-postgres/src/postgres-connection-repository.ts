@@ -29,6 +29,7 @@ import {
   RECORDSET,
   sameC,
   savePendingAsExpectedCall,
+  savePendingFreshCall,
   savePendingStatement,
   X_COLUMNS,
 } from "./connection-sql.js";
@@ -70,6 +71,8 @@ function statementsFor(s: string) {
     savePending: savePendingStatement(s),
     // savePendingAsExpected: the routine of migration 42, called with a literal, held for the commit's round trip.
     savePendingAsExpected: (args: string) => savePendingAsExpectedCall(s, args),
+    // savePendingAsExpected of records expected to become themselves: the routine of migration 45.
+    savePendingFresh: (args: string) => savePendingFreshCall(s, args),
     saveActive: `INSERT INTO ${t} AS c (${COLUMNS})
       SELECT ${X_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET})
       ${activeMerge("$2")}
@@ -366,10 +369,15 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     now: Date,
   ): Promise<void> {
     // findForCreate's routine with `expectNone` (migration 44): it raises SNAPSHOT_NOT_EMPTY when it finds rows.
-    const text = this.sql.findForCreate([...lookUpArgs(org, context, creator, targets, now), true]);
+    const args = [...lookUpArgs(org, context, creator, targets, now), true];
     // In a transaction that holds statements for its commit, the look-up goes first in the COMMIT's round trip: the
     // lock is taken and the rows read before the writes held after it, and rows found fail the commit (the unit of
     // work turns that failure into SnapshotNotEmpty).
+    if (this.db.atCommitCall !== undefined) {
+      this.db.atCommitCall({ routine: "find_for_create", arg: JSON.stringify(args) });
+      return;
+    }
+    const text = this.sql.findForCreate(args);
     if (this.db.atCommit !== undefined) {
       this.db.atCommit(text);
       return;
@@ -414,18 +422,31 @@ export class PostgresConnectionRepository implements ConnectionRepository {
       "savePendingAsExpected",
       records.map((r) => pendingKey(r.org, r.context, r.creator, r.targetKey)),
     );
-    const rows = records.map((record, i) => {
+    // Every record expected to become itself (a create's new invitations): the plain insert of migration 45, which
+    // fails as the check would when a row meets an unexpired invitation. Otherwise the merge and its check.
+    const fresh = records.every((record, i) => {
       const e = expected[i] as ExpectedPending;
-      return {
-        ...toJsonRow(record),
-        expected_id: e._id,
-        expected_access: e.access,
-        expected_account: e.account,
-      };
+      return e._id === record._id && e.access === record.access && e.account === record.target.account;
     });
-    const text = this.sql.savePendingAsExpected(JSON.stringify([rows, now.toISOString()]));
+    const rows = fresh
+      ? records.map(toJsonRow)
+      : records.map((record, i) => {
+          const e = expected[i] as ExpectedPending;
+          return {
+            ...toJsonRow(record),
+            expected_id: e._id,
+            expected_access: e.access,
+            expected_account: e.account,
+          };
+        });
+    const arg = JSON.stringify([rows, now.toISOString()]);
     // In a transaction that holds writes for its commit, the rows go in the COMMIT's round trip; nothing reads them
     // before (create reports what they were expected to become, and the routine fails the commit if they are not).
+    if (this.db.atCommitCall !== undefined) {
+      this.db.atCommitCall({ routine: fresh ? "save_pending_fresh" : "save_pending_as_expected", arg });
+      return;
+    }
+    const text = fresh ? this.sql.savePendingFresh(arg) : this.sql.savePendingAsExpected(arg);
     if (this.db.atCommit !== undefined) this.db.atCommit(text);
     else await guard("savePendingAsExpected", () => this.db.query(text), "cortex.conflict.connectionExists");
   }

@@ -202,7 +202,8 @@ export class PostgresOutbox implements Outbox {
     );
     // In a transaction that can hold writes until its commit, the messages go with the COMMIT, in the same round trip
     // (nothing reads them before: the relay sees them only once committed), through the routine of migration 41.
-    if (this.db.atCommit !== undefined) this.db.atCommit(this.sql.enqueueCall(json));
+    if (this.db.atCommitCall !== undefined) this.db.atCommitCall({ routine: "enqueue", arg: json });
+    else if (this.db.atCommit !== undefined) this.db.atCommit(this.sql.enqueueCall(json));
     else await guard("outbox.enqueue", () => this.db.query(this.sql.enqueue, [json]));
   }
 

@@ -9,10 +9,11 @@ import {
   MAX_TRANSACTION_ATTEMPTS,
   pauseBeforeRetry,
 } from "./errors.js";
+import { HoldingQueryable } from "./held-calls.js";
 import { PostgresConnectionRepository } from "./postgres-connection-repository.js";
 import { PostgresOutbox } from "./postgres-outbox.js";
 import { PostgresShareLinkRepository } from "./postgres-share-link-repository.js";
-import type { PostgresAdapterOptions } from "./schema-name.js";
+import { type PostgresAdapterOptions, quoteSchema } from "./schema-name.js";
 
 export { MAX_TRANSACTION_ATTEMPTS } from "./errors.js";
 
@@ -54,11 +55,14 @@ export class PostgresUnitOfWork implements UnitOfWork {
   /** Share links in autocommit mode. */
   readonly shareLinks: PostgresShareLinkRepository;
   private readonly cached: CacheParts | undefined;
+  /** The quoted schema (where `conn_run` lives). */
+  private readonly schema: string;
 
   constructor(
     private readonly db: Database,
     private readonly options: PostgresUnitOfWorkOptions = {},
   ) {
+    this.schema = quoteSchema(options.schema);
     const plain = new PostgresConnectionRepository(db, options);
     this.outbox = new PostgresOutbox(db, options);
     this.shareLinks = new PostgresShareLinkRepository(db, options);
@@ -118,16 +122,21 @@ export class PostgresUnitOfWork implements UnitOfWork {
     for (let attempt = 1; ; attempt++) {
       const tracker = this.cached === undefined ? undefined : new WriteTracker(this.cached.cache);
       try {
-        return await this.db.transaction((tx) =>
-          work({
+        return await this.db.transaction(async (raw) => {
+          // What the repositories hold for the commit goes to the transaction when `work` is done: a create's
+          // look-up, invitations and notices as one statement.
+          const tx = new HoldingQueryable(raw, this.schema);
+          const result = await work({
             connections:
               tracker === undefined
                 ? new PostgresConnectionRepository(tx, this.options)
                 : trackWrites(new PostgresConnectionRepository(tx, this.options), tracker),
             outbox: new PostgresOutbox(tx, this.options),
             shareLinks: new PostgresShareLinkRepository(tx, this.options),
-          }),
-        );
+          });
+          tx.flush();
+          return result;
+        });
       } catch (error) {
         // Create's look-up found rows it was sent expecting none of (expectNoneForCreate, held for the commit).
         if (isSnapshotNotEmpty(error)) throw new SnapshotNotEmpty();

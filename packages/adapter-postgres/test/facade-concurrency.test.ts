@@ -209,8 +209,15 @@ describeEngines(
         afterQuery: () => {
           sent.push("query");
         },
-        onQueued: () => {
-          sent.push("at commit");
+        // A held statement by the routines it calls: conn_run's steps, in order (migration 45).
+        onQueued: (text) => {
+          const hex =
+            /^SELECT "[a-z0-9_]+"\.conn_run\(convert_from\(decode\('([0-9a-f]*)', 'hex'\), 'UTF8'\)::jsonb\)$/.exec(
+              text,
+            );
+          const steps =
+            hex === null ? [] : (JSON.parse(Buffer.from(hex[1] ?? "", "hex").toString("utf8")) as [string][]);
+          sent.push(`at commit: ${hex === null ? text : steps.map(([name]) => name).join(", ")}`);
         },
       });
       const made = await world(counting).create(as(A), FILE, [
@@ -218,9 +225,9 @@ describeEngines(
         { email: "dora@acme.example", access: AccessLevel.Read },
       ]);
       expect(made.every((m) => "object" in m && m.object === "connection")).toBe(true);
-      // Nothing sent on its own: the look-up (expecting no rows), the invitations and the notices all go with the
-      // COMMIT, in one round trip.
-      expect(sent).toEqual(["at commit", "at commit", "at commit"]);
+      // Nothing sent on its own: the look-up (expecting no rows), the invitations (inserted as new) and the notices
+      // all go with the COMMIT, in one round trip, as one statement.
+      expect(sent).toEqual(["at commit: find_for_create, save_pending_fresh, enqueue"]);
       expect(await count("state = 0")).toBe(2);
       // Again: the look-up finds both invitations, so that round trip writes nothing and the create runs as before
       // (the look-up with BEGIN, then the writes with the COMMIT), re-inviting both under their ids.
@@ -229,7 +236,11 @@ describeEngines(
         { _id: B, access: AccessLevel.Read },
         { email: "dora@acme.example", access: AccessLevel.Read },
       ]);
-      expect(sent).toEqual(["at commit", "at commit", "at commit", "query", "at commit", "at commit"]);
+      expect(sent).toEqual([
+        "at commit: find_for_create, save_pending_fresh, enqueue",
+        "query",
+        "at commit: save_pending_as_expected, enqueue",
+      ]);
       expect(again.map((m) => ("_id" in m ? m._id : null))).toEqual(
         made.map((m) => ("_id" in m ? m._id : null)),
       );

@@ -22,6 +22,7 @@ const RELEASED: Record<number, string> = {
   42: "fc9c6e69512d576a",
   43: "a46d9628f85b2e90",
   44: "819c6875554fda0d",
+  45: "85910db8e34a4fab",
 };
 
 describe("released migrations", () => {

@@ -490,6 +490,8 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
           { ...right, _id: again._id },
           { ...right, access: 2 as const },
           { ...right, account: OTHER_TARGET },
+          // Expected to be stored as itself (as a create's new invitation is), where it would merge into `first`.
+          expectedOf(again),
         ]) {
           const outside = await h.repo.savePendingAsExpected([again], [wrong], at(HOUR)).then(
             () => null,
@@ -511,6 +513,35 @@ export function connectionRepositoryContract(name: string, factory: RepositoryCo
           expect((inside as ConnectionError).retryable).toBe(true);
           expect(await stored()).toEqual(before);
         }
+      });
+
+      it("savePendingAsExpected of new invitations where one meets an unexpired invitation: nothing written, retryable", async () => {
+        const first = pendingRecord({ access: 4 });
+        await h.repo.savePending([first], T0);
+        const before = await stored();
+        const fresh = pendingRecord({ target: { account: OTHER_TARGET }, updated: at(HOUR) });
+        const again = pendingRecord({ _id: nextId(), access: 4, updated: at(HOUR) });
+        for (const batch of [
+          [fresh, again],
+          [again, fresh],
+        ]) {
+          const failure = await h.uow
+            .transaction((tx) => tx.connections.savePendingAsExpected(batch, batch.map(expectedOf), at(HOUR)))
+            .then(
+              () => null,
+              (e: unknown) => e,
+            );
+          expect(isConnectionError(failure)).toBe(true);
+          expect((failure as ConnectionError).retryable).toBe(true);
+          expect(await stored()).toEqual(before);
+        }
+        // Once `first` has expired, the same batch is stored as given: `again` replaces it outright.
+        const later = at(8 * DAY);
+        const batch = [fresh, again].map((r) => ({ ...r, updated: later, expiresAt: at(15 * DAY) }));
+        await h.uow.transaction((tx) =>
+          tx.connections.savePendingAsExpected(batch, batch.map(expectedOf), later),
+        );
+        expect(await stored()).toEqual(byId(batch));
       });
     });
 
