@@ -2,7 +2,7 @@
 
 import { enqueueQuery, enqueueRoutine } from "./outbox-sql.js";
 import { CONNECTION_COLUMN_TYPES, CONNECTION_COLUMNS } from "./rows.js";
-import { textLiteral } from "./sql-text.js";
+import { literalText, TEXT_LITERAL, textLiteral } from "./sql-text.js";
 
 /** `org, id, …` — the column list every statement returns. */
 export const COLUMNS = CONNECTION_COLUMNS.join(", ");
@@ -493,7 +493,7 @@ export function findForCreateCall(s: string, params: readonly unknown[]): string
   return `SELECT * FROM ${findForCreateRoutine(s)}(${textLiteral(JSON.stringify(params))}::jsonb)`;
 }
 
-/** The statement that takes a context's lock by its key (JSON.stringify([org, object, id])), as a hex literal. */
+/** The statement that takes a context's lock by its key (JSON.stringify([org, object, id])), as a literal (textLiteral). */
 export function contextLockStatement(key: string): string {
   return `SELECT pg_advisory_xact_lock(hashtextextended(${textLiteral(key)}, 0))::text AS locked`;
 }
@@ -503,6 +503,11 @@ export interface BoundStatement {
   text: string;
   params: unknown[];
 }
+
+/** A call of a routine with one literal jsonb argument: the schema, the routine, the literal's two groups. */
+const ROUTINE_CALL = new RegExp(
+  String.raw`^SELECT (?:\* FROM )?("[a-z_][a-z0-9_]*")\.(conn_[a-z_]+)\(${TEXT_LITERAL}::jsonb\)$`,
+);
 
 /**
  * The statements a call of one of the adapter's routines runs inside, each with the parameters it binds, for audits of
@@ -519,13 +524,16 @@ export function statementsInside(
   found: readonly [string, string, string] = ["0".repeat(24), "", ""],
 ): BoundStatement[] {
   // A routine called with one literal argument: create's look-up, savePendingAsExpected, the outbox's enqueue.
-  const literal =
-    /^SELECT (?:\* FROM )?("[a-z_][a-z0-9_]*")\.(conn_[a-z_]+)\(convert_from\(decode\('([0-9a-f]*)', 'hex'\), 'UTF8'\)::jsonb\)$/.exec(
-      text,
-    );
+  const literal = ROUTINE_CALL.exec(text);
   if (literal !== null) {
-    const [, s, routine, hex] = literal as unknown as [string, string, string, string];
-    const json = Buffer.from(hex, "hex").toString("utf8");
+    const [, s, routine, dollarQuoted, hex] = literal as unknown as [
+      string,
+      string,
+      string,
+      string?,
+      string?,
+    ];
+    const json = literalText(dollarQuoted, hex);
     if (routine === "conn_find_for_create") {
       const args = JSON.parse(json) as unknown[];
       return [

@@ -56,3 +56,4 @@ export {
   type PostgresUnitOfWorkOptions,
 } from "./postgres-unit-of-work.js";
 export { DEFAULT_SCHEMA, type PostgresAdapterOptions } from "./schema-name.js";
+export { literalText, TEXT_LITERAL, textLiteral } from "./sql-text.js";

@@ -47,8 +47,8 @@ function statementsFor(s: string) {
   return {
     // A transaction-scoped advisory lock on a 64-bit hash of (org, context): a collision only makes two contexts wait
     // for each other, never lets two writers of one context through.
-    // lockContext sends the key as a hex literal, with no parameter: a statement without parameters can go in the same
-    // round trip as the transaction's BEGIN (see the Database's transaction). Hex holds nothing but 0-9a-f.
+    // lockContext sends the key as a literal (textLiteral), with no parameter: a statement without parameters can go in
+    // the same round trip as the transaction's BEGIN (see the Database's transaction).
     lockContext: contextLockStatement,
     // Planned on every call: a generic plan made while the table was empty (every index one page, every estimate one
     // row) may walk the context's index by org alone, every row of the org, for as long as the connection lives.

@@ -15,7 +15,7 @@ import {
 } from "@conn/core";
 import { expect, it } from "vitest";
 import { driverCode } from "../src/errors.js";
-import { type Database, PostgresUnitOfWork } from "../src/index.js";
+import { type Database, literalText, PostgresUnitOfWork, TEXT_LITERAL } from "../src/index.js";
 import { describeEngines } from "./support/engines.js";
 
 const ORG = "acme";
@@ -24,6 +24,9 @@ const FILE = { object: "c_file", _id: "5f00000000000000000f11e1" };
 
 // Races through the whole facade, on the real server only: PGlite runs one transaction at a time, so nothing races
 // there (stack notes). 20 pooled clients.
+/** A held statement that is a call of conn_run: its literal's two groups. */
+const RUN_CALL = new RegExp(String.raw`^SELECT "[a-z0-9_]+"\.conn_run\(${TEXT_LITERAL}::jsonb\)$`);
+
 describeEngines(
   "the facade under concurrency",
   "fconc",
@@ -211,13 +214,9 @@ describeEngines(
         },
         // A held statement by the routines it calls: conn_run's steps, in order (migration 45).
         onQueued: (text) => {
-          const hex =
-            /^SELECT "[a-z0-9_]+"\.conn_run\(convert_from\(decode\('([0-9a-f]*)', 'hex'\), 'UTF8'\)::jsonb\)$/.exec(
-              text,
-            );
-          const steps =
-            hex === null ? [] : (JSON.parse(Buffer.from(hex[1] ?? "", "hex").toString("utf8")) as [string][]);
-          sent.push(`at commit: ${hex === null ? text : steps.map(([name]) => name).join(", ")}`);
+          const run = RUN_CALL.exec(text);
+          const steps = run === null ? [] : (JSON.parse(literalText(run[1], run[2])) as [string][]);
+          sent.push(`at commit: ${run === null ? text : steps.map(([name]) => name).join(", ")}`);
         },
       });
       const made = await world(counting).create(as(A), FILE, [

@@ -18,7 +18,11 @@ const escaped = fc
     maxLength: 8,
   })
   .map((chars) => chars.join(""));
-const part = fc.oneof(pgText, escaped);
+/** Dollar signs and the quote's tag, whole or cut, anywhere: where a dollar-quoted literal could end early. */
+const dollars = fc
+  .array(fc.constantFrom("$", "c", "$c", "c$", "$c$", "$$", "x"), { maxLength: 6 })
+  .map((bits) => bits.join(""));
+const part = fc.oneof(pgText, escaped, dollars);
 
 describeEngines("the context lock's key", "lockkey", (ctx) => {
   it("is the same text in SQL (to_json) and in TypeScript (JSON.stringify), whatever the org, object and id", async () => {
@@ -49,6 +53,29 @@ describeEngines("text written into a statement", "sqltext", (ctx) => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it("textLiteral dollar-quotes a text unless the text could end the quote, and either form reads back", async () => {
+    const texts = ["", "{}", "a$", "$", "$$", "c$", "$c", "a$c", "$c$", "a$c$b", "$c$$c$", "x$c$c", "'\\\""];
+    const forms = texts.map((t) => (textLiteral(t).startsWith("$c$") ? "dollar" : "hex"));
+    expect(forms).toEqual([
+      "dollar",
+      "dollar",
+      "dollar",
+      "dollar",
+      "dollar",
+      "dollar",
+      "hex",
+      "hex",
+      "hex",
+      "hex",
+      "hex",
+      "hex",
+      "dollar",
+    ]);
+    const literals = texts.map((t) => `(${textLiteral(t)})`).join(", ");
+    const { rows } = await ctx.db.query<{ a: string }>(`SELECT a FROM (VALUES ${literals}) AS v(a)`);
+    expect(rows.map((r) => r.a)).toEqual(texts);
   });
 });
 

@@ -4,6 +4,7 @@
  * what its statements cost the server (and the driver) and what the library adds around them.
  */
 import { randomBytes } from "node:crypto";
+import { literalText, TEXT_LITERAL, textLiteral } from "@conn/adapter-postgres";
 import type pg from "pg";
 
 /** Captures and replays round trips on one pg pool. */
@@ -61,8 +62,8 @@ export function poolReplay(pool: pg.Pool): SqlReplay {
   };
 }
 
-/** The adapter's literal for a text: its UTF-8 bytes in hex, decoded (see the adapter's `textLiteral`). */
-const LITERAL = /convert_from\(decode\('([0-9a-f]*)', 'hex'\), 'UTF8'\)/g;
+/** The adapter's literal for a text, either form (see the adapter's `textLiteral`). */
+const LITERAL = new RegExp(TEXT_LITERAL, "g");
 
 /** Keys whose values are identifiers a replay must not repeat (ids, the context, the token's hash). */
 const IDENTIFIER_KEYS: ReadonlySet<string> = new Set(["id", "expected_id", "context_id", "token_hash"]);
@@ -94,16 +95,14 @@ function freshLike(old: string): string {
 }
 
 /**
- * A maker of fresh copies of captured round trips: every JSON literal in them is decoded, each string that is an
+ * A maker of fresh copies of captured round trips: every JSON literal in them (either form of the adapter's `textLiteral`) is decoded, each string that is an
  * identifier (the value of an `id`, `expected_id`, `context_id` or `token_hash` anywhere in them) is replaced
  * wherever it occurs by a random one of the same length and alphabet, the same in every trip, and the literal is
  * encoded again. Throws when the trips hold no identifier (nothing to refresh: the replay would repeat the call).
  */
 export function refresher(trips: readonly string[]): { identifiers: readonly string[]; next(): string[] } {
   const decoded = trips.map((text) =>
-    [...text.matchAll(LITERAL)].map(
-      (m) => JSON.parse(Buffer.from(m[1] ?? "", "hex").toString("utf8")) as unknown,
-    ),
+    [...text.matchAll(LITERAL)].map((m) => JSON.parse(literalText(m[1], m[2])) as unknown),
   );
   const identifiers = new Set<string>();
   for (const literals of decoded) {
@@ -122,9 +121,7 @@ export function refresher(trips: readonly string[]): { identifiers: readonly str
       return trips.map((text, t) => {
         let i = 0;
         return text.replace(LITERAL, () => {
-          const literal = replaceStrings(decoded[t]?.[i++], fresh);
-          const hex = Buffer.from(JSON.stringify(literal), "utf8").toString("hex");
-          return `convert_from(decode('${hex}', 'hex'), 'UTF8')`;
+          return textLiteral(JSON.stringify(replaceStrings(decoded[t]?.[i++], fresh)));
         });
       });
     },

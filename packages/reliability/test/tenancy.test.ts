@@ -601,7 +601,10 @@ const STATEMENT_NAMES: [RegExp, string][] = [
     /^DELETE FROM \S+\.connections AS c WHERE c\.org = \$1 AND c\.state \+ 0 = 0 AND c\.id = ANY/,
     "repository.deleteSuperseded",
   ],
-  [/^SELECT pg_advisory_xact_lock\(hashtextextended\(convert_from\(decode\('/, "repository.lockContext"],
+  [
+    /^SELECT pg_advisory_xact_lock\(hashtextextended\((?:\$c\$|convert_from\(decode\(')/,
+    "repository.lockContext",
+  ],
   [
     /^WITH claimed AS \( DELETE FROM \S+\.connections WHERE org = \$1 COLLATE "C" AND id = \$6 AND state \+ 0 = 0/,
     "repository.acceptPending",

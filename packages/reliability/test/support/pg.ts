@@ -18,11 +18,13 @@ import {
 import {
   connectPostgres,
   type Database,
+  literalText,
   migrate,
   openPglite,
   PostgresUnitOfWork,
   type Queryable,
   statementsInside,
+  TEXT_LITERAL,
 } from "@conn/adapter-postgres";
 import {
   type Clock,
@@ -287,21 +289,20 @@ export interface CapturedStatement {
   inTransaction: boolean;
 }
 
+/** A context's advisory lock: its key a parameter (group 1) or a literal of textLiteral's (groups 2 and 3). */
+const LOCK_KEY = new RegExp(
+  String.raw`pg_advisory_xact_lock\(hashtextextended\((?:\$(\d+)|${TEXT_LITERAL}), 0\)\)`,
+);
+
 /**
- * The key of a context's advisory lock in a normalized statement (the key is a parameter, `$n`, or a hex literal, the
+ * The key of a context's advisory lock in a normalized statement (the key is a parameter, `$n`, or a literal, the
  * form that goes in BEGIN's round trip), or undefined when the statement takes no such lock. The key is the JSON of
  * [org, object, id].
  */
 export function contextLockKeyOf(sql: string, params: readonly unknown[]): unknown[] | undefined {
-  const lock =
-    /pg_advisory_xact_lock\(hashtextextended\((?:\$(\d+)|convert_from\(decode\('([0-9a-f]*)', 'hex'\), 'UTF8'\)), 0\)\)/.exec(
-      sql,
-    );
+  const lock = LOCK_KEY.exec(sql);
   if (lock === null) return undefined;
-  const text =
-    lock[1] !== undefined
-      ? String(params[Number(lock[1]) - 1])
-      : Buffer.from(lock[2] ?? "", "hex").toString("utf8");
+  const text = lock[1] !== undefined ? String(params[Number(lock[1]) - 1]) : literalText(lock[2], lock[3]);
   return JSON.parse(text) as unknown[];
 }
 
