@@ -95,7 +95,7 @@ export interface RawDriver {
 const noEvents: EventPublisher = { publish: async () => {} };
 
 /** The host's side, in memory for every engine: one org, one object open to connections. */
-function hostPorts() {
+export function hostPorts() {
   const accounts = new InMemoryAccountDirectory();
   const contexts = new InMemoryContextAccess();
   const orgs = new InMemoryOrgDirectory();
