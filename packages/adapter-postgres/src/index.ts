@@ -25,7 +25,14 @@ export {
   DEFAULT_ACCESS_SYNC_WINDOW_MS,
 } from "./access-cache.js";
 export { type AccessNotice, accessChannel, parseAccessNotice } from "./access-listener.js";
-export { activeKeySql, type BoundStatement, statementsInside } from "./connection-sql.js";
+export {
+  activeKeySql,
+  type BoundStatement,
+  type HeldCall,
+  RUN_STEPS,
+  type RunStep,
+  statementsInside,
+} from "./connection-sql.js";
 export {
   connectPostgres,
   type Database,
