@@ -2,6 +2,22 @@ import { type HeldCall, runCall } from "./connection-sql.js";
 import type { Queryable } from "./database.js";
 
 /**
+ * Holds `call` for the COMMIT's round trip when `db` can: as a call (`atCommitCall`), else as its statement `text()`
+ * (`atCommit`). False when `db` holds nothing (autocommit, PGlite): the caller then runs the statement at once.
+ */
+export function holdForCommit(db: Queryable, call: HeldCall, text: () => string): boolean {
+  if (db.atCommitCall !== undefined) {
+    db.atCommitCall(call);
+    return true;
+  }
+  if (db.atCommit !== undefined) {
+    db.atCommit(text());
+    return true;
+  }
+  return false;
+}
+
+/**
  * A transaction's {@link Queryable} for the unit of work's repositories: what they hold for the COMMIT (`atCommit`,
  * `atCommitCall`) stays here, in order, until {@link flush} hands it to the transaction, each run of held calls as one
  * call of `conn_run` (migration 45). Where the transaction cannot hold statements (PGlite), neither can this: the

@@ -35,6 +35,7 @@ import {
 } from "./connection-sql.js";
 import { type Database, planEachCall, type Queryable } from "./database.js";
 import { guard, isSnapshotNotEmpty, retryAborted } from "./errors.js";
+import { holdForCommit } from "./held-calls.js";
 import { type ConnectionRow, toAccessLevel, toJsonRow, toRecord } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
 
@@ -373,17 +374,10 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     // In a transaction that holds statements for its commit, the look-up goes first in the COMMIT's round trip: the
     // lock is taken and the rows read before the writes held after it, and rows found fail the commit (the unit of
     // work turns that failure into SnapshotNotEmpty).
-    if (this.db.atCommitCall !== undefined) {
-      this.db.atCommitCall({ routine: "find_for_create", arg: JSON.stringify(args) });
-      return;
-    }
-    const text = this.sql.findForCreate(args);
-    if (this.db.atCommit !== undefined) {
-      this.db.atCommit(text);
-      return;
-    }
+    const text = () => this.sql.findForCreate(args);
+    if (holdForCommit(this.db, { routine: "find_for_create", arg: JSON.stringify(args) }, text)) return;
     try {
-      await guard("expectNoneForCreate", () => this.db.query(text));
+      await guard("expectNoneForCreate", () => this.db.query(text()));
     } catch (error) {
       if (isSnapshotNotEmpty(error)) throw new SnapshotNotEmpty();
       throw error;
@@ -442,13 +436,10 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     const arg = JSON.stringify([rows, now.toISOString()]);
     // In a transaction that holds writes for its commit, the rows go in the COMMIT's round trip; nothing reads them
     // before (create reports what they were expected to become, and the routine fails the commit if they are not).
-    if (this.db.atCommitCall !== undefined) {
-      this.db.atCommitCall({ routine: fresh ? "save_pending_fresh" : "save_pending_as_expected", arg });
-      return;
-    }
-    const text = fresh ? this.sql.savePendingFresh(arg) : this.sql.savePendingAsExpected(arg);
-    if (this.db.atCommit !== undefined) this.db.atCommit(text);
-    else await guard("savePendingAsExpected", () => this.db.query(text), "cortex.conflict.connectionExists");
+    const text = () => (fresh ? this.sql.savePendingFresh(arg) : this.sql.savePendingAsExpected(arg));
+    const call = { routine: fresh ? "save_pending_fresh" : "save_pending_as_expected", arg } as const;
+    if (holdForCommit(this.db, call, text)) return;
+    await guard("savePendingAsExpected", () => this.db.query(text()), "cortex.conflict.connectionExists");
   }
 
   async saveActive(records: readonly ConnectionRecord[], now?: Date): Promise<ConnectionRecord[]> {

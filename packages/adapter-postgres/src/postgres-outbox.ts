@@ -13,6 +13,7 @@ import {
 } from "@conn/core";
 import type { Queryable } from "./database.js";
 import { guard } from "./errors.js";
+import { holdForCommit } from "./held-calls.js";
 import { enqueueCall, enqueueQuery } from "./outbox-sql.js";
 import { type OutboxEntryRow, type OutboxRow, reviveNotice, toSealedNotice } from "./rows.js";
 import { type PostgresAdapterOptions, statementsBySchema } from "./schema-name.js";
@@ -202,9 +203,8 @@ export class PostgresOutbox implements Outbox {
     );
     // In a transaction that can hold writes until its commit, the messages go with the COMMIT, in the same round trip
     // (nothing reads them before: the relay sees them only once committed), through the routine of migration 41.
-    if (this.db.atCommitCall !== undefined) this.db.atCommitCall({ routine: "enqueue", arg: json });
-    else if (this.db.atCommit !== undefined) this.db.atCommit(this.sql.enqueueCall(json));
-    else await guard("outbox.enqueue", () => this.db.query(this.sql.enqueue, [json]));
+    if (holdForCommit(this.db, { routine: "enqueue", arg: json }, () => this.sql.enqueueCall(json))) return;
+    await guard("outbox.enqueue", () => this.db.query(this.sql.enqueue, [json]));
   }
 
   async dueOrgs(dueBy: Date, now: Date, limit: number, since?: Date): Promise<string[]> {
