@@ -31,6 +31,7 @@ const SCENARIO_LABEL: Record<string, string> = {
   "writeFloor.analyzed": "write floor (with accept, after ANALYZE)",
   "writeFloor.create": "write floor (with create, 1 target)",
   "createSql.1": "create's own SQL alone, replayed raw (1 target)",
+  "createSql.paused": "the same SQL, sent 100 µs after the previous answer",
 };
 
 function statementsCell(s: StatementCount | undefined): string {
@@ -153,6 +154,7 @@ function writeTable(results: BenchResults): string[] {
     "writeFloor.analyzed",
     "writeFloor.create",
     "createSql.1",
+    "createSql.paused",
   ] as const) {
     if (engines.every((e) => e.scenarios[id] === undefined)) continue;
     const cells = [SCENARIO_LABEL[id] ?? id];
@@ -381,7 +383,7 @@ export function renderMarkdown(results: BenchResults, svgName: string): string {
     "",
     "## Writes and lists",
     "",
-    "Each timed call consumes a record set up before it, outside the timing: create runs on a fresh context the creator owns (targets are accounts of the directory, at Read, pending, one notice each); accept and reject take a pending invitation stored just before; delete removes an active connection stored just before. The list is the owner's list as creator of the whole warm data set, 100 per page; the deep page starts at a `startingAfter` cursor. On the server, accept first runs on **stale statistics** (the creates before it wrote thousands of pending invitations since the last ANALYZE; a server with autovacuum off stays there), then after ANALYZE. The **write floor** is `BEGIN`, a one-row `INSERT` into `connections` (a named prepared statement) and `COMMIT` on a client of the same pool, timed interleaved with accept (stale and fresh) and with create (1 target). **Create's own SQL alone** is what one create (1 target) sent, captured on the pool and sent again on a raw client of the same pool with fresh identifiers (context, connection, token hash, notice), interleaved with create and its floor: create's time above it is what the library adds around its statements (its checks and planning, the token's hash and seal, building the statements' text).",
+    "Each timed call consumes a record set up before it, outside the timing: create runs on a fresh context the creator owns (targets are accounts of the directory, at Read, pending, one notice each); accept and reject take a pending invitation stored just before; delete removes an active connection stored just before. The list is the owner's list as creator of the whole warm data set, 100 per page; the deep page starts at a `startingAfter` cursor. On the server, accept first runs on **stale statistics** (the creates before it wrote thousands of pending invitations since the last ANALYZE; a server with autovacuum off stays there), then after ANALYZE. The **write floor** is `BEGIN`, a one-row `INSERT` into `connections` (a named prepared statement) and `COMMIT` on a client of the same pool, timed interleaved with accept (stale and fresh) and with create (1 target). **Create's own SQL alone** is what one create (1 target) sent, captured on the pool and sent again on a raw client of the same pool with fresh identifiers (context, connection, token hash, notice), interleaved with create and its floor: create's time above it is what the library adds around its statements (its checks and planning, the token's hash and seal, building the statements' text). The same SQL is also sent **after a pause**: before each send (outside the timing) the client stays busy for 100 µs, as a caller doing its own work between two calls does. The floor and the plain replay send each statement as soon as the previous answer is in; on a machine where a waiting server costs more to wake after a pause (a virtual machine's idle vCPU, deep CPU idle states), the paused replay is slower though its statements are the same, and that difference is part of create's time above its SQL alone without being the library's work.",
     "",
     ...writeTable(results),
     "",

@@ -31,7 +31,8 @@ export type ScenarioId = (typeof SCENARIOS)[number];
  * Scenarios only the Postgres engines run. `writeFloor*`: BEGIN + a one-row INSERT into `connections` + COMMIT on the
  * same pool, interleaved with accept on stale statistics, with accept after ANALYZE, and with create (1 target).
  * `createSql.1`: the round trips of one create (1 target) replayed on a raw client with fresh identifiers, interleaved
- * with that create and its floor (what the statements cost without the library around them).
+ * with that create and its floor (what the statements cost without the library around them). `createSql.paused`: the
+ * same replay sent only after the client has been busy for 100 µs since the previous answer (what a pause alone costs).
  */
 export const SQL_ONLY_SCENARIOS = [
   "floor.unpreparedHit",
@@ -41,6 +42,7 @@ export const SQL_ONLY_SCENARIOS = [
   "writeFloor.analyzed",
   "writeFloor.create",
   "createSql.1",
+  "createSql.paused",
 ] as const;
 
 /** Scenarios only the memory engine runs: the async function awaiting two Map.get with precomputed keys. */

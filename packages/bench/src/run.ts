@@ -39,6 +39,17 @@ import { renderSvg } from "./svg.js";
 /** Rounds the look-up and list groups are interleaved in. */
 const ROUNDS = 5;
 
+/** How long the client stays busy before the paused replay of create's SQL (`createSql.paused`), in µs. */
+const PAUSE_US = 100;
+
+/** Keeps this thread on the CPU for `us` microseconds (a pause that is not a sleep: the client is busy, as a library's work keeps it). */
+function busyWait(us: number): void {
+  const end = process.hrtime.bigint() + BigInt(Math.round(us * 1000));
+  while (process.hrtime.bigint() < end) {
+    // spin
+  }
+}
+
 /** What a run wrote. */
 export interface BenchOutput {
   results: BenchResults;
@@ -613,12 +624,31 @@ async function runEngine(engine: BenchEngine, options: BenchOptions, gc: () => v
     if (after.c !== before.c + 1 || after.o !== before.o + 1) {
       throw new Error(`${name}: create's replayed SQL did not store one connection and one notice`);
     }
-    const [timing, floorTiming, replayTiming] = await measureGroup([spec, floor, replaySpec], writes, ROUNDS);
+    // The same replay, sent only after the client has been busy for PAUSE_US since the last answer (as create is, with
+    // its own work between one call's answer and the next call's statement): what the pause alone costs the round trip.
+    let pausedTrips = fresh.next();
+    const pausedSpec: TaskSpec = {
+      name: `${name} createSql.paused`,
+      fn: () => replay.run(pausedTrips),
+      beforeEach: () => {
+        pausedTrips = fresh.next();
+        busyWait(PAUSE_US);
+      },
+    };
+    const [timing, floorTiming, replayTiming, pausedTiming] = await measureGroup(
+      [spec, floor, replaySpec, pausedSpec],
+      writes,
+      ROUNDS,
+    );
     add("writeFloor.create", { label: floorLabel, timing: floorTiming as Timing });
     add("createSql.1", {
       label:
         "create's own SQL alone: the round trips of one create (1 target), replayed on a raw client of the same pool with fresh identifiers",
       timing: replayTiming as Timing,
+    });
+    add("createSql.paused", {
+      label: `create's own SQL alone, sent ${PAUSE_US} µs after the previous answer (the client busy meanwhile, outside the timing)`,
+      timing: pausedTiming as Timing,
     });
     return timing as Timing;
   };
