@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { ConnectionRecord, SealedNotice } from "@conn/core";
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -362,6 +363,18 @@ describe("CryptoTokenService", () => {
     expect(service.matches(token, `${hash}x`)).toBe(false);
     expect(service.matches(token, "")).toBe(false);
     expect(service.reveal(seal)).toBe(token);
+  });
+
+  it("hashes are SHA-256 of the token's UTF-8, in base64url (stored hashes stay valid)", () => {
+    const service = new CryptoTokenService();
+    // FIPS 180-2's vector for "abc".
+    expect(service.hash("abc")).toBe("ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 300 }), (text) => {
+        expect(service.hash(text)).toBe(createHash("sha256").update(text, "utf8").digest("base64url"));
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it("tokens and seals are unique, across refills of the seals' pool (256 a draw)", () => {
