@@ -11,6 +11,7 @@ import {
   type RequeueOutcome,
   type SealedNotice,
 } from "@conn/core";
+import { copyData } from "./copy-data.js";
 import type { Runner } from "./in-memory-connection-repository.js";
 import { copyRow, keys, type MemoryState, type OutboxRow } from "./memory-state.js";
 
@@ -25,7 +26,7 @@ function claimable(row: OutboxRow, dueBy: number, now: number): boolean {
 
 /** The operator's view of a row: everything but the token seal. */
 function entryOf(row: OutboxRow): OutboxEntry {
-  const { tokenSeal: _seal, ...notice } = structuredClone(row.notice);
+  const { tokenSeal: _seal, ...notice } = copyData(row.notice);
   return {
     id: row.id,
     org: row.org,
@@ -56,7 +57,7 @@ export class InMemoryOutbox implements Outbox {
       (m): Omit<OutboxRow, "seq"> => ({
         id: m.id,
         org: m.org,
-        notice: structuredClone(m.notice),
+        notice: copyData(m.notice),
         attempts: 0,
         availableAt: new Date(m.availableAt),
         lastError: null,
@@ -123,7 +124,7 @@ export class InMemoryOutbox implements Outbox {
         return {
           id: row.id,
           org: row.org,
-          notice: structuredClone(row.notice),
+          notice: copyData(row.notice),
           attempts: row.attempts,
           availableAt: new Date(row.availableAt),
           lastError: row.lastError,
@@ -277,7 +278,7 @@ export class InMemoryOutbox implements Outbox {
       }
       this.state.putRow({
         ...copyRow(row),
-        notice: structuredClone(notice),
+        notice: copyData(notice),
         status: "pending",
         attempts: 0,
         availableAt: new Date(now),

@@ -1,4 +1,5 @@
 import type { OutboxMessage, OutboxMessageStatus } from "@conn/core";
+import { copyData } from "./copy-data.js";
 
 /** An outbox row as the in-memory outbox keeps it. */
 export interface OutboxRow extends Omit<OutboxMessage, "claim" | "leaseUntil"> {
@@ -213,5 +214,5 @@ function removeFrom(map: Map<string, SortedIndex>, org: string, t: number, seq: 
 
 /** Copies an outbox row. */
 export function copyRow(r: OutboxRow): OutboxRow {
-  return structuredClone(r);
+  return copyData(r);
 }
