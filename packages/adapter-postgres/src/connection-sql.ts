@@ -168,14 +168,23 @@ export function savePendingFreshDefinition(s: string): string {
     DECLARE
       stored integer;
     BEGIN
-      ${pendingFreshInsert(s, "($1->0)", "(($1->>1)::timestamptz)")};
-      GET DIAGNOSTICS stored = ROW_COUNT;
-      IF stored <> jsonb_array_length($1->0) THEN
-        RAISE EXCEPTION 'conn: % pending invitation(s) changed since they were read', jsonb_array_length($1->0) - stored
-          USING ERRCODE = 'serialization_failure';
-      END IF;
+      ${savePendingFreshStatements(s, "$1")}
     END
     $routine$`;
+}
+
+/**
+ * The body of {@link savePendingFreshDefinition}'s routine on the argument `arg` (`[rows, now]`), in PL/pgSQL that
+ * declares `stored integer`: the insert, then the check of how many rows it stored. `conn_run` (migration 46) runs
+ * the same statements in place of a call of the routine.
+ */
+function savePendingFreshStatements(s: string, arg: string): string {
+  return `${pendingFreshInsert(s, `(${arg}->0)`, `((${arg}->>1)::timestamptz)`)};
+      GET DIAGNOSTICS stored = ROW_COUNT;
+      IF stored <> jsonb_array_length(${arg}->0) THEN
+        RAISE EXCEPTION 'conn: % pending invitation(s) changed since they were read', jsonb_array_length(${arg}->0) - stored
+          USING ERRCODE = 'serialization_failure';
+      END IF;`;
 }
 
 /** The call of {@link savePendingFreshDefinition}'s routine with its argument (the JSON of `[rows, now]`) as a literal. */
@@ -186,6 +195,7 @@ export function savePendingFreshCall(s: string, args: string): string {
 /** The routines a transaction's held statements call, each with one jsonb argument, by the name `conn_run` knows them. */
 export const RUN_STEPS = [
   "find_for_create",
+  "expect_none_for_create",
   "save_pending_as_expected",
   "save_pending_fresh",
   "enqueue",
@@ -207,13 +217,17 @@ export function runRoutine(s: string): string {
 }
 
 /**
- * The routine that runs held calls in order (migration 45): one jsonb argument, an array of `[name, argument]`, each
- * name one of {@link RUN_STEPS}. Each call runs as it would on its own, on a snapshot of its own (a volatile routine
- * takes one per statement), and an error in one ends the whole: one statement where each call sent as its own paid
- * its own parse, plan and executor start-up.
+ * The routine that runs held calls in order: one jsonb argument, an array of `[name, argument]`, each name one of
+ * {@link RUN_STEPS}. Each call runs as it would on its own, on a snapshot of its own (a volatile routine takes one per
+ * statement), and an error in one ends the whole: one statement where each call sent as its own paid its own parse,
+ * plan and executor start-up. Migration 45's (`version` 45) called a routine for each step. Migration 46's runs the
+ * statements of create's check (`expect_none_for_create`), of the fresh invitations and of the notices in place, on
+ * generic plans of its own, where each routine call cost an executor start-up, a PL/pgSQL frame and its settings;
+ * the other steps still call their routine.
  */
-export function runRoutineDefinition(s: string): string {
-  return `CREATE FUNCTION ${runRoutine(s)}(jsonb) RETURNS void
+export function runRoutineDefinition(s: string, version: 45 | 46 = 46): string {
+  if (version === 45) {
+    return `CREATE FUNCTION ${runRoutine(s)}(jsonb) RETURNS void
     LANGUAGE plpgsql VOLATILE
     AS $routine$
     DECLARE
@@ -232,6 +246,39 @@ export function runRoutineDefinition(s: string): string {
       END LOOP;
     END
     $routine$`;
+  }
+  return `CREATE OR REPLACE FUNCTION ${runRoutine(s)}(jsonb) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET plan_cache_mode = force_generic_plan
+    AS $routine$
+    DECLARE
+      i integer;
+      step text;
+      a jsonb;
+      stored integer;${EXPECT_NONE_VARIABLES}
+    BEGIN
+      FOR i IN 0 .. jsonb_array_length($1) - 1 LOOP
+        step := $1->i->>0;
+        a := $1->i->1;
+        CASE step
+          WHEN 'expect_none_for_create' THEN
+            ${inCase(expectNoneStatements(s, "a"))}
+          WHEN 'save_pending_fresh' THEN
+            ${inCase(savePendingFreshStatements(s, "a"))}
+          WHEN 'enqueue' THEN
+            ${inCase(`${enqueueQuery(s, "a")};`)}
+          WHEN 'find_for_create' THEN PERFORM 1 FROM ${findForCreateRoutine(s)}(a);
+          WHEN 'save_pending_as_expected' THEN PERFORM ${savePendingAsExpectedRoutine(s)}(a);
+          ELSE RAISE EXCEPTION 'conn_run: no routine %', step USING ERRCODE = 'invalid_parameter_value';
+        END CASE;
+      END LOOP;
+    END
+    $routine$`;
+}
+
+/** A routine's statements (their lines indented by 6) as the statements of a branch of `conn_run`'s CASE (by 12). */
+function inCase(statements: string): string {
+  return statements.replaceAll("\n      ", "\n            ");
 }
 
 /** The call of `conn_run` on held calls, in order, as a literal. */
@@ -402,31 +449,21 @@ export function findForCreateQuery(
   p: readonly string[] = FIND_FOR_CREATE_PARAMS,
   version: 41 | 43 = 43,
 ): string {
-  const [org, object, context, accounts, creator, now, emails] = p as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
   if (version === 43) {
     // Two parts, each on the unique index of its state, both compared in "C" (sameC): no other index can serve either,
     // whatever the tables held when the routine's plan was made. The pending part says `state <= 0`, which implies the
     // pending index's predicate and not the expiry index's `state = 0` (that index, walked whole, looked cheapest on
     // stale statistics).
-    const onContext = `${sameC("org", org)} AND ${sameC("context_object", object)} AND ${sameC("context_id", context)}`;
+    const where = forCreateWhere(p);
     return `SELECT ${COLUMNS} FROM (
         SELECT ${COLUMNS} FROM ${s}.connections
-        WHERE ${onContext} AND target_account = ANY(${accounts}::text[] COLLATE "C") AND state = 1
-          AND (access_expires_at IS NULL OR access_expires_at > ${now})
+        WHERE ${where.active}
         UNION ALL
         SELECT ${COLUMNS} FROM ${s}.connections
-        WHERE ${onContext} AND ${sameC("creator", creator)} AND state <= 0 AND expires_at > ${now}
-          AND (target_account = ANY(${accounts}::text[]) OR target_email = ANY(${emails}::text[]))) AS found
+        WHERE ${where.pending}) AS found
       ORDER BY id`;
   }
+  const [org, object, context, accounts, creator, now, emails] = p as ForCreateParams;
   return `SELECT ${COLUMNS} FROM ${s}.connections
       WHERE org = ${org} AND context_object = ${object} AND context_id = ${context}
         AND ((state = 1 AND target_account = ANY(${accounts}::text[])
@@ -434,6 +471,124 @@ export function findForCreateQuery(
           OR (state + 0 = 0 AND creator = ${creator} AND expires_at > ${now}
               AND (target_account = ANY(${accounts}::text[]) OR target_email = ANY(${emails}::text[]))))
       ORDER BY id`;
+}
+
+/**
+ * The SQLSTATE create's look-up routine raises (since migration 44) when it was called expecting no rows and found some
+ * (a class of its own, so no server error is ever mistaken for it).
+ */
+export const SNAPSHOT_NOT_EMPTY = "CN001";
+
+/** The parameters of create's look-up, in order: org, context object, context id, accounts, creator, now, emails. */
+type ForCreateParams = [string, string, string, string, string, string, string];
+
+/**
+ * The conditions of create's look-up (since migration 43) on its parameters `p`: an active connection on the context
+ * to one of the accounts, whose access has not ended (`active`), and the creator's unexpired invitation on it to one of
+ * the accounts or emails (`pending`). Each names the whole key of one unique index, compared in "C" (sameC), so that
+ * only that index can serve it (see {@link findForCreateQuery}).
+ */
+function forCreateWhere(p: readonly string[]): { active: string; pending: string } {
+  const [org, object, context, accounts, creator, now, emails] = p as ForCreateParams;
+  const onContext = `${sameC("org", org)} AND ${sameC("context_object", object)} AND ${sameC("context_id", context)}`;
+  return {
+    active: `${onContext} AND target_account = ANY(${accounts}::text[] COLLATE "C") AND state = 1
+          AND (access_expires_at IS NULL OR access_expires_at > ${now})`,
+    pending: `${onContext} AND ${sameC("creator", creator)} AND state <= 0 AND expires_at > ${now}
+          AND (target_account = ANY(${accounts}::text[]) OR target_email = ANY(${emails}::text[]))`,
+  };
+}
+
+/**
+ * Create's check (expectNoneForCreate, migration 46): true when {@link findForCreateQuery} would find any row, as two
+ * `EXISTS` on the same conditions, each on its own unique index. No row is read out, sorted or returned.
+ */
+export function expectNoneQuery(s: string, p: readonly string[] = FIND_FOR_CREATE_PARAMS): string {
+  return `SELECT ${expectNoneCondition(s, p)}`;
+}
+
+/** The condition of {@link expectNoneQuery}. */
+function expectNoneCondition(s: string, p: readonly string[]): string {
+  const where = forCreateWhere(p);
+  return `EXISTS (SELECT FROM ${s}.connections
+        WHERE ${where.active})
+      OR EXISTS (SELECT FROM ${s}.connections
+        WHERE ${where.pending})`;
+}
+
+/** The PL/pgSQL variables create's look-up and check read their argument into, in the order of its elements. */
+const FOR_CREATE_VARIABLES = [
+  "v_org",
+  "v_object",
+  "v_context",
+  "v_accounts",
+  "v_creator",
+  "v_now",
+  "v_emails",
+];
+
+/** Takes the context's lock, keyed as lockContext keys it, in a routine that has read its argument into the variables. */
+const CONTEXT_LOCK =
+  "PERFORM pg_advisory_xact_lock(hashtextextended(to_json(ARRAY[v_org, v_object, v_context])::text, 0));";
+
+/** Fails the transaction with SNAPSHOT_NOT_EMPTY: create's look-up found rows where its plan expected none. */
+const SNAPSHOT_NOT_EMPTY_RAISE = `RAISE EXCEPTION 'conn: create''s look-up found rows where none were expected' USING ERRCODE = '${SNAPSHOT_NOT_EMPTY}';`;
+
+/** The declarations of {@link expectNoneStatements}' variables, each on a line of its own. */
+const EXPECT_NONE_VARIABLES = `
+      v_org text;
+      v_object text;
+      v_context text;
+      v_accounts text[];
+      v_creator text;
+      v_now timestamptz;
+      v_emails text[];`;
+
+/**
+ * Create's check on the argument `arg` (create's look-up's, `[org, object, context id, accounts, creator, now,
+ * emails]`), in PL/pgSQL that declares {@link EXPECT_NONE_VARIABLES}: the argument read, the context's lock taken, then
+ * {@link expectNoneCondition} on a snapshot taken after it; when it holds, SNAPSHOT_NOT_EMPTY is raised.
+ */
+function expectNoneStatements(s: string, arg: string): string {
+  return `v_org := ${arg}->>0;
+      v_object := ${arg}->>1;
+      v_context := ${arg}->>2;
+      v_accounts := ARRAY(SELECT jsonb_array_elements_text(${arg}->3));
+      v_creator := ${arg}->>4;
+      v_now := (${arg}->>5)::timestamptz;
+      v_emails := ARRAY(SELECT jsonb_array_elements_text(${arg}->6));
+      ${CONTEXT_LOCK}
+      IF ${expectNoneCondition(s, FOR_CREATE_VARIABLES)} THEN
+        ${SNAPSHOT_NOT_EMPTY_RAISE}
+      END IF;`;
+}
+
+/** The name of create's check routine (migration 46) in schema `s`. */
+export function expectNoneRoutine(s: string): string {
+  return `${s}.conn_expect_none_for_create`;
+}
+
+/**
+ * Create's check as a routine of its own (migration 46): one jsonb argument, the look-up's 7 elements. It does what
+ * create's look-up routine does when called with `expectNone` (the lock, then the look-up on a snapshot after it,
+ * SNAPSHOT_NOT_EMPTY when it finds a row) without reading a row out: a repository outside a transaction that holds
+ * calls (PGlite) calls it; a held check runs the same statements inside `conn_run`.
+ */
+export function expectNoneRoutineDefinition(s: string): string {
+  return `CREATE FUNCTION ${expectNoneRoutine(s)}(jsonb) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET plan_cache_mode = force_generic_plan
+    AS $routine$
+    DECLARE${EXPECT_NONE_VARIABLES}
+    BEGIN
+      ${expectNoneStatements(s, "$1")}
+    END
+    $routine$`;
+}
+
+/** The call of create's check routine with its argument (the JSON array of the look-up's parameters) as a literal. */
+export function expectNoneCall(s: string, params: readonly unknown[]): string {
+  return `SELECT ${expectNoneRoutine(s)}(${textLiteral(JSON.stringify(params))}::jsonb)`;
 }
 
 /**
@@ -446,7 +601,6 @@ export function findForCreateQuery(
  * 0.3 ms of planning on every create).
  */
 export function findForCreateRoutineDefinition(s: string, version: 41 | 43 | 44 = 44): string {
-  const vars = ["v_org", "v_object", "v_context", "v_accounts", "v_creator", "v_now", "v_emails"];
   // Migration 44 adds an eighth element, `expectNone`: when true and the look-up finds rows, the routine fails with
   // SNAPSHOT_NOT_EMPTY instead of returning them (expectNoneForCreate), which aborts the transaction it runs in.
   const expectNone =
@@ -458,7 +612,7 @@ export function findForCreateRoutineDefinition(s: string, version: 41 | 43 | 44 
     version === 44
       ? `
       IF FOUND AND v_expect_none THEN
-        RAISE EXCEPTION 'conn: create''s look-up found rows where none were expected' USING ERRCODE = '${SNAPSHOT_NOT_EMPTY}';
+        ${SNAPSHOT_NOT_EMPTY_RAISE}
       END IF;`
       : "";
   return `${version === 41 ? "CREATE" : "CREATE OR REPLACE"} FUNCTION ${findForCreateRoutine(s)}(jsonb)
@@ -476,17 +630,11 @@ export function findForCreateRoutineDefinition(s: string, version: 41 | 43 | 44 
       v_now timestamptz := ($1->>5)::timestamptz;
       v_emails text[] := ARRAY(SELECT jsonb_array_elements_text($1->6));${expectNone}
     BEGIN
-      PERFORM pg_advisory_xact_lock(hashtextextended(to_json(ARRAY[v_org, v_object, v_context])::text, 0));
-      RETURN QUERY ${findForCreateQuery(s, vars, version === 41 ? 41 : 43)};${check}
+      ${CONTEXT_LOCK}
+      RETURN QUERY ${findForCreateQuery(s, FOR_CREATE_VARIABLES, version === 41 ? 41 : 43)};${check}
     END
     $routine$`;
 }
-
-/**
- * The SQLSTATE create's look-up routine raises (since migration 44) when it was called expecting no rows and found some
- * (a class of its own, so no server error is ever mistaken for it).
- */
-export const SNAPSHOT_NOT_EMPTY = "CN001";
 
 /** The call of create's look-up routine with its argument (the JSON array of its parameters) as a literal. */
 export function findForCreateCall(s: string, params: readonly unknown[]): string {
@@ -540,6 +688,13 @@ export function statementsInside(
         { text: contextLockStatement(JSON.stringify(args.slice(0, 3))), params: [] },
         // The eighth element (expectNone, migration 44) only decides whether rows found fail the call.
         { text: findForCreateQuery(s), params: args.slice(0, 7) },
+      ];
+    }
+    if (routine === "conn_expect_none_for_create") {
+      const args = JSON.parse(json) as unknown[];
+      return [
+        { text: contextLockStatement(JSON.stringify(args.slice(0, 3))), params: [] },
+        { text: expectNoneQuery(s), params: args.slice(0, 7) },
       ];
     }
     if (routine === "conn_save_pending_as_expected") {

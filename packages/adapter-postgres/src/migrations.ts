@@ -1,5 +1,6 @@
 import {
   acceptRoutineDefinition,
+  expectNoneRoutineDefinition,
   findForCreateRoutineDefinition,
   runRoutineDefinition,
   savePendingAsExpectedDefinition,
@@ -346,7 +347,17 @@ export const MIGRATIONS: readonly Migration[] = [
     // checks each row by a join. conn_run runs a transaction's statements held for its COMMIT, each one call of a
     // routine with one jsonb argument, in order, in one statement: the unit of work sends a create's look-up, its
     // invitations and its notices as one call instead of three.
-    statements: (s) => [savePendingFreshDefinition(s), runRoutineDefinition(s)],
+    statements: (s) => [savePendingFreshDefinition(s), runRoutineDefinition(s, 45)],
+  },
+  {
+    version: 46,
+    name: "create's held calls run in place",
+    // A routine for create's check, conn_expect_none_for_create: the context's lock, then whether the look-up would
+    // find any row, as two EXISTS, without reading one out (create's look-up routine called with `expectNone` read the
+    // rows, sorted them and returned them through a function scan, to raise when there were any). conn_run runs that
+    // check, the fresh invitations' insert and the notices' insert in place, where it called a routine for each; it keeps
+    // calling the routines of the other steps (connection-sql.ts).
+    statements: (s) => [expectNoneRoutineDefinition(s), runRoutineDefinition(s, 46)],
   },
 ];
 

@@ -1,11 +1,14 @@
 /** SQL of the outbox shared by its statements and the routine of a migration. */
 import { textLiteral } from "./sql-text.js";
 
-/** The outbox's enqueue: the messages of a jsonb array (`$1`) of `{ id, org, notice, available_at }`, inserted. */
-export function enqueueQuery(s: string): string {
+/**
+ * The outbox's enqueue: the messages of a jsonb array (`rows`, by default the parameter `$1`) of `{ id, org, notice,
+ * available_at }`, inserted.
+ */
+export function enqueueQuery(s: string, rows = "$1::jsonb"): string {
   return `INSERT INTO ${s}.connection_outbox (id, org, notice, available_at)
       SELECT x.id, x.org, x.notice, x.available_at
-      FROM jsonb_to_recordset($1::jsonb) AS x(id text, org text, notice jsonb, available_at timestamptz)`;
+      FROM jsonb_to_recordset(${rows}) AS x(id text, org text, notice jsonb, available_at timestamptz)`;
 }
 
 /** The name of the enqueue routine (migration 41) in schema `s`. */

@@ -25,6 +25,7 @@ import {
   C_COLUMNS,
   COLUMNS,
   contextLockStatement,
+  expectNoneCall,
   findForCreateCall,
   RECORDSET,
   sameC,
@@ -69,6 +70,8 @@ function statementsFor(s: string) {
     // Create's look-up, one call of the routine of migration 41, which takes the context's lock itself: its argument
     // goes as a literal, so the call rides in the same round trip as the transaction's BEGIN (connection-sql.ts).
     findForCreate: (params: readonly unknown[]) => findForCreateCall(s, params),
+    // Create's check, one call of the routine of migration 46 (which takes the context's lock itself), likewise.
+    expectNoneForCreate: (params: readonly unknown[]) => expectNoneCall(s, params),
     savePending: savePendingStatement(s),
     // savePendingAsExpected: the routine of migration 42, called with a literal, held for the commit's round trip.
     savePendingAsExpected: (args: string) => savePendingAsExpectedCall(s, args),
@@ -369,13 +372,15 @@ export class PostgresConnectionRepository implements ConnectionRepository {
     targets: { accounts: readonly string[]; emails: readonly string[] },
     now: Date,
   ): Promise<void> {
-    // findForCreate's routine with `expectNone` (migration 44): it raises SNAPSHOT_NOT_EMPTY when it finds rows.
-    const args = [...lookUpArgs(org, context, creator, targets, now), true];
-    // In a transaction that holds statements for its commit, the look-up goes first in the COMMIT's round trip: the
-    // lock is taken and the rows read before the writes held after it, and rows found fail the commit (the unit of
-    // work turns that failure into SnapshotNotEmpty).
-    const text = () => this.sql.findForCreate(args);
-    if (holdForCommit(this.db, { routine: "find_for_create", arg: JSON.stringify(args) }, text)) return;
+    // Create's check (migration 46): the lock, then whether the look-up would find a row; it raises
+    // SNAPSHOT_NOT_EMPTY when it would.
+    const args = lookUpArgs(org, context, creator, targets, now);
+    // In a transaction that holds statements for its commit, the check goes first in the COMMIT's round trip: the
+    // lock is taken and the rows looked for before the writes held after it, and a row found fails the commit (the
+    // unit of work turns that failure into SnapshotNotEmpty).
+    const text = () => this.sql.expectNoneForCreate(args);
+    if (holdForCommit(this.db, { routine: "expect_none_for_create", arg: JSON.stringify(args) }, text))
+      return;
     try {
       await guard("expectNoneForCreate", () => this.db.query(text()));
     } catch (error) {

@@ -212,7 +212,7 @@ describeEngines(
         afterQuery: () => {
           sent.push("query");
         },
-        // A held statement by the routines it calls: conn_run's steps, in order (migration 45).
+        // A held statement by the routines it calls: conn_run's steps, in order (migrations 45 and 46).
         onQueued: (text) => {
           const run = RUN_CALL.exec(text);
           const steps = run === null ? [] : (JSON.parse(literalText(run[1], run[2])) as [string][]);
@@ -226,7 +226,7 @@ describeEngines(
       expect(made.every((m) => "object" in m && m.object === "connection")).toBe(true);
       // Nothing sent on its own: the look-up (expecting no rows), the invitations (inserted as new) and the notices
       // all go with the COMMIT, in one round trip, as one statement.
-      expect(sent).toEqual(["at commit: find_for_create, save_pending_fresh, enqueue"]);
+      expect(sent).toEqual(["at commit: expect_none_for_create, save_pending_fresh, enqueue"]);
       expect(await count("state = 0")).toBe(2);
       // Again: the look-up finds both invitations, so that round trip writes nothing and the create runs as before
       // (the look-up with BEGIN, then the writes with the COMMIT), re-inviting both under their ids.
@@ -236,7 +236,7 @@ describeEngines(
         { email: "dora@acme.example", access: AccessLevel.Read },
       ]);
       expect(sent).toEqual([
-        "at commit: find_for_create, save_pending_fresh, enqueue",
+        "at commit: expect_none_for_create, save_pending_fresh, enqueue",
         "query",
         "at commit: save_pending_as_expected, enqueue",
       ]);

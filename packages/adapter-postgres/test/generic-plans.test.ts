@@ -104,6 +104,8 @@ describeEngines("generic plans made on empty tables keep their index", "generic"
         // Create's routine: the context's lock (no table), then the look-up: its active part on the active index, its
         // pending part on the pending index.
         await repo.findForCreate(ORG, CTX, "cr", { accounts: ["a1"], emails: ["x@example.com"] }, T0);
+        // Create's check (migration 46): the lock, then the same two parts as EXISTS, on the same indexes.
+        await repo.expectNoneForCreate(ORG, CTX, "cr", { accounts: ["a1"], emails: ["x@example.com"] }, T0);
         // Accept's routine: the look-up by token (unique), then the claim by token (unique) and the superseding
         // delete on the pending index.
         await repo.acceptPending(ORG, "h1", { account: "a1", email: "a1@example.com" }, T0);
@@ -112,6 +114,8 @@ describeEngines("generic plans made on empty tables keep their index", "generic"
         at(["connections_active_uq"]),
         at(["connections_active_uq"]),
         at(["connections_token_uq"]),
+        at([]),
+        at(["connections_active_uq", "connections_pending_uq"]),
         at([]),
         at(["connections_active_uq", "connections_pending_uq"]),
         at(["connections_token_uq"]),

@@ -23,6 +23,7 @@ const RELEASED: Record<number, string> = {
   43: "a46d9628f85b2e90",
   44: "819c6875554fda0d",
   45: "85910db8e34a4fab",
+  46: "06293b096ed9b221",
 };
 
 describe("released migrations", () => {

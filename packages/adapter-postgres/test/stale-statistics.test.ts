@@ -127,18 +127,23 @@ describeEngines("statements keep their index on stale statistics", "stale", (ctx
     );
   }, 60_000);
 
-  it("create's look-up walks the active and pending indexes by the context", async () => {
+  it("create's look-up and create's check walk the active and pending indexes by the context", async () => {
     await loadStale(ctx);
-    const plan = await planOf(ctx, (repo) =>
-      repo.findForCreate(ORG, CTX, "cr2", { accounts: ["p77", "p78"], emails: ["p77@example.com"] }, T0),
-    );
-    const { indexes, seqScan, bigJoin } = shape(plan);
-    expect({ seqScan, bigJoin }).toEqual({ seqScan: false, bigJoin: false });
-    // Each part on the unique index of its state, searched by the context: never the expiry index, led by org alone
-    // (every pending row of the org).
-    expect(indexes).toEqual(["connections_active_uq", "connections_pending_uq"]);
-    for (const index of indexes) {
-      expect(plan.find((n) => n["Index Name"] === index)?.["Index Cond"]).toMatch(/context_id = /);
+    const targets = { accounts: ["p77", "p78"], emails: ["p77@example.com"] };
+    const calls = [
+      (repo: ReturnType<EngineContext["repoOn"]>) => repo.findForCreate(ORG, CTX, "cr2", targets, T0),
+      (repo: ReturnType<EngineContext["repoOn"]>) => repo.expectNoneForCreate(ORG, CTX, "cr2", targets, T0),
+    ];
+    for (const call of calls) {
+      const plan = await planOf(ctx, call);
+      const { indexes, seqScan, bigJoin } = shape(plan);
+      expect({ seqScan, bigJoin }).toEqual({ seqScan: false, bigJoin: false });
+      // Each part on the unique index of its state, searched by the context: never the expiry index, led by org
+      // alone (every pending row of the org).
+      expect(indexes).toEqual(["connections_active_uq", "connections_pending_uq"]);
+      for (const index of indexes) {
+        expect(plan.find((n) => n["Index Name"] === index)?.["Index Cond"]).toMatch(/context_id = /);
+      }
     }
   }, 60_000);
 

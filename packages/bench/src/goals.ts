@@ -247,7 +247,7 @@ export function evaluateGoals(results: BenchResults): GoalResult[] {
         met,
         note: met
           ? name === "postgres"
-            ? "Each statement takes the whole batch. On the server the look-up, the invitations and the notices go as one call of the routine conn_run (migration 45), counted as one statement: inside it, three routine calls, each on the whole batch."
+            ? "Each statement takes the whole batch. On the server the look-up, the invitations and the notices go as one call of the routine conn_run (migration 45), counted as one statement: inside it, the look-up's check, the invitations' insert and the notices' insert, each on the whole batch (migration 46)."
             : "Each statement takes the whole batch."
           : "A statement is sent per target somewhere in create.",
       });
