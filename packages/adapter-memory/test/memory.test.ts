@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import type { ConnectionRecord, SealedNotice } from "@conn/core";
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -397,6 +397,43 @@ describe("CryptoTokenService", () => {
     expect(random.reveal(seal)).not.toBe(token);
     // Hashes need no key.
     expect(other.hash(token)).toBe(a.hash(token));
+  });
+
+  it("a token is HMAC-SHA256(key, 'conn-token:' + seal) in base64url, whatever the key's and the seal's length", () => {
+    // node:crypto's createHmac is the reference. RFC 4231's case 6 key (131 bytes of 0xaa, longer than SHA-256's
+    // block, so hashed first), then keys of 32 to 200 bytes (around the 64-byte block) and seals short and long
+    // (past the reusable buffer's room), with characters of 1 to 4 UTF-8 bytes.
+    const case6Key = Buffer.alloc(131, 0xaa);
+    const case6 = new CryptoTokenService({ key: case6Key });
+    expect(case6.reveal("x")).toBe(
+      createHmac("sha256", case6Key).update("conn-token:x", "utf8").digest("base64url"),
+    );
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 200 }),
+        fc.oneof(fc.string({ unit: "binary", maxLength: 40 }), fc.string({ unit: "binary", maxLength: 400 })),
+        (key, seal) => {
+          const expected = createHmac("sha256", Buffer.from(key))
+            .update(`conn-token:${seal}`, "utf8")
+            .digest("base64url");
+          expect(new CryptoTokenService({ key }).reveal(seal)).toBe(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("reveals the same token for a seal however many others it revealed in between (no state left behind)", () => {
+    const key = "k".repeat(40);
+    const service = new CryptoTokenService({ key });
+    const { token, seal } = service.issue();
+    // Long seals (past the reusable buffer's room: the slower path), one of 2-byte characters, in between.
+    for (const long of ["é".repeat(300), "a".repeat(1000), "a".repeat(437), "a".repeat(438)]) {
+      expect(service.reveal(long)).toBe(
+        createHmac("sha256", key).update(`conn-token:${long}`, "utf8").digest("base64url"),
+      );
+    }
+    expect(service.reveal(seal)).toBe(token);
   });
 
   it("refuses a key shorter than 32 bytes", () => {
