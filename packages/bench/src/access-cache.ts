@@ -4,6 +4,7 @@
  * holding the same grants and timed interleaved; and how soon a revocation committed here is seen by a cached
  * reader in another process.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -26,6 +27,7 @@ import {
   createConnections,
   type UnitOfWork,
 } from "@conn/core";
+import { childConditions } from "./artifact.js";
 import { formatNs } from "./goals.js";
 import { measureGroup, type Timing } from "./harness.js";
 import type { BenchOptions } from "./options.js";
@@ -104,7 +106,8 @@ async function startReader(
   child: ChildProcess;
   ask: (message: Record<string, unknown>) => Promise<Record<string, unknown>>;
 }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "--conditions=@conn/source", READER], {
+  // The reader imports the same build of the library as this process (artifact.ts).
+  const child = spawn(process.execPath, ["--import", "tsx", ...childConditions(), READER], {
     cwd: fileURLToPath(new URL("..", import.meta.url)),
     env: { ...process.env, CONN_PG_URL: url, SCHEMA: schema },
     stdio: ["pipe", "pipe", "inherit"],

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { assertBuiltIsCurrent, BUILT_ENV } from "./artifact.js";
 import { parseArgs, USAGE } from "./options.js";
 import type { BenchResults } from "./results.js";
 import { runBench, writeOutputs } from "./run.js";
@@ -23,6 +24,15 @@ async function main(): Promise<void> {
     const file = join(options.resultsDir, options.quick ? "quick.json" : "latest.json");
     const results = JSON.parse(await readFile(file, "utf8")) as BenchResults;
     await writeOutputs(results, options);
+    return;
+  }
+  // The library as a host imports it: the built packages (this script runs without the @conn/source condition).
+  process.env[BUILT_ENV] = "1";
+  try {
+    await assertBuiltIsCurrent();
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 2;
     return;
   }
   await runBench(options);

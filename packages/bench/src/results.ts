@@ -136,6 +136,8 @@ export interface BenchResults {
     memoryGiB: number;
     postgresServer: string | null;
     harness: string;
+    /** What was measured: the packages as built for npm (`pnpm bench`) or the TypeScript sources run by tsx (tests). */
+    library?: "built" | "sources";
     gcExposed: boolean;
     durationMs: number;
   };

@@ -7,6 +7,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { AccessLevel, accessLevelName, ConnectionState } from "@conn/core";
 import { accessCacheGoals, runAccessCacheBench } from "./access-cache.js";
+import { measuresBuilt } from "./artifact.js";
 import type { StatementCount } from "./counting.js";
 import {
   checkSize,
@@ -170,6 +171,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
       memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
       postgresServer,
       harness: `tinybench ${versionOf("tinybench")}`,
+      library: measuresBuilt() ? "built" : "sources",
       gcExposed: exposed,
       durationMs: 0,
     },
