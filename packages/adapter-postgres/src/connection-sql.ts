@@ -2,7 +2,7 @@
 
 import { enqueueQuery, enqueueRoutine } from "./outbox-sql.js";
 import { CONNECTION_COLUMN_TYPES, CONNECTION_COLUMNS } from "./rows.js";
-import { literalText, TEXT_LITERAL, textLiteral } from "./sql-text.js";
+import { jsonbRoutine, literalText, TEXT_LITERAL, textLiteral } from "./sql-text.js";
 
 /** `org, id, …` — the column list every statement returns. */
 export const COLUMNS = CONNECTION_COLUMNS.join(", ");
@@ -98,14 +98,11 @@ export function savePendingAsExpectedRoutine(s: string): string {
  * COMMIT (\`Queryable.atCommit\`). Its statement keeps a generic plan, as the other routines' do.
  */
 export function savePendingAsExpectedDefinition(s: string): string {
-  return `CREATE FUNCTION ${savePendingAsExpectedRoutine(s)}(jsonb) RETURNS void
-    LANGUAGE plpgsql VOLATILE
-    SET plan_cache_mode = force_generic_plan
-    AS $routine$
-    DECLARE
-      changed integer;
-    BEGIN
-      WITH saved AS (
+  return jsonbRoutine(
+    savePendingAsExpectedRoutine(s),
+    `
+      changed integer;`,
+    `WITH saved AS (
         ${pendingUpsert(s, "($1->0)", "(($1->>1)::timestamptz)")}
         RETURNING c.org, c.context_object, c.context_id, c.creator, c.target_key, c.id, c.access, c.target_account)
       SELECT count(*) INTO changed
@@ -119,9 +116,8 @@ export function savePendingAsExpectedDefinition(s: string): string {
       IF changed > 0 THEN
         RAISE EXCEPTION 'conn: % pending invitation(s) changed since they were read', changed
           USING ERRCODE = 'serialization_failure';
-      END IF;
-    END
-    $routine$`;
+      END IF;`,
+  );
 }
 
 /** The call of savePendingAsExpected's routine with its argument (the JSON of `[rows, now]`) as a literal. */
@@ -161,16 +157,12 @@ export function pendingFreshInsert(s: string, rows: string, now: string): string
  * and the unit of work runs it again on a fresh snapshot.
  */
 export function savePendingFreshDefinition(s: string): string {
-  return `CREATE FUNCTION ${savePendingFreshRoutine(s)}(jsonb) RETURNS void
-    LANGUAGE plpgsql VOLATILE
-    SET plan_cache_mode = force_generic_plan
-    AS $routine$
-    DECLARE
-      stored integer;
-    BEGIN
-      ${savePendingFreshStatements(s, "$1")}
-    END
-    $routine$`;
+  return jsonbRoutine(
+    savePendingFreshRoutine(s),
+    `
+      stored integer;`,
+    savePendingFreshStatements(s, "$1"),
+  );
 }
 
 /**
@@ -575,15 +567,7 @@ export function expectNoneRoutine(s: string): string {
  * calls (PGlite) calls it; a held check runs the same statements inside `conn_run`.
  */
 export function expectNoneRoutineDefinition(s: string): string {
-  return `CREATE FUNCTION ${expectNoneRoutine(s)}(jsonb) RETURNS void
-    LANGUAGE plpgsql VOLATILE
-    SET plan_cache_mode = force_generic_plan
-    AS $routine$
-    DECLARE${EXPECT_NONE_VARIABLES}
-    BEGIN
-      ${expectNoneStatements(s, "$1")}
-    END
-    $routine$`;
+  return jsonbRoutine(expectNoneRoutine(s), EXPECT_NONE_VARIABLES, expectNoneStatements(s, "$1"));
 }
 
 /** The call of create's check routine with its argument (the JSON array of the look-up's parameters) as a literal. */

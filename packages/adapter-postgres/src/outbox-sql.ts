@@ -1,5 +1,5 @@
 /** SQL of the outbox shared by its statements and the routine of a migration. */
-import { textLiteral } from "./sql-text.js";
+import { jsonbRoutine, textLiteral } from "./sql-text.js";
 
 /**
  * The outbox's enqueue: the messages of a jsonb array (`rows`, by default the parameter `$1`) of `{ id, org, notice,
@@ -22,14 +22,7 @@ export function enqueueRoutine(s: string): string {
  * per session, where the same INSERT sent as a literal is planned again on every call.
  */
 export function enqueueRoutineDefinition(s: string): string {
-  return `CREATE FUNCTION ${enqueueRoutine(s)}(jsonb) RETURNS void
-    LANGUAGE plpgsql VOLATILE
-    SET plan_cache_mode = force_generic_plan
-    AS $routine$
-    BEGIN
-      ${enqueueQuery(s)};
-    END
-    $routine$`;
+  return jsonbRoutine(enqueueRoutine(s), "", `${enqueueQuery(s)};`);
 }
 
 /** The call of the enqueue routine with the messages (their JSON) as a literal: a statement without parameters. */

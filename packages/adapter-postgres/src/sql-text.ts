@@ -22,3 +22,24 @@ export const TEXT_LITERAL = String.raw`(?:\$c\$([\s\S]*?)\$c\$|convert_from\(dec
 export function literalText(dollarQuoted: string | undefined, hex: string | undefined): string {
   return dollarQuoted ?? Buffer.from(hex ?? "", "hex").toString("utf8");
 }
+
+/**
+ * The definition of a PL/pgSQL routine of one jsonb argument that returns nothing and keeps generic plans for its
+ * statements (`plan_cache_mode` set for the routine only), as the adapter's routines of migrations 41-46 are written:
+ * `declare` is its DECLARE section's lines (each "\n      name type;", none for no section), `body` its statements.
+ */
+export function jsonbRoutine(name: string, declare: string, body: string): string {
+  return `CREATE FUNCTION ${name}(jsonb) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET plan_cache_mode = force_generic_plan
+    AS $routine$${
+      declare === ""
+        ? ""
+        : `
+    DECLARE${declare}`
+    }
+    BEGIN
+      ${body}
+    END
+    $routine$`;
+}
