@@ -16,6 +16,11 @@ export function measuresBuilt(): boolean {
   return process.env[BUILT_ENV] === "1";
 }
 
+/** True when `@conn/core`, as this process resolves it, is the built package (not its sources). For `pnpm bench`. */
+export function resolvesToBuilt(): boolean {
+  return import.meta.resolve("@conn/core").includes("/dist/");
+}
+
 /** The flags a child process of the bench takes to import the same build of the library as this one. */
 export function childConditions(): string[] {
   return measuresBuilt() ? [] : ["--conditions=@conn/source"];
